@@ -1,0 +1,74 @@
+#pragma once
+// Run configuration. One table of options (config.cpp) drives everything: JSON config files,
+// command-line flags (`--key value`, dashes or underscores), `--help`, validation and the
+// JSON copy stored with every run. Options marked model-dependent take their default from
+// the model (MLP or GPT) unless set explicitly.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace nm {
+
+struct RunConfig {
+    std::string name = "run";
+    // Model
+    std::string model = "mlp"; // mlp | gpt
+    std::vector<int> mlpHidden = {256, 256};
+    int gptLayers = 2, gptHeads = 4, gptWidth = 128, context = 64;
+    // Data
+    std::string data = "fashion-mnist"; // fashion-mnist | text | synthetic
+    std::string dataDir = "/usr/share/datasets/fashion-mnist";
+    std::string textFile; // empty: Debian's fortunes corpus
+    int valCount = 5000;
+    // Optimiser and schedule
+    std::string optimizer = "sgd"; // sgd | adamw
+    double lr = 0.05, minLrRatio = 0.0;
+    int warmup = 0;
+    double momentum = 0.9;
+    bool nesterov = true;
+    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+    double weightDecay = 5e-4;
+    double gradClip = 0.0; // 0: off
+    // Loop
+    long steps = 3000;
+    int batch = 128;
+    uint64_t seed = 1;
+    int threads = 0; // 0: every core
+    int evalEvery = 250;
+    int evalBatches = 16; // language models: validation windows = eval_batches × batch
+};
+
+enum class OptionType { Int, Float, Bool, String, IntList, Choice };
+
+struct OptionInfo {
+    std::string key;
+    OptionType type;
+    std::string help;
+    std::string defaultText;          // as shown by --help (mentions per-model defaults)
+    std::vector<std::string> choices; // for Choice
+    double minValue = 0, maxValue = 0; // for Int/Float/IntList (inclusive)
+};
+
+// Every option, in --help order.
+const std::vector<OptionInfo> &configOptions();
+
+// Parses a JSON object (the config file) and then flags (key → textual value, flags win),
+// applies per-model defaults, validates. Throws ConfigError with one message naming the
+// field and the allowed values. `origin` names the JSON source in messages.
+RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
+                      const std::map<std::string, std::string> &flags);
+
+// Defaults for a model, as parseConfig would produce with only `model` set.
+RunConfig defaultConfig(const std::string &model = "mlp");
+
+// Checks ranges and cross-field rules; throws ConfigError.
+void validateConfig(const RunConfig &config);
+
+// The full config as a JSON object (every key), stored with runs.
+std::string configToJson(const RunConfig &config, int indent = -1);
+
+// Canonical option key for a flag spelling ("weight-decay" → "weight_decay"); empty if unknown.
+std::string canonicalKey(const std::string &spelling);
+
+} // namespace nm

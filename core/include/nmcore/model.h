@@ -1,0 +1,95 @@
+#pragma once
+// Models own one flat parameter buffer and one flat gradient buffer; layers hold views
+// into them (mlpack style), so optimizers, clipping and checkpoints are single loops.
+//
+// Contract: forward(batch) computes the mean loss and keeps every activation that backward
+// needs; backward(batch) *accumulates* into the gradient buffer (call zeroGrad() once per
+// step first). Buffers grow on demand, so evaluation may use another batch size.
+//
+// The sparse seam: every Linear layer is described by a LinearLayer. Its GEMMs read the
+// weight through `forwardWeight` (W̃), which is the dense weight W unless a sparsity recipe
+// points it at its own buffer; the weight gradient is always written densely to `dweight`
+// (∂L/∂W̃), which a recipe may then transform into the gradient for W.
+#include "nmcore/data.h"
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace nm {
+
+struct ParamTensor {
+    std::string name;
+    long offset = 0;        // into params()/grads()
+    long size = 0;
+    std::vector<int> shape; // e.g. {out, in}
+    bool decay = true;      // weight decay applies (matrices yes; biases, LayerNorm no)
+};
+
+struct LinearLayer {
+    std::string name;         // e.g. "fc1", "h0.mlp.fc1"
+    int in = 0, out = 0;
+    float *weight = nullptr;  // W (out, in), view into params
+    float *bias = nullptr;    // (out)
+    float *dweight = nullptr; // view into grads
+    float *dbias = nullptr;
+    const float *forwardWeight = nullptr; // W̃ used by the GEMMs; == weight when dense
+    bool sparseByDefault = false;         // hidden MLP layers, GPT feed-forward layers
+};
+
+class Model {
+public:
+    virtual ~Model() = default;
+    Model(const Model &) = delete;
+    Model &operator=(const Model &) = delete;
+
+    virtual float forward(const Batch &batch) = 0;
+    virtual void backward(const Batch &batch) = 0;
+    // Rows (or tokens) of the last forward whose arg-max prediction was the target.
+    virtual long lastCorrect() const = 0;
+    virtual std::string describe() const = 0;
+
+    std::span<float> params() { return m_params; }
+    std::span<float> grads() { return m_grads; }
+    std::span<const float> params() const { return m_params; }
+    const std::vector<ParamTensor> &tensors() const { return m_tensors; }
+    std::vector<LinearLayer> &linears() { return m_linears; }
+    const std::vector<LinearLayer> &linears() const { return m_linears; }
+    long parameterCount() const { return static_cast<long>(m_params.size()); }
+    void zeroGrad();
+
+protected:
+    Model() = default;
+    // Layout helpers for constructors: declare tensors, then allocate(), then bind views.
+    long addTensor(const std::string &name, std::vector<int> shape, bool decay);
+    void allocate();
+    float *param(long offset) { return m_params.data() + offset; }
+    float *grad(long offset) { return m_grads.data() + offset; }
+    LinearLayer &addLinear(const std::string &name, int in, int out, long wOff, long bOff, bool sparseByDefault);
+
+    std::vector<float> m_params, m_grads;
+    std::vector<ParamTensor> m_tensors;
+    std::vector<LinearLayer> m_linears;
+};
+
+struct MlpShape {
+    int inputs = 784;
+    std::vector<int> hidden = {256, 256};
+    int outputs = 10;
+};
+
+struct GptShape {
+    int vocab = 96;
+    int context = 64; // T
+    int layers = 2;   // L
+    int heads = 4;    // NH
+    int width = 128;  // C
+};
+
+// He-normal weights, zero biases.
+std::unique_ptr<Model> makeMlp(const MlpShape &shape, uint64_t seed);
+// GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2L).
+std::unique_ptr<Model> makeGpt(const GptShape &shape, uint64_t seed);
+
+} // namespace nm

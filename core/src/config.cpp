@@ -1,0 +1,351 @@
+#include "nmcore/config.h"
+
+#include "nmcore/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <variant>
+
+namespace nm {
+
+using json = nlohmann::json;
+
+namespace {
+
+using Member = std::variant<int RunConfig::*, long RunConfig::*, uint64_t RunConfig::*, double RunConfig::*,
+                            bool RunConfig::*, std::string RunConfig::*, std::vector<int> RunConfig::*>;
+
+struct Option {
+    OptionInfo info;
+    Member member;
+};
+
+constexpr double kBig = 1e9;
+
+std::vector<Option> buildOptions()
+{
+    using T = OptionType;
+    std::vector<Option> o;
+    auto add = [&](std::string key, T type, Member m, std::string help, std::string def, double lo = 0,
+                   double hi = 0, std::vector<std::string> choices = {}) {
+        o.push_back({OptionInfo{std::move(key), type, std::move(help), std::move(def), std::move(choices), lo, hi}, m});
+    };
+    add("name", T::String, &RunConfig::name, "run name, used in summaries and run files", "run");
+    add("model", T::Choice, &RunConfig::model, "model to train", "mlp", 0, 0, {"mlp", "gpt"});
+    add("mlp_hidden", T::IntList, &RunConfig::mlpHidden, "MLP hidden widths, comma separated", "256,256", 1, 65536);
+    add("gpt_layers", T::Int, &RunConfig::gptLayers, "GPT transformer blocks", "2", 1, 64);
+    add("gpt_heads", T::Int, &RunConfig::gptHeads, "GPT attention heads (must divide gpt_width)", "4", 1, 64);
+    add("gpt_width", T::Int, &RunConfig::gptWidth, "GPT embedding width", "128", 8, 4096);
+    add("context", T::Int, &RunConfig::context, "GPT context length in characters", "64", 2, 4096);
+    add("data", T::Choice, &RunConfig::data, "dataset", "mlp: fashion-mnist, gpt: text", 0, 0,
+        {"fashion-mnist", "text", "synthetic"});
+    add("data_dir", T::String, &RunConfig::dataDir,
+        "directory with the four IDX files (train/t10k images and labels, optionally .gz); MNIST works too",
+        "/usr/share/datasets/fashion-mnist");
+    add("text_file", T::String, &RunConfig::textFile, "text corpus for data=text (empty: Debian's fortunes corpus)",
+        "");
+    add("val_count", T::Int, &RunConfig::valCount, "validation images held out from the end of the training file",
+        "5000", 0, 59999);
+    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt: adamw", 0, 0, {"sgd", "adamw"});
+    add("lr", T::Float, &RunConfig::lr, "peak learning rate", "mlp: 0.05, gpt: 0.001", 0, 100);
+    add("min_lr_ratio", T::Float, &RunConfig::minLrRatio, "final learning rate of the cosine decay, as a fraction of lr",
+        "mlp: 0, gpt: 0.1", 0, 1);
+    add("warmup", T::Int, &RunConfig::warmup, "linear warm-up steps before the cosine decay", "mlp: 0, gpt: 100", 0,
+        kBig);
+    add("momentum", T::Float, &RunConfig::momentum, "SGD momentum", "0.9", 0, 0.9999);
+    add("nesterov", T::Bool, &RunConfig::nesterov, "SGD with Nesterov momentum", "true");
+    add("beta1", T::Float, &RunConfig::beta1, "AdamW β1", "0.9", 0, 0.9999);
+    add("beta2", T::Float, &RunConfig::beta2, "AdamW β2", "0.95", 0, 0.99999);
+    add("eps", T::Float, &RunConfig::eps, "AdamW ε", "1e-8", 1e-12, 1);
+    add("weight_decay", T::Float, &RunConfig::weightDecay,
+        "weight decay on weight matrices (SGD: L2 added to the gradient; AdamW: decoupled)", "mlp: 5e-4, gpt: 0.1", 0,
+        10);
+    add("grad_clip", T::Float, &RunConfig::gradClip, "clip the global gradient norm to this value (0: off)",
+        "mlp: 0, gpt: 1", 0, 1e6);
+    add("steps", T::Int, &RunConfig::steps, "optimiser steps", "mlp: 3000, gpt: 2000", 1, 1e8);
+    add("batch", T::Int, &RunConfig::batch, "batch size (images, or sequences of `context` characters)",
+        "mlp: 128, gpt: 32", 1, 65536);
+    add("seed", T::Int, &RunConfig::seed, "seed for initialisation and data order", "1", 0, 9007199254740991.0);
+    add("threads", T::Int, &RunConfig::threads, "threads for BLAS and OpenMP (0: every core)", "0", 0, 1024);
+    add("eval_every", T::Int, &RunConfig::evalEvery, "evaluate on the validation split every k steps (0: only at the end)",
+        "mlp: 250, gpt: 200", 0, 1e8);
+    add("eval_batches", T::Int, &RunConfig::evalBatches,
+        "language models: validation windows per evaluation, in batches", "16", 1, 100000);
+    return o;
+}
+
+const std::vector<Option> &options()
+{
+    static const std::vector<Option> opts = buildOptions();
+    return opts;
+}
+
+void applyModelDefaults(RunConfig &c)
+{
+    if (c.model == "gpt") {
+        c.data = "text";
+        c.optimizer = "adamw";
+        c.lr = 1e-3;
+        c.minLrRatio = 0.1;
+        c.warmup = 100;
+        c.weightDecay = 0.1;
+        c.gradClip = 1.0;
+        c.steps = 2000;
+        c.batch = 32;
+        c.evalEvery = 200;
+    }
+}
+
+size_t editDistance(const std::string &a, const std::string &b)
+{
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+        prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1] ? 1 : 0)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+const Option *findOption(const std::string &key)
+{
+    for (const auto &o : options())
+        if (o.info.key == key)
+            return &o;
+    return nullptr;
+}
+
+[[noreturn]] void unknownKey(const std::string &key, const std::string &where)
+{
+    std::string best;
+    size_t bestD = 3;
+    for (const auto &o : options()) {
+        const size_t d = editDistance(key, o.info.key);
+        if (d < bestD) {
+            bestD = d;
+            best = o.info.key;
+        }
+    }
+    std::string msg = "unknown option '" + key + "'" + where;
+    if (!best.empty())
+        msg += "; did you mean '" + best + "'?";
+    msg += " (see --help for every option)";
+    throw ConfigError(msg);
+}
+
+std::string rangeText(const OptionInfo &i)
+{
+    std::ostringstream s;
+    s << "[" << i.minValue << ", " << i.maxValue << "]";
+    return s.str();
+}
+
+std::string joinChoices(const std::vector<std::string> &c)
+{
+    std::string s;
+    for (size_t i = 0; i < c.size(); ++i)
+        s += (i ? ", " : "") + c[i];
+    return s;
+}
+
+std::string typeName(const json &v)
+{
+    if (v.is_string())
+        return "string \"" + v.get<std::string>() + "\"";
+    return std::string(v.type_name()) + " " + v.dump();
+}
+
+long long toInteger(const OptionInfo &info, const json &v)
+{
+    double d = 0;
+    if (v.is_number_integer() || v.is_number_unsigned())
+        d = v.get<double>();
+    else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+        d = v.get<double>();
+    else
+        throw ConfigError(info.key + ": expected an integer in " + rangeText(info) + ", got " + typeName(v));
+    if (d < info.minValue || d > info.maxValue)
+        throw ConfigError(info.key + ": " + v.dump() + " is out of range; allowed " + rangeText(info));
+    return static_cast<long long>(d);
+}
+
+// Applies one JSON value to the config, with type and range checks.
+void applyValue(RunConfig &c, const Option &o, const json &v)
+{
+    const OptionInfo &info = o.info;
+    std::visit(
+        [&](auto member) {
+            using M = std::remove_reference_t<decltype(c.*member)>;
+            if constexpr (std::is_same_v<M, std::string>) {
+                if (!v.is_string())
+                    throw ConfigError(info.key + ": expected a string, got " + typeName(v));
+                const auto s = v.get<std::string>();
+                if (info.type == OptionType::Choice &&
+                    std::find(info.choices.begin(), info.choices.end(), s) == info.choices.end())
+                    throw ConfigError(info.key + ": unknown value '" + s + "'; allowed: " + joinChoices(info.choices));
+                c.*member = s;
+            } else if constexpr (std::is_same_v<M, bool>) {
+                if (!v.is_boolean())
+                    throw ConfigError(info.key + ": expected true or false, got " + typeName(v));
+                c.*member = v.get<bool>();
+            } else if constexpr (std::is_same_v<M, double>) {
+                if (!v.is_number())
+                    throw ConfigError(info.key + ": expected a number in " + rangeText(info) + ", got " + typeName(v));
+                const double d = v.get<double>();
+                if (!std::isfinite(d) || d < info.minValue || d > info.maxValue)
+                    throw ConfigError(info.key + ": " + v.dump() + " is out of range; allowed " + rangeText(info));
+                c.*member = d;
+            } else if constexpr (std::is_same_v<M, std::vector<int>>) {
+                if (!v.is_array() || v.empty())
+                    throw ConfigError(info.key + ": expected a non-empty list of integers, got " + typeName(v));
+                std::vector<int> out;
+                for (const auto &e : v)
+                    out.push_back(static_cast<int>(toInteger(info, e)));
+                c.*member = out;
+            } else {
+                c.*member = static_cast<M>(toInteger(info, v));
+            }
+        },
+        o.member);
+}
+
+// Converts a flag's text to the JSON value its option expects (type errors are reported
+// by applyValue with the option's name).
+json flagValue(const OptionInfo &info, const std::string &text)
+{
+    switch (info.type) {
+    case OptionType::String:
+    case OptionType::Choice:
+        return text;
+    case OptionType::Bool:
+        if (text == "true" || text == "1" || text == "yes" || text.empty())
+            return true;
+        if (text == "false" || text == "0" || text == "no")
+            return false;
+        throw ConfigError(info.key + ": expected true or false, got '" + text + "'");
+    case OptionType::IntList: {
+        json arr = json::array();
+        std::stringstream ss(text);
+        std::string item;
+        while (std::getline(ss, item, ','))
+            arr.push_back(flagValue(OptionInfo{info.key, OptionType::Int, "", "", {}, info.minValue, info.maxValue},
+                                    item));
+        return arr;
+    }
+    case OptionType::Int:
+    case OptionType::Float: {
+        try {
+            size_t used = 0;
+            const double d = std::stod(text, &used);
+            if (used != text.size())
+                throw std::invalid_argument(text);
+            if (info.type == OptionType::Int && std::floor(d) == d && std::fabs(d) < 9.1e15)
+                return static_cast<long long>(d);
+            return d;
+        } catch (const std::logic_error &) {
+            throw ConfigError(info.key + ": expected a number, got '" + text + "'");
+        }
+    }
+    }
+    return text;
+}
+
+} // namespace
+
+const std::vector<OptionInfo> &configOptions()
+{
+    static const std::vector<OptionInfo> infos = [] {
+        std::vector<OptionInfo> v;
+        for (const auto &o : options())
+            v.push_back(o.info);
+        return v;
+    }();
+    return infos;
+}
+
+std::string canonicalKey(const std::string &spelling)
+{
+    std::string k = spelling;
+    std::replace(k.begin(), k.end(), '-', '_');
+    return findOption(k) ? k : std::string();
+}
+
+RunConfig defaultConfig(const std::string &model)
+{
+    RunConfig c;
+    c.model = model;
+    applyModelDefaults(c);
+    return c;
+}
+
+RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
+                      const std::map<std::string, std::string> &flags)
+{
+    json file = json::object();
+    if (!jsonText.empty()) {
+        try {
+            file = json::parse(jsonText);
+        } catch (const json::parse_error &e) {
+            throw ConfigError(origin + " is not valid JSON: " + e.what());
+        }
+        if (!file.is_object())
+            throw ConfigError(origin + " must hold a JSON object of option: value pairs");
+    }
+    // Resolve every value first, so the model is known before model defaults apply.
+    std::vector<std::pair<const Option *, json>> values;
+    for (auto it = file.begin(); it != file.end(); ++it) {
+        const Option *o = findOption(it.key());
+        if (!o)
+            unknownKey(it.key(), " in " + origin);
+        values.emplace_back(o, it.value());
+    }
+    for (const auto &[spelling, text] : flags) {
+        const std::string key = canonicalKey(spelling);
+        if (key.empty())
+            unknownKey(spelling, " (flag --" + spelling + ")");
+        const Option *o = findOption(key);
+        values.emplace_back(o, flagValue(o->info, text));
+    }
+    RunConfig c;
+    for (const auto &[o, v] : values)
+        if (o->info.key == "model")
+            applyValue(c, *o, v);
+    const std::string model = c.model;
+    c = defaultConfig(model);
+    for (const auto &[o, v] : values)
+        applyValue(c, *o, v);
+    validateConfig(c);
+    return c;
+}
+
+void validateConfig(const RunConfig &c)
+{
+    if (c.model == "mlp" && c.data == "text")
+        throw ConfigError("data: 'text' needs model gpt; the MLP trains on fashion-mnist or synthetic");
+    if (c.model == "gpt" && c.data == "fashion-mnist")
+        throw ConfigError("data: 'fashion-mnist' needs model mlp; the GPT trains on text or synthetic");
+    if (c.gptWidth % c.gptHeads != 0)
+        throw ConfigError("gpt_heads: " + std::to_string(c.gptHeads) + " does not divide gpt_width " +
+                          std::to_string(c.gptWidth));
+    if (c.warmup > c.steps)
+        throw ConfigError("warmup: " + std::to_string(c.warmup) + " exceeds steps " + std::to_string(c.steps));
+    if (c.name.empty())
+        throw ConfigError("name: must not be empty");
+}
+
+std::string configToJson(const RunConfig &c, int indent)
+{
+    json j = json::object();
+    for (const auto &o : options())
+        std::visit([&](auto member) { j[o.info.key] = c.*member; }, o.member);
+    return j.dump(indent);
+}
+
+} // namespace nm

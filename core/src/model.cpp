@@ -1,0 +1,49 @@
+#include "nmcore/model.h"
+
+#include <algorithm>
+
+namespace nm {
+
+void Model::zeroGrad()
+{
+    std::fill(m_grads.begin(), m_grads.end(), 0.0f);
+}
+
+long Model::addTensor(const std::string &name, std::vector<int> shape, bool decay)
+{
+    ParamTensor t;
+    t.name = name;
+    t.offset = m_tensors.empty() ? 0 : m_tensors.back().offset + m_tensors.back().size;
+    t.size = 1;
+    for (int d : shape)
+        t.size *= d;
+    t.shape = std::move(shape);
+    t.decay = decay;
+    m_tensors.push_back(t);
+    return t.offset;
+}
+
+void Model::allocate()
+{
+    const long n = m_tensors.empty() ? 0 : m_tensors.back().offset + m_tensors.back().size;
+    m_params.assign(n, 0.0f);
+    m_grads.assign(n, 0.0f);
+}
+
+LinearLayer &Model::addLinear(const std::string &name, int in, int out, long wOff, long bOff, bool sparseByDefault)
+{
+    LinearLayer l;
+    l.name = name;
+    l.in = in;
+    l.out = out;
+    l.weight = param(wOff);
+    l.bias = param(bOff);
+    l.dweight = grad(wOff);
+    l.dbias = grad(bOff);
+    l.forwardWeight = l.weight;
+    l.sparseByDefault = sparseByDefault;
+    m_linears.push_back(l);
+    return m_linears.back();
+}
+
+} // namespace nm

@@ -1,0 +1,246 @@
+#include "nmcore/trainer.h"
+
+#include "nmcore/error.h"
+#include "nmcore/platform.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+namespace nm {
+
+namespace {
+constexpr int kClassificationEvalBatch = 1000;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+double now()
+{
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+} // namespace
+
+const char *toString(RunStatus s)
+{
+    switch (s) {
+    case RunStatus::Running:
+        return "Running";
+    case RunStatus::Completed:
+        return "Completed";
+    case RunStatus::Stopped:
+        return "Stopped";
+    case RunStatus::Diverged:
+        return "Diverged";
+    }
+    return "Unknown";
+}
+
+DataOptions dataOptions(const RunConfig &c)
+{
+    DataOptions o;
+    o.source = c.data;
+    o.task = c.model == "gpt" ? TaskKind::Language : TaskKind::Classification;
+    o.idxDir = c.dataDir;
+    o.textFile = c.textFile;
+    o.valCount = c.valCount;
+    return o;
+}
+
+std::unique_ptr<Model> makeModel(const RunConfig &c, const Dataset &data)
+{
+    if (c.model == "mlp") {
+        if (data.kind != TaskKind::Classification)
+            throw ConfigError("model mlp needs a classification dataset, got " + data.name);
+        return makeMlp(MlpShape{data.inputDim, c.mlpHidden, data.numClasses}, c.seed);
+    }
+    if (data.kind != TaskKind::Language)
+        throw ConfigError("model gpt needs a text dataset, got " + data.name);
+    GptShape s;
+    s.vocab = data.outputs();
+    s.context = c.context;
+    s.layers = c.gptLayers;
+    s.heads = c.gptHeads;
+    s.width = c.gptWidth;
+    return makeGpt(s, c.seed);
+}
+
+namespace {
+std::unique_ptr<Optimizer> makeOptimizer(const RunConfig &c, long n)
+{
+    OptimizerSettings s;
+    s.momentum = c.momentum;
+    s.nesterov = c.nesterov;
+    s.beta1 = c.beta1;
+    s.beta2 = c.beta2;
+    s.eps = c.eps;
+    s.weightDecay = c.weightDecay;
+    return c.optimizer == "adamw" ? makeAdamW(s, n) : makeSgd(s, n);
+}
+} // namespace
+
+Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
+    : m_config(config), m_data(std::move(data)), m_model(makeModel(m_config, *m_data)),
+      m_optimizer(makeOptimizer(m_config, m_model->parameterCount())),
+      m_sampler(m_data, m_config.seed, m_config.batch, m_data->kind == TaskKind::Language ? m_config.context : 1)
+{
+    validateConfig(m_config);
+    m_schedule.peak = m_config.lr;
+    m_schedule.minRatio = m_config.minLrRatio;
+    m_schedule.warmup = m_config.warmup;
+    m_schedule.total = m_config.steps;
+    m_info.name = m_config.name;
+    m_info.config = m_config;
+    m_info.modelDescription = m_model->describe();
+    m_info.dataDescription = m_data->name + " (" + m_data->source + ")";
+    m_info.task = m_data->kind;
+    m_info.parameterCount = m_model->parameterCount();
+    m_info.threads = m_config.threads > 0 ? m_config.threads : hardwareThreads();
+    m_info.blasCore = blasCoreName();
+    m_summary.name = m_config.name;
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::addObserver(TrainingObserver *observer)
+{
+    m_observers.push_back(observer);
+}
+
+void Trainer::requestStop()
+{
+    m_stop = true;
+    m_pauseCv.notify_all();
+}
+
+void Trainer::setPaused(bool paused)
+{
+    {
+        std::lock_guard lock(m_pauseMutex);
+        m_paused = paused;
+    }
+    m_pauseCv.notify_all();
+}
+
+bool Trainer::stepOnce()
+{
+    if (m_status != RunStatus::Running)
+        return false;
+    setThreadCount(m_config.threads);
+    if (!m_started) {
+        m_started = true;
+        for (auto *o : m_observers)
+            o->onStart(m_info);
+    }
+    const double t0 = now();
+    m_sampler.fill(m_batch, m_step);
+    m_model->zeroGrad();
+    const float loss = m_model->forward(m_batch);
+    if (!std::isfinite(loss)) {
+        StepMetrics m;
+        m.step = m_step + 1;
+        m.loss = loss;
+        for (auto *o : m_observers)
+            o->onStep(m);
+        finish(RunStatus::Diverged);
+        return false;
+    }
+    const long rows = static_cast<long>(m_batch.rows) * m_batch.seqLen;
+    const float accuracy = static_cast<float>(m_model->lastCorrect()) / static_cast<float>(rows);
+    m_model->backward(m_batch);
+    const double norm = clipGradNorm(m_model->grads(), m_config.gradClip);
+    const double lr = m_schedule.at(m_step);
+    m_optimizer->update(m_model->params(), m_model->grads(), m_model->tensors(), static_cast<float>(lr), m_step + 1);
+    ++m_step;
+    const double dt = now() - t0;
+    m_elapsed += dt;
+
+    StepMetrics m{m_step, loss, accuracy, lr, norm, dt, m_elapsed};
+    for (auto *o : m_observers)
+        o->onStep(m);
+    if (!std::isfinite(norm)) {
+        finish(RunStatus::Diverged);
+        return false;
+    }
+    if (m_step >= m_config.steps) {
+        finish(RunStatus::Completed);
+        return false;
+    }
+    if (m_config.evalEvery > 0 && m_step % m_config.evalEvery == 0)
+        notifyEval(evaluate(Split::Validation));
+    return true;
+}
+
+RunSummary Trainer::run()
+{
+    while (m_status == RunStatus::Running) {
+        if (m_paused) {
+            std::unique_lock lock(m_pauseMutex);
+            m_pauseCv.wait(lock, [&] { return !m_paused || m_stop; });
+        }
+        if (m_stop) {
+            finish(RunStatus::Stopped);
+            break;
+        }
+        stepOnce();
+    }
+    return m_summary;
+}
+
+EvalMetrics Trainer::evaluate(Split split)
+{
+    setThreadCount(m_config.threads);
+    const Dataset &d = *m_data;
+    const bool lang = d.kind == TaskKind::Language;
+    const int batch = lang ? m_config.batch : kClassificationEvalBatch;
+    const int seqLen = lang ? m_config.context : 1;
+    const int n = evalBatchCount(d, split, batch, seqLen, m_config.evalBatches);
+    double lossSum = 0.0;
+    long correct = 0, count = 0;
+    for (int i = 0; i < n; ++i) {
+        fillEvalBatch(d, split, m_evalBatch, i, batch, seqLen, m_config.evalBatches);
+        const long rows = static_cast<long>(m_evalBatch.rows) * m_evalBatch.seqLen;
+        lossSum += static_cast<double>(m_model->forward(m_evalBatch)) * rows;
+        correct += m_model->lastCorrect();
+        count += rows;
+    }
+    EvalMetrics e;
+    e.step = m_step;
+    e.split = split;
+    e.loss = count ? static_cast<float>(lossSum / count) : kNaN;
+    e.accuracy = count ? static_cast<float>(correct) / static_cast<float>(count) : kNaN;
+    e.bitsPerChar = lang ? e.loss / static_cast<float>(M_LN2) : kNaN;
+    return e;
+}
+
+void Trainer::notifyEval(const EvalMetrics &e)
+{
+    if (e.split == Split::Validation)
+        m_lastVal = e;
+    for (auto *o : m_observers)
+        o->onEval(e);
+}
+
+void Trainer::finish(RunStatus status)
+{
+    m_status = status;
+    m_summary.step = m_step;
+    m_summary.status = status;
+    m_summary.seconds = m_elapsed;
+    m_summary.valLoss = m_summary.valAccuracy = m_summary.testLoss = m_summary.testAccuracy = kNaN;
+    if (status != RunStatus::Diverged && m_step > 0) {
+        if (m_lastVal.step != m_step)
+            notifyEval(evaluate(Split::Validation));
+        m_summary.valLoss = m_lastVal.loss;
+        m_summary.valAccuracy = m_lastVal.accuracy;
+        if (m_data->kind == TaskKind::Classification && !m_data->testY.empty()) {
+            const EvalMetrics t = evaluate(Split::Test);
+            notifyEval(t);
+            m_summary.testLoss = t.loss;
+            m_summary.testAccuracy = t.accuracy;
+        }
+    }
+    for (auto *o : m_observers)
+        o->onEnd(m_summary);
+}
+
+} // namespace nm
