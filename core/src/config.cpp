@@ -319,8 +319,14 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
             applyValue(c, *o, v);
     const std::string model = c.model;
     c = defaultConfig(model);
-    for (const auto &[o, v] : values)
+    bool warmupSet = false;
+    for (const auto &[o, v] : values) {
         applyValue(c, *o, v);
+        warmupSet = warmupSet || o->info.key == "warmup";
+    }
+    // A default warm-up never takes more than a tenth of a short run; an explicit one is kept.
+    if (!warmupSet)
+        c.warmup = static_cast<int>(std::min<long>(c.warmup, c.steps / 10));
     validateConfig(c);
     return c;
 }
