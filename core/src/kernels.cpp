@@ -214,8 +214,9 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
             for (int j = 1; j <= t; ++j)
                 mx = std::max(mx, row[j]);
             float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
             for (int j = 0; j <= t; ++j) {
-                row[j] = std::exp(row[j] - mx);
+                row[j] = fastmath::exp(row[j] - mx);
                 sum += row[j];
             }
             const float inv = 1.0f / sum;
@@ -274,8 +275,9 @@ float crossEntropyForward(float *probs, const float *logits, const int *targets,
         for (int i = 1; i < V; ++i)
             mx = std::max(mx, z[i]);
         float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int i = 0; i < V; ++i) {
-            p[i] = std::exp(z[i] - mx);
+            p[i] = fastmath::exp(z[i] - mx);
             sum += p[i];
         }
         const float inv = 1.0f / sum;
