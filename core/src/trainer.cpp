@@ -84,6 +84,9 @@ Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
       m_sampler(m_data, m_config.seed, m_config.batch, m_data->kind == TaskKind::Language ? m_config.context : 1)
 {
     validateConfig(m_config);
+    if (m_data->kind == TaskKind::Language && m_data->valCount() <= m_config.context + 1)
+        throw ConfigError("context: " + std::to_string(m_config.context) + " is longer than the validation text (" +
+                          std::to_string(m_data->valCount()) + " characters); use a shorter context or a larger corpus");
     m_schedule.peak = m_config.lr;
     m_schedule.minRatio = m_config.minLrRatio;
     m_schedule.warmup = m_config.warmup;
