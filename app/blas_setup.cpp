@@ -28,7 +28,9 @@ void ensureFastBlas(int /*argc*/, char **argv)
     if (std::getenv("OPENBLAS_CORETYPE") || std::getenv(kGuard))
         return;
     const char *core = fastCoreType();
-    if (!core || blasCoreName() == core)
+    const std::string detected = blasCoreName();
+    // Keep any AVX-512 kernel OpenBLAS picked by itself (e.g. Cooperlake on some CPUs).
+    if (!core || detected == core || detected == "Cooperlake" || detected == "SapphireRapids")
         return;
     setenv("OPENBLAS_CORETYPE", core, 1);
     setenv(kGuard, "1", 1);
