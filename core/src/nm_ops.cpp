@@ -1,0 +1,322 @@
+#include "nmcore/nm_ops.h"
+
+#include "nmcore/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace nm::nmops {
+
+namespace {
+// Below this many elements an OpenMP fork costs more than the loop.
+constexpr long kParallelMin = 1 << 14;
+constexpr int kMaxM = 128;
+// Fixed chunk for double reductions: partial sums per chunk, then summed in order, so the
+// result does not depend on the thread count.
+constexpr long kChunk = 4096;
+
+void checkNM(const char *fn, const void *out, const float *w, long rows, int cols, int n, int m)
+{
+    const std::string f = fn;
+    if (m < 2 || m > kMaxM)
+        throw ConfigError(f + ": M must be in [2, " + std::to_string(kMaxM) + "], got " + std::to_string(m));
+    if (n < 1 || n >= m)
+        throw ConfigError(f + ": N must satisfy 1 <= N < M, got N=" + std::to_string(n) +
+                          " M=" + std::to_string(m));
+    if (rows < 0 || cols <= 0)
+        throw ConfigError(f + ": invalid shape rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
+    if (cols % m != 0)
+        throw ConfigError(f + ": cols (" + std::to_string(cols) + ") must be a multiple of M (" +
+                          std::to_string(m) + ")");
+    if (rows > 0 && (!out || !w))
+        throw ConfigError(f + ": null pointer");
+}
+
+// Magnitude key with a total order: NaN ranks as +inf.
+inline float magKey(float x)
+{
+    const float a = std::fabs(x);
+    return std::isnan(a) ? std::numeric_limits<float>::infinity() : a;
+}
+
+// Element i outranks j: larger magnitude, ties to the lower index.
+inline bool outranks(float ai, int i, float aj, int j) { return ai > aj || (ai == aj && i < j); }
+
+// Rank-counting mask for small M (compile-time M unrolls, e.g. the 2:4 fast path).
+template <int M>
+inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
+{
+    float a[M];
+    for (int i = 0; i < M; ++i)
+        a[i] = magKey(g[i]);
+    for (int i = 0; i < M; ++i) {
+        int rank = 0;
+        for (int j = 0; j < M; ++j)
+            rank += (a[j] > a[i]) | ((a[j] == a[i]) & (j < i));
+        mk[i] = rank < n ? 1 : 0;
+    }
+}
+
+inline void maskGroupGeneric(uint8_t *mk, const float *g, int n, int m)
+{
+    float a[kMaxM];
+    int idx[kMaxM];
+    for (int i = 0; i < m; ++i) {
+        a[i] = magKey(g[i]);
+        idx[i] = i;
+        mk[i] = 0;
+    }
+    std::nth_element(idx, idx + (n - 1), idx + m, [&](int x, int y) { return outranks(a[x], x, a[y], y); });
+    // idx[0..n-1] are the n top-ranked elements (strict total order, so deterministic).
+    for (int k = 0; k < n; ++k)
+        mk[idx[k]] = 1;
+}
+
+// (m−n)-th smallest magnitude, 1-indexed.
+inline float thresholdOf(const float *g, int n, int m)
+{
+    float a[kMaxM];
+    for (int i = 0; i < m; ++i)
+        a[i] = magKey(g[i]);
+    const int k = m - n - 1;
+    std::nth_element(a, a + k, a + m);
+    return a[k];
+}
+
+inline double sumChunks(const double *parts, long nchunks)
+{
+    double s = 0.0;
+    for (long c = 0; c < nchunks; ++c)
+        s += parts[c];
+    return s;
+}
+
+uint64_t mix64(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+// Round |x| onto a binary FP grid with mbits mantissa bits, min normal exponent emin, max
+// finite value maxv; round half to even; saturating.
+float roundFp8(float x, int mbits, int emin, float maxv)
+{
+    if (std::isnan(x))
+        return x;
+    const double a = std::fabs(static_cast<double>(x));
+    if (a == 0.0)
+        return x; // keeps the sign of zero
+    if (a >= maxv)
+        return std::copysign(maxv, x);
+    int e2 = 0;
+    std::frexp(a, &e2);                 // a = f·2^e2, f in [0.5, 1) → floor(log2 a) = e2 − 1
+    const int e = std::max(e2 - 1, emin); // subnormals share the min-normal step
+    const double step = std::ldexp(1.0, e - mbits);
+    double q = std::nearbyint(a / step) * step; // a/step exact; default FE_TONEAREST = ties-to-even
+    if (q > maxv)
+        q = maxv;
+    return static_cast<float>(std::copysign(q, static_cast<double>(x)));
+}
+} // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m)
+{
+    checkNM("nmMask", mask, w, rows, cols, n, m);
+    const int groups = cols / m;
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+    for (long r = 0; r < rows; ++r) {
+        const float *wr = w + r * cols;
+        uint8_t *mr = mask + r * cols;
+        for (int gi = 0; gi < groups; ++gi) {
+            const float *g = wr + (long)gi * m;
+            uint8_t *mk = mr + (long)gi * m;
+            switch (m) {
+            case 4: maskGroupSmall<4>(mk, g, n); break;
+            case 8: maskGroupSmall<8>(mk, g, n); break;
+            case 16: maskGroupSmall<16>(mk, g, n); break;
+            default: maskGroupGeneric(mk, g, n, m); break;
+            }
+        }
+    }
+}
+
+void applyMask(float *out, const float *w, const uint8_t *mask, long count)
+{
+    if (count < 0)
+        throw ConfigError("applyMask: negative count");
+    if (count > 0 && (!out || !w || !mask))
+        throw ConfigError("applyMask: null pointer");
+#pragma omp parallel for simd schedule(static) if (count > kParallelMin)
+    for (long i = 0; i < count; ++i)
+        out[i] = mask[i] ? w[i] : 0.0f;
+}
+
+void softThreshold(float *out, const float *w, long rows, int cols, int n, int m)
+{
+    checkNM("softThreshold", out, w, rows, cols, n, m);
+    const int groups = cols / m;
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+    for (long r = 0; r < rows; ++r) {
+        for (int gi = 0; gi < groups; ++gi) {
+            const long base = r * cols + (long)gi * m;
+            const float t = thresholdOf(w + base, n, m);
+            for (int i = 0; i < m; ++i) {
+                const float a = w[base + i];
+                const float d = std::fabs(a) - t;
+                // NaN passes through (d is NaN); everything at or below t becomes 0.
+                out[base + i] = std::isnan(d) ? a : std::copysign(d > 0.0f ? d : 0.0f, a);
+            }
+        }
+    }
+}
+
+double ssteBeta(const float *w, const float *s, long count)
+{
+    if (count < 0)
+        throw ConfigError("ssteBeta: negative count");
+    if (count > 0 && (!w || !s))
+        throw ConfigError("ssteBeta: null pointer");
+    const long nchunks = (count + kChunk - 1) / kChunk;
+    std::vector<double> ws(nchunks), ss(nchunks);
+#pragma omp parallel for schedule(static) if (count > kParallelMin)
+    for (long c = 0; c < nchunks; ++c) {
+        const long i0 = c * kChunk, i1 = std::min(count, i0 + kChunk);
+        double a = 0.0, b = 0.0;
+        for (long i = i0; i < i1; ++i) {
+            a += (double)w[i] * s[i];
+            b += (double)s[i] * s[i];
+        }
+        ws[c] = a;
+        ss[c] = b;
+    }
+    const double num = sumChunks(ws.data(), nchunks), den = sumChunks(ss.data(), nchunks);
+    return den == 0.0 ? 1.0 : num / den;
+}
+
+void mvue24(float *out, const float *g, long rows, int cols, Rng &rng)
+{
+    if (rows < 0 || cols <= 0 || cols % 4 != 0)
+        throw ConfigError("mvue24: cols must be a positive multiple of 4, got rows=" + std::to_string(rows) +
+                          " cols=" + std::to_string(cols));
+    if (rows > 0 && (!out || !g))
+        throw ConfigError("mvue24: null pointer");
+    if (rows > 0 && out == g)
+        throw ConfigError("mvue24: out must not alias g");
+    const uint64_t seed = rng.next();
+    constexpr double kEps = 1.19209e-7;
+    const int groups = cols / 4;
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+    for (long r = 0; r < rows; ++r) {
+        Rng rr(mix64(seed ^ mix64(static_cast<uint64_t>(r))));
+        for (int gi = 0; gi < groups; ++gi) {
+            const long base = r * cols + (long)gi * 4;
+            const float *x = g + base;
+            double a[4], S = 0.0;
+            for (int k = 0; k < 4; ++k) {
+                a[k] = std::fabs((double)x[k]) + kEps;
+                if (!std::isfinite(a[k]))
+                    a[k] = kEps; // NaN/inf gradients: sampled like zeros, value passes through below
+                S += a[k];
+            }
+            // First draw: inverse CDF over k = 0..3.
+            const double u0 = rr.uniform() * S;
+            int i = 3;
+            double c = 0.0;
+            for (int k = 0; k < 4; ++k) {
+                c += a[k];
+                if (u0 < c) {
+                    i = k;
+                    break;
+                }
+            }
+            // Second draw among the other three with P = a_j / (S − a_i).
+            const double u1 = rr.uniform() * (S - a[i]);
+            int j = -1, last = -1;
+            c = 0.0;
+            for (int k = 0; k < 4; ++k) {
+                if (k == i)
+                    continue;
+                last = k;
+                c += a[k];
+                if (u1 < c) {
+                    j = k;
+                    break;
+                }
+            }
+            if (j < 0)
+                j = last; // rounding at the top of the CDF
+            float *o = out + base;
+            for (int k = 0; k < 4; ++k)
+                o[k] = 0.0f;
+            for (int k : {i, j}) {
+                double p = a[k] / S;
+                for (int l = 0; l < 4; ++l)
+                    if (l != k)
+                        p += a[k] * (a[l] / S) / (S - a[l]);
+                o[k] = static_cast<float>((double)x[k] / p);
+            }
+        }
+    }
+}
+
+float toE4M3(float x) { return roundFp8(x, 3, -6, 448.0f); }
+float toE5M2(float x) { return roundFp8(x, 2, -14, 57344.0f); }
+float toFp8(float x, Fp8Format fmt) { return fmt == Fp8Format::E4M3 ? toE4M3(x) : toE5M2(x); }
+float fp8Max(Fp8Format fmt) { return fmt == Fp8Format::E4M3 ? 448.0f : 57344.0f; }
+
+namespace {
+float fp8Impl(float *out, const float *x, long count, Fp8Format fmt, bool dequant, const char *fn)
+{
+    if (count < 0)
+        throw ConfigError(std::string(fn) + ": negative count");
+    if (count > 0 && (!out || !x))
+        throw ConfigError(std::string(fn) + ": null pointer");
+    float amax = 0.0f;
+#pragma omp parallel for schedule(static) reduction(max : amax) if (count > kParallelMin)
+    for (long i = 0; i < count; ++i) {
+        const float a = std::fabs(x[i]);
+        if (a > amax) // NaN compares false: ignored
+            amax = a;
+    }
+    const float s = (amax > 0.0f && std::isfinite(amax)) ? fp8Max(fmt) / amax : 1.0f;
+    const float inv = 1.0f / s;
+#pragma omp parallel for schedule(static) if (count > kParallelMin)
+    for (long i = 0; i < count; ++i) {
+        const float q = toFp8(x[i] * s, fmt);
+        out[i] = dequant ? q * inv : q;
+    }
+    return s;
+}
+} // namespace
+
+float quantizeFp8(float *out, const float *x, long count, Fp8Format fmt)
+{
+    return fp8Impl(out, x, count, fmt, false, "quantizeFp8");
+}
+
+float fakeQuantizeFp8(float *out, const float *x, long count, Fp8Format fmt)
+{
+    return fp8Impl(out, x, count, fmt, true, "fakeQuantizeFp8");
+}
+
+long countFlips(const uint8_t *a, const uint8_t *b, long count)
+{
+    if (count < 0)
+        throw ConfigError("countFlips: negative count");
+    if (count > 0 && (!a || !b))
+        throw ConfigError("countFlips: null pointer");
+    long flips = 0;
+#pragma omp parallel for schedule(static) reduction(+ : flips) if (count > kParallelMin)
+    for (long i = 0; i < count; ++i)
+        flips += (a[i] != b[i]);
+    return flips;
+}
+
+} // namespace nm::nmops
