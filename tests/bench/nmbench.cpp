@@ -67,10 +67,19 @@ void fillRandom(std::vector<float> &v, nm::Rng &rng)
         x = rng.normal();
 }
 
+void randomLabels(std::vector<int> &v, size_t n, int classes, nm::Rng &rng)
+{
+    v.resize(n);
+    for (auto &x : v)
+        x = static_cast<int>(rng.below(static_cast<uint64_t>(classes)));
+}
+
+// Settings match tests/bench/torch_peer.py: SGD lr 0.05 for the MLP, AdamW lr 3e-4 for the GPT.
 struct StepFixture {
     std::unique_ptr<nm::Model> model;
     std::unique_ptr<nm::Optimizer> opt;
     std::vector<nm::Batch> batches;
+    float lr = 0.05f;
     long step = 0;
 
     void run()
@@ -80,7 +89,7 @@ struct StepFixture {
         benchmark::DoNotOptimize(model->forward(b));
         model->backward(b);
         ++step;
-        opt->update(model->params(), model->grads(), model->tensors(), 0.05f, step);
+        opt->update(model->params(), model->grads(), model->tensors(), lr, step);
     }
 };
 
@@ -97,9 +106,7 @@ StepFixture mlpFixture()
         b.rows = 256;
         b.inputs.resize(256 * 784);
         fillRandom(b.inputs, rng);
-        b.targets.resize(256);
-        for (auto &t : b.targets)
-            t = static_cast<int>(rng.below(10));
+        randomLabels(b.targets, 256, 10, rng);
         f.batches.push_back(std::move(b));
     }
     return f;
@@ -115,17 +122,14 @@ StepFixture gptFixture()
     s.beta2 = 0.95;
     s.weightDecay = 0.1;
     f.opt = nm::makeAdamW(s, f.model->parameterCount());
+    f.lr = 3e-4f;
     nm::Rng rng(2);
     for (int i = 0; i < 8; ++i) {
         nm::Batch b;
         b.rows = 32;
         b.seqLen = 64;
-        b.tokens.resize(32 * 64);
-        b.targets.resize(32 * 64);
-        for (auto &t : b.tokens)
-            t = static_cast<int>(rng.below(96));
-        for (auto &t : b.targets)
-            t = static_cast<int>(rng.below(96));
+        randomLabels(b.tokens, 32 * 64, 96, rng);
+        randomLabels(b.targets, 32 * 64, 96, rng);
         f.batches.push_back(std::move(b));
     }
     return f;
