@@ -1,6 +1,7 @@
 #include "nmcore/config.h"
 
 #include "nmcore/error.h"
+#include "nmcore/sparsity.h"
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +76,73 @@ std::vector<Option> buildOptions()
         "mlp: 250, gpt: 200", 0, 1e8);
     add("eval_batches", T::Int, &RunConfig::evalBatches,
         "language models: validation windows per evaluation, in batches", "16", 1, 100000);
+    // Sparsity: recipes and their hyperparameters (algorithms.md §2; defaults are the authors').
+    add("recipe", T::Choice, &RunConfig::recipe,
+        "sparse-training recipe: dense (virtual flip metrics only), ste, srste, sste, mdgf-linear, mdgf-exp, "
+        "sdgf-stepwise, sdgf-geometric, tsrste-df, asp",
+        "dense", 0, 0,
+        {"dense", "ste", "srste", "sste", "mdgf-linear", "mdgf-exp", "sdgf-stepwise", "sdgf-geometric", "tsrste-df",
+         "asp"});
+    add("nm", T::String, &RunConfig::nm,
+        "target N:M sparsity: keep N of every M consecutive weights along a layer's input (1 <= N < M <= 128)", "2:4");
+    add("sparse_layers", T::String, &RunConfig::sparseLayers,
+        "which Linear layers are sparse: default (MLP hidden layers; GPT feed-forward fc1/fc2), all, none, or "
+        "comma-separated layer names (e.g. fc2,fc3)",
+        "default");
+    add("keep_indivisible_dense", T::Bool, &RunConfig::keepIndivisibleDense,
+        "keep a selected layer dense when its input size is not a multiple of M (otherwise that is an error)", "false");
+    add("lambda", T::Float, &RunConfig::lambda,
+        "SR-STE / T-SR-STE decay λ in g = G + λ(1−m)⊙W, added once per optimiser step after clipping "
+        "(the official code adds it per backward pass; ICML-24 used 6e-5 or 2e-4 for GPT-2)",
+        "2e-4", 0, 10);
+    add("srste_decay", T::Choice, &RunConfig::srsteDecay,
+        "coupled: λ(1−m)⊙W is added to the gradient (official code; passes through momentum/Adam); decoupled: "
+        "W ← W − lr·λ(1−m)⊙W after the optimiser step",
+        "coupled", 0, 0, {"coupled", "decoupled"});
+    add("sste_beta", T::Choice, &RunConfig::ssteBeta,
+        "S-STE scale β = <W,S>/<S,S>: frozen after initialisation (reference code) or recomputed every step "
+        "(the paper's ablation)",
+        "frozen", 0, 0, {"frozen", "dynamic"});
+    add("mdgf_fraction", T::Float, &RunConfig::mdgfFraction,
+        "MDGF: α reaches ~0 at this fraction of the sparse span (sets κ; linear: exactly 0, exponential: e^-5)", "0.5",
+        1e-6, 1);
+    add("mdgf_kappa", T::Float, &RunConfig::mdgfKappa,
+        "MDGF: explicit decay coefficient κ per step (0: from mdgf_fraction; the PGF repo used 1e-4 exp, 2e-4 default)",
+        "0", 0, 1);
+    add("mdgf_grad", T::Choice, &RunConfig::mdgfGrad,
+        "MDGF gradient to pruned weights: identity (official PGF code) or scaled by α (praxis, autodiff of the "
+        "forward)",
+        "identity", 0, 0, {"identity", "scaled"});
+    add("pgf_dense", T::Float, &RunConfig::pgfDense,
+        "MDGF/SDGF: fraction of training run dense before the sparse span", "0", 0, 0.99);
+    add("pgf_finetune", T::Float, &RunConfig::pgfFinetune,
+        "MDGF/SDGF: fraction of training at the end run as hard-mask STE fine-tuning at the target N:M", "0", 0, 0.99);
+    add("tsrste_refresh", T::Int, &RunConfig::tsrsteRefresh, "T-SR-STE: recompute the transposable mask every k steps",
+        "40", 1, 1e8);
+    add("tsrste_dense_tail", T::Float, &RunConfig::tsrsteDenseTail,
+        "T-SR-STE: fraction of training at the end trained dense (dense fine-tuning; the reference: 50k of 300k)",
+        "0.1667", 0, 1);
+    add("asp_prune_at", T::Float, &RunConfig::aspPruneAt,
+        "ASP: fraction of training trained dense before the one-shot prune; the mask is fixed afterwards "
+        "(0: prune the initial weights)",
+        "0.5", 0, 0.99);
+    add("mvue", T::Bool, &RunConfig::mvue,
+        "sparse layers: weight gradient from the unbiased MVUE 2:4 of the output gradient (groups of 4 tokens)",
+        "false");
+    add("fp8", T::Bool, &RunConfig::fp8,
+        "sparse layers: simulate FP8 GEMMs (E4M3 forward, E5M2 backward, per-tensor scaling, round-to-nearest-even)",
+        "false");
+    add("noise_window", T::Int, &RunConfig::noiseWindow,
+        "gradient noise: steps in the rolling window of the coefficient of variation of ‖G‖", "40", 2, 100000);
+    add("sad_every", T::Int, &RunConfig::sadEvery,
+        "SAD and oscillation index: interval in steps between the compared masks", "100", 1, 1e8);
+    add("continuity_every", T::Int, &RunConfig::continuityEvery,
+        "S-STE continuity measures (dF1, dF2, predicted and actual descent; two extra forwards) every k steps "
+        "(0: off)",
+        "50", 0, 1e8);
+    add("snapshot_every", T::Int, &RunConfig::snapshotEvery,
+        "weight/mask snapshots of the sparse layers every k steps (0: only the first and the last step)", "500", 0,
+        1e8);
     return o;
 }
 
@@ -344,6 +412,16 @@ void validateConfig(const RunConfig &c)
         throw ConfigError("warmup: " + std::to_string(c.warmup) + " exceeds steps " + std::to_string(c.steps));
     if (c.name.empty())
         throw ConfigError("name: must not be empty");
+    int n = 0, m = 0;
+    parseNm(c.nm, n, m);
+    if (c.recipe == "tsrste-df" && (n != 2 || m != 4))
+        throw ConfigError("nm: tsrste-df uses transposable 2:4 masks; set --nm 2:4 (got " + c.nm + ")");
+    if (c.pgfDense + c.pgfFinetune >= 1.0)
+        throw ConfigError("pgf_dense + pgf_finetune must leave a sparse span (their sum is >= 1)");
+    const long rows = static_cast<long>(c.batch) * (c.model == "gpt" ? c.context : 1);
+    if (c.mvue && rows % 4 != 0)
+        throw ConfigError("mvue: groups of 4 tokens need batch" + std::string(c.model == "gpt" ? " × context" : "") +
+                          " (" + std::to_string(rows) + ") to be a multiple of 4");
 }
 
 std::string configToJson(const RunConfig &c, int indent)

@@ -108,22 +108,22 @@ public:
             const LinearLayer *lin = &m_linears[4 * l];
             kernels::layernormForward(a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(), a.resIn.data(), param(p.ln1w),
                                       param(p.ln1b), N, C);
-            kernels::linearForward(a.qkv.data(), a.ln1.data(), lin[0].forwardWeight, lin[0].bias, N, C, 3 * C);
+            linearForward(lin[0], a.qkv.data(), a.ln1.data(), N);
             kernels::attentionForward(a.atty.data(), a.att.data(), a.qkv.data(), B, T, C, NH);
-            kernels::linearForward(a.resMid.data(), a.atty.data(), lin[1].forwardWeight, lin[1].bias, N, C, C);
+            linearForward(lin[1], a.resMid.data(), a.atty.data(), N);
             kernels::addInPlace(a.resMid.data(), a.resIn.data(), NC);
             kernels::layernormForward(a.ln2.data(), a.ln2Mean.data(), a.ln2Rstd.data(), a.resMid.data(), param(p.ln2w),
                                       param(p.ln2b), N, C);
-            kernels::linearForward(a.fch.data(), a.ln2.data(), lin[2].forwardWeight, lin[2].bias, N, C, 4 * C);
+            linearForward(lin[2], a.fch.data(), a.ln2.data(), N);
             kernels::geluForward(a.fchGelu.data(), a.fch.data(), 4 * NC);
             float *out = l + 1 < m_s.layers ? m_acts[l + 1].resIn.data() : m_resOut.data();
-            kernels::linearForward(out, a.fchGelu.data(), lin[3].forwardWeight, lin[3].bias, N, 4 * C, C);
+            linearForward(lin[3], out, a.fchGelu.data(), N);
             kernels::addInPlace(out, a.resMid.data(), NC);
         }
         kernels::layernormForward(m_lnf.data(), m_lnfMean.data(), m_lnfRstd.data(), m_resOut.data(), param(m_lnfw),
                                   param(m_lnfb), N, C);
         const LinearLayer &head = m_linears.back();
-        kernels::linearForward(m_logits.data(), m_lnf.data(), head.forwardWeight, head.bias, N, C, V);
+        linearForward(head, m_logits.data(), m_lnf.data(), N);
         const float loss = kernels::crossEntropyForward(m_probs.data(), m_logits.data(), b.targets.data(), N, V);
         m_correct = kernels::countCorrect(m_probs.data(), b.targets.data(), N, V);
         return loss;
@@ -139,8 +139,7 @@ public:
                                       1.0f / static_cast<float>(N));
         const LinearLayer &head = m_linears.back();
         zero(m_dlnf, NC);
-        kernels::linearBackward(m_dlnf.data(), head.dweight, head.dbias, m_dlogits.data(), m_lnf.data(),
-                                head.forwardWeight, N, C, V);
+        linearBackward(head, m_dlnf.data(), m_dlogits.data(), m_lnf.data(), N);
         zero(m_dres, NC); // gradient of the residual stream, carried down through the blocks
         kernels::layernormBackward(m_dres.data(), grad(m_lnfw), grad(m_lnfb), m_dlnf.data(), m_resOut.data(),
                                    param(m_lnfw), m_lnfMean.data(), m_lnfRstd.data(), N, C);
@@ -150,25 +149,21 @@ public:
             const LinearLayer *lin = &m_linears[4 * l];
             // MLP branch: dres flows to resMid directly and through fc2 → gelu → fc1 → ln2.
             zero(m_dfchGelu, 4 * NC);
-            kernels::linearBackward(m_dfchGelu.data(), lin[3].dweight, lin[3].dbias, m_dres.data(), a.fchGelu.data(),
-                                    lin[3].forwardWeight, N, 4 * C, C);
+            linearBackward(lin[3], m_dfchGelu.data(), m_dres.data(), a.fchGelu.data(), N);
             zero(m_dfch, 4 * NC);
             kernels::geluBackward(m_dfch.data(), a.fch.data(), m_dfchGelu.data(), 4 * NC);
             zero(m_dln, NC);
-            kernels::linearBackward(m_dln.data(), lin[2].dweight, lin[2].dbias, m_dfch.data(), a.ln2.data(),
-                                    lin[2].forwardWeight, N, C, 4 * C);
+            linearBackward(lin[2], m_dln.data(), m_dfch.data(), a.ln2.data(), N);
             kernels::layernormBackward(m_dres.data(), grad(p.ln2w), grad(p.ln2b), m_dln.data(), a.resMid.data(),
                                        param(p.ln2w), a.ln2Mean.data(), a.ln2Rstd.data(), N, C);
             // Attention branch.
             zero(m_datty, NC);
-            kernels::linearBackward(m_datty.data(), lin[1].dweight, lin[1].dbias, m_dres.data(), a.atty.data(),
-                                    lin[1].forwardWeight, N, C, C);
+            linearBackward(lin[1], m_datty.data(), m_dres.data(), a.atty.data(), N);
             zero(m_dqkv, 3 * NC);
             kernels::attentionBackward(m_dqkv.data(), m_attScratch.data(), m_datty.data(), a.qkv.data(), a.att.data(),
                                        B, T, C, NH);
             zero(m_dln, NC);
-            kernels::linearBackward(m_dln.data(), lin[0].dweight, lin[0].dbias, m_dqkv.data(), a.ln1.data(),
-                                    lin[0].forwardWeight, N, C, 3 * C);
+            linearBackward(lin[0], m_dln.data(), m_dqkv.data(), a.ln1.data(), N);
             kernels::layernormBackward(m_dres.data(), grad(p.ln1w), grad(p.ln1b), m_dln.data(), a.resIn.data(),
                                        param(p.ln1w), a.ln1Mean.data(), a.ln1Rstd.data(), N, C);
         }

@@ -35,7 +35,8 @@ void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout
 {
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dweight)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         const int blocks = (OC + kColBlock - 1) / kColBlock;
 #pragma omp parallel for schedule(static) if ((long)N * OC > kParallelMin)

@@ -54,7 +54,7 @@ public:
         const float *x = b.inputs.data();
         for (int i = 0; i < L; ++i) {
             const LinearLayer &l = m_linears[i];
-            kernels::linearForward(m_pre[i].data(), x, l.forwardWeight, l.bias, N, l.in, l.out);
+            linearForward(l, m_pre[i].data(), x, N);
             if (i + 1 < L) {
                 kernels::reluForward(m_post[i].data(), m_pre[i].data(), static_cast<long>(N) * l.out);
                 x = m_post[i].data();
@@ -81,7 +81,7 @@ public:
                 dinp = m_dpost[i - 1].data();
                 std::fill_n(dinp, static_cast<long>(N) * l.in, 0.0f);
             }
-            kernels::linearBackward(dinp, l.dweight, l.dbias, m_dpre[i].data(), inp, l.forwardWeight, N, l.in, l.out);
+            linearBackward(l, dinp, m_dpre[i].data(), inp, N);
             if (i > 0) {
                 float *dpre = m_dpre[i - 1].data();
                 std::fill_n(dpre, static_cast<long>(N) * l.in, 0.0f);

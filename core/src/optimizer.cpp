@@ -1,5 +1,7 @@
 #include "nmcore/optimizer.h"
 
+#include "nmcore/error.h"
+
 
 #include <algorithm>
 #include <cmath>
@@ -29,6 +31,14 @@ public:
                 w[i] -= lr * (nesterov ? gi + mu * b[i] : b[i]);
             }
         }
+    }
+
+    std::vector<float> saveState() const override { return m_buf; }
+    void loadState(const std::vector<float> &state) override
+    {
+        if (state.size() != m_buf.size())
+            throw ConfigError("optimizer state does not match the model (SGD)");
+        m_buf = state;
     }
 
 private:
@@ -61,6 +71,20 @@ public:
                 w[i] = w[i] * shrink - lr * mhat / (std::sqrt(vhat) + eps);
             }
         }
+    }
+
+    std::vector<float> saveState() const override
+    {
+        std::vector<float> s(m_m);
+        s.insert(s.end(), m_v.begin(), m_v.end());
+        return s;
+    }
+    void loadState(const std::vector<float> &state) override
+    {
+        if (state.size() != 2 * m_m.size())
+            throw ConfigError("optimizer state does not match the model (AdamW)");
+        std::copy(state.begin(), state.begin() + static_cast<long>(m_m.size()), m_m.begin());
+        std::copy(state.begin() + static_cast<long>(m_m.size()), state.end(), m_v.begin());
     }
 
 private:

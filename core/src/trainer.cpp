@@ -99,7 +99,90 @@ Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
     m_info.parameterCount = m_model->parameterCount();
     m_info.threads = m_config.threads > 0 ? m_config.threads : hardwareThreads();
     m_info.blasCore = blasCoreName();
+    m_sparsifier = std::make_unique<Sparsifier>(*m_model, m_config);
+    m_info.recipe = m_sparsifier->kind();
+    m_info.layers = m_sparsifier->layerInfo();
+    m_info.effectiveParameterCount = m_info.parameterCount;
+    for (const auto &l : m_info.layers)
+        m_info.effectiveParameterCount -= l.denseParams - l.effectiveParams;
+    m_live.lr = m_config.lr;
+    m_live.lambda = m_config.lambda;
     m_summary.name = m_config.name;
+}
+
+std::unique_ptr<Trainer> Trainer::fork(const RunConfig &config) const
+{
+    const RunConfig &a = m_config;
+    const std::pair<const char *, bool> same[] = {
+        {"model", a.model == config.model},
+        {"mlp_hidden", a.mlpHidden == config.mlpHidden},
+        {"gpt_layers", a.gptLayers == config.gptLayers},
+        {"gpt_heads", a.gptHeads == config.gptHeads},
+        {"gpt_width", a.gptWidth == config.gptWidth},
+        {"context", a.context == config.context},
+        {"data", a.data == config.data},
+        {"data_dir", a.dataDir == config.dataDir},
+        {"text_file", a.textFile == config.textFile},
+        {"val_count", a.valCount == config.valCount},
+        {"optimizer", a.optimizer == config.optimizer},
+        {"batch", a.batch == config.batch},
+        {"seed", a.seed == config.seed},
+    };
+    for (const auto &[key, ok] : same)
+        if (!ok)
+            throw ConfigError(std::string("fork: ") + key + " must be the same as in the run being forked");
+    if (config.steps <= m_step)
+        throw ConfigError("fork: steps (" + std::to_string(config.steps) + ") must exceed the fork step " +
+                          std::to_string(m_step));
+    auto t = std::make_unique<Trainer>(config, m_data);
+    auto src = m_model->params();
+    std::copy(src.begin(), src.end(), t->m_model->params().begin());
+    t->m_optimizer->loadState(m_optimizer->saveState());
+    t->m_step = m_step;
+    t->m_elapsed = m_elapsed;
+    t->m_sparsifier.reset(); // restores the layers' own weights first
+    t->m_sparsifier = std::make_unique<Sparsifier>(*t->m_model, config, m_step);
+    return t;
+}
+
+void Trainer::setLiveSettings(const LiveSettings &live)
+{
+    std::lock_guard lock(m_liveMutex);
+    m_live = live;
+    m_liveDirty = true;
+}
+
+LiveSettings Trainer::liveSettings() const
+{
+    std::lock_guard lock(m_liveMutex);
+    return m_live;
+}
+
+void Trainer::applyLive()
+{
+    std::lock_guard lock(m_liveMutex);
+    if (!m_liveDirty)
+        return;
+    m_liveDirty = false;
+    m_schedule.peak = m_live.lr;
+    m_config.lr = m_live.lr;
+    m_config.lambda = m_live.lambda;
+    m_sparsifier->setLive(SparsityLive{m_live.lambda});
+}
+
+Snapshot Trainer::snapshot() const
+{
+    return m_sparsifier->snapshot(m_step);
+}
+
+void Trainer::notifySnapshot()
+{
+    if (m_sparsifier->sparseLayerCount() == 0 || m_lastSnapshot == m_step)
+        return;
+    m_lastSnapshot = m_step;
+    const Snapshot snap = snapshot();
+    for (auto *o : m_observers)
+        o->onSnapshot(snap);
 }
 
 Trainer::~Trainer() = default;
@@ -129,14 +212,18 @@ bool Trainer::stepOnce()
     if (m_status != RunStatus::Running)
         return false;
     setThreadCount(m_config.threads);
+    applyLive();
     if (!m_started) {
         m_started = true;
         for (auto *o : m_observers)
             o->onStart(m_info);
+        notifySnapshot();
     }
     const double t0 = now();
-    m_sampler.fill(m_batch, m_step);
+    const long t = m_step;
+    m_sampler.fill(m_batch, t);
     m_model->zeroGrad();
+    m_sparsifier->beforeForward(t);
     const float loss = m_model->forward(m_batch);
     if (!std::isfinite(loss)) {
         StepMetrics m;
@@ -150,16 +237,39 @@ bool Trainer::stepOnce()
     const long rows = static_cast<long>(m_batch.rows) * m_batch.seqLen;
     const float accuracy = static_cast<float>(m_model->lastCorrect()) / static_cast<float>(rows);
     m_model->backward(m_batch);
+    const bool continuity = m_config.continuityEvery > 0 && m_sparsifier->sparseLayerCount() > 0 &&
+                            (t + 1) % m_config.continuityEvery == 0;
+    if (continuity) {
+        auto p = m_model->params();
+        auto g = m_model->grads();
+        m_contParams.assign(p.begin(), p.end());
+        m_contGrads.assign(g.begin(), g.end()); // ∂L/∂W̃ for sparse weights, before any recipe transform
+    }
+    m_sparsifier->afterBackward(t);
     const double norm = clipGradNorm(m_model->grads(), m_config.gradClip);
-    const double lr = m_schedule.at(m_step);
-    m_optimizer->update(m_model->params(), m_model->grads(), m_model->tensors(), static_cast<float>(lr), m_step + 1);
+    m_sparsifier->afterClip(t);
+    const double lr = m_schedule.at(t);
+    m_optimizer->update(m_model->params(), m_model->grads(), m_model->tensors(), static_cast<float>(lr), t + 1);
+    if (continuity) {
+        m_contForward.clear();
+        for (const auto &l : m_model->linears())
+            if (l.forwardWeight != l.weight)
+                m_contForward.emplace_back(l.forwardWeight, l.forwardWeight + static_cast<long>(l.in) * l.out);
+    }
+    m_sparsifier->afterUpdate(t, lr);
     ++m_step;
+
+    StepMetrics m{m_step, loss, accuracy, lr, norm, 0.0, 0.0, m_sparsifier->stats(), false, {}};
+    if (continuity)
+        measureContinuity(m, loss);
     const double dt = now() - t0;
     m_elapsed += dt;
-
-    StepMetrics m{m_step, loss, accuracy, lr, norm, dt, m_elapsed};
+    m.stepSeconds = dt;
+    m.elapsedSeconds = m_elapsed;
     for (auto *o : m_observers)
         o->onStep(m);
+    if (m_config.snapshotEvery > 0 && m_step % m_config.snapshotEvery == 0)
+        notifySnapshot();
     if (!std::isfinite(norm)) {
         finish(RunStatus::Diverged);
         return false;
@@ -215,6 +325,42 @@ EvalMetrics Trainer::evaluate(Split split)
     return e;
 }
 
+// S-STE's continuity measures on this step's batch (algorithms.md §3.4); called after the
+// update, with W̃_{t+1} prepared and the step's parameters, raw gradients and W̃_t saved.
+void Trainer::measureContinuity(StepMetrics &m, float lossBefore)
+{
+    ContinuityMetrics c;
+    c.lossBefore = lossBefore;
+    const float f1 = m_model->forward(m_batch);
+    m_sparsifier->useFrozenForward();
+    const float f2 = m_model->forward(m_batch);
+    m_sparsifier->restoreForward();
+    c.dF1 = f1 - lossBefore;
+    c.dF2 = f2 - lossBefore;
+    c.aodActual = lossBefore - f1;
+    // Predicted descent: first-order Taylor in the forward weights, over every parameter.
+    auto params = m_model->params();
+    double dot = 0;
+    for (long i = 0; i < static_cast<long>(params.size()); ++i)
+        dot += static_cast<double>(m_contGrads[i]) * (params[i] - m_contParams[i]);
+    size_t k = 0;
+    for (const auto &l : m_model->linears()) {
+        if (l.forwardWeight == l.weight || k >= m_contForward.size())
+            continue;
+        const long off = l.weight - params.data(), n = static_cast<long>(l.in) * l.out;
+        const std::vector<float> &before = m_contForward[k++];
+        for (long i = 0; i < n; ++i) {
+            const double g = m_contGrads[off + i];
+            dot -= g * (params[off + i] - m_contParams[off + i]); // replace ΔW by ΔW̃
+            dot += g * (l.forwardWeight[i] - before[i]);
+        }
+    }
+    c.aodPredicted = static_cast<float>(-dot);
+    c.flips = m_sparsifier->lastFlips();
+    m.hasContinuity = true;
+    m.continuity = c;
+}
+
 void Trainer::notifyEval(const EvalMetrics &e)
 {
     if (e.split == Split::Validation)
@@ -242,6 +388,7 @@ void Trainer::finish(RunStatus status)
             m_summary.testAccuracy = t.accuracy;
         }
     }
+    notifySnapshot();
     for (auto *o : m_observers)
         o->onEnd(m_summary);
 }

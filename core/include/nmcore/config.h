@@ -37,6 +37,25 @@ struct RunConfig {
     int threads = 0; // 0: every core
     int evalEvery = 250;
     int evalBatches = 16; // language models: validation windows = eval_batches × batch
+    // Sparsity (sparsity.h, algorithms.md §2)
+    std::string recipe = "dense";
+    std::string nm = "2:4";
+    std::string sparseLayers = "default"; // default | all | none | comma-separated layer names
+    bool keepIndivisibleDense = false;
+    double lambda = 2e-4;                 // SR-STE λ
+    std::string srsteDecay = "coupled";   // coupled | decoupled
+    std::string ssteBeta = "frozen";      // frozen | dynamic
+    double mdgfFraction = 0.5;            // α ≈ 0 at this fraction of the sparse span
+    double mdgfKappa = 0.0;               // explicit κ (0: from mdgfFraction)
+    std::string mdgfGrad = "identity";    // identity | scaled
+    double pgfDense = 0.0, pgfFinetune = 0.0;
+    int tsrsteRefresh = 40;
+    double tsrsteDenseTail = 1.0 / 6.0;
+    double aspPruneAt = 0.5;
+    bool mvue = false, fp8 = false;
+    // Diagnostics
+    int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
+    long snapshotEvery = 500; // 0: only the first and the last step
 };
 
 enum class OptionType { Int, Float, Bool, String, IntList, Choice };

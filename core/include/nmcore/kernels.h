@@ -12,7 +12,7 @@ namespace nm::kernels {
 void linearForward(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
                    int OC);
 // dinp (N, C) += dout · weight; dweight (OC, C) += doutᵀ · inp; dbias (OC) += Σ_rows dout.
-// dinp and dbias may be null (e.g. for the input layer, or no bias).
+// dinp, dweight and dbias may each be null (e.g. for the input layer, or no bias).
 void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                     const float *weight, int N, int C, int OC);
 

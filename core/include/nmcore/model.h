@@ -11,6 +11,7 @@
 // points it at its own buffer; the weight gradient is always written densely to `dweight`
 // (∂L/∂W̃), which a recipe may then transform into the gradient for W.
 #include "nmcore/data.h"
+#include "nmcore/rng.h"
 
 #include <memory>
 #include <span>
@@ -27,6 +28,15 @@ struct ParamTensor {
     bool decay = true;      // weight decay applies (matrices yes; biases, LayerNorm no)
 };
 
+// GEMM variants a sparse recipe may switch on for one layer (algorithms.md §4). The layer's
+// forward and backward go through nm::linearForward/linearBackward below, which use them.
+struct LinearVariant {
+    bool mvue = false; // dW = MVUE24(dZᵀ)·X: unbiased 2:4 of the output gradient, groups of 4 tokens
+    bool fp8 = false;  // simulated FP8: E4M3 operands forward, E5M2 operands in both backward GEMMs
+    Rng rng{1};
+    std::vector<float> a, b, c, d; // scratch
+};
+
 struct LinearLayer {
     std::string name;         // e.g. "fc1", "h0.mlp.fc1"
     int in = 0, out = 0;
@@ -36,7 +46,14 @@ struct LinearLayer {
     float *dbias = nullptr;
     const float *forwardWeight = nullptr; // W̃ used by the GEMMs; == weight when dense
     bool sparseByDefault = false;         // hidden MLP layers, GPT feed-forward layers
+    LinearVariant *variant = nullptr;     // null: plain fp32 GEMMs
 };
+
+// out (N, out) = inp (N, in) · W̃ᵀ + b, honouring the layer's variant.
+void linearForward(const LinearLayer &l, float *out, const float *inp, int N);
+// dinp (N, in) += dout · W̃ (dinp may be null); dweight += doutᵀ · inp; dbias += Σ dout.
+// With MVUE, N must be a multiple of 4.
+void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const float *inp, int N);
 
 class Model {
 public:

@@ -26,6 +26,9 @@ public:
     // One update with learning rate lr; `step` counts from 1 (AdamW bias correction).
     virtual void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,
                         float lr, long step) = 0;
+    // The moment buffers, flat (forking a run continues with the same optimiser state).
+    virtual std::vector<float> saveState() const = 0;
+    virtual void loadState(const std::vector<float> &state) = 0;
 };
 
 std::unique_ptr<Optimizer> makeSgd(const OptimizerSettings &s, long paramCount);

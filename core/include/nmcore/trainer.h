@@ -9,6 +9,7 @@
 #include "nmcore/data.h"
 #include "nmcore/model.h"
 #include "nmcore/optimizer.h"
+#include "nmcore/sparsity.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -31,6 +32,9 @@ struct RunInfo {
     long parameterCount = 0;
     int threads = 0;
     std::string blasCore;
+    RecipeKind recipe = RecipeKind::Dense;
+    std::vector<SparseLayerInfo> layers; // every Linear layer, sparse or not, in model order
+    long effectiveParameterCount = 0;    // nonzero forward weights at the final N:M + everything else
 };
 
 struct StepMetrics {
@@ -41,6 +45,9 @@ struct StepMetrics {
     double gradNorm = 0;   // global gradient norm before clipping
     double stepSeconds = 0;
     double elapsedSeconds = 0;
+    std::vector<LayerStats> layers; // one per sparse layer (Sparsifier order); empty without sparse layers
+    bool hasContinuity = false;
+    ContinuityMetrics continuity;
 };
 
 struct EvalMetrics {
@@ -66,12 +73,20 @@ public:
     virtual void onStart(const RunInfo &) {}
     virtual void onStep(const StepMetrics &) {}
     virtual void onEval(const EvalMetrics &) {}
+    // At step 0 (after initialisation), every snapshot_every steps and at the last step.
+    virtual void onSnapshot(const Snapshot &) {}
     virtual void onEnd(const RunSummary &) {}
 };
 
 // Builds the model a config asks for, sized for the data (inputs, classes, vocabulary).
 std::unique_ptr<Model> makeModel(const RunConfig &config, const Dataset &data);
 DataOptions dataOptions(const RunConfig &config);
+
+// Settings that may change while a run trains; they apply from the next step.
+struct LiveSettings {
+    double lr = 0;     // peak learning rate of the schedule
+    double lambda = 0; // SR-STE λ
+};
 
 class Trainer {
 public:
@@ -86,11 +101,22 @@ public:
     bool stepOnce();
     EvalMetrics evaluate(Split split);
 
+    // A new trainer that continues this one from its current step with another config
+    // (typically another recipe): same parameters, optimiser state, step and data order.
+    // Model, data, batch and seed must match; throws ConfigError naming the first that differs.
+    std::unique_ptr<Trainer> fork(const RunConfig &config) const;
+
+    // Thread-safe; applied at the next step boundary.
+    void setLiveSettings(const LiveSettings &live);
+    LiveSettings liveSettings() const;
+
     void requestStop();
     void setPaused(bool paused);
     bool isPaused() const { return m_paused.load(); }
 
     Model &model() { return *m_model; }
+    Sparsifier *sparsifier() { return m_sparsifier.get(); }
+    Snapshot snapshot() const;
     const RunInfo &info() const { return m_info; }
     long step() const { return m_step; }
     RunStatus status() const { return m_status; }
@@ -98,11 +124,15 @@ public:
 private:
     void finish(RunStatus status);
     void notifyEval(const EvalMetrics &e);
+    void notifySnapshot();
+    void applyLive();
+    void measureContinuity(StepMetrics &m, float lossBefore);
 
     RunConfig m_config;
     std::shared_ptr<const Dataset> m_data;
     std::unique_ptr<Model> m_model;
     std::unique_ptr<Optimizer> m_optimizer;
+    std::unique_ptr<Sparsifier> m_sparsifier;
     TrainSampler m_sampler;
     LrSchedule m_schedule;
     RunInfo m_info;
@@ -115,6 +145,14 @@ private:
     double m_elapsed = 0;
     EvalMetrics m_lastVal{};
     RunSummary m_summary;
+    long m_lastSnapshot = -1;
+    // Continuity: parameters, raw gradients and W̃ of step t, kept on measured steps.
+    std::vector<float> m_contParams, m_contGrads;
+    std::vector<std::vector<float>> m_contForward;
+
+    mutable std::mutex m_liveMutex;
+    LiveSettings m_live;
+    bool m_liveDirty = false;
 
     std::atomic<bool> m_stop{false};
     std::atomic<bool> m_paused{false};

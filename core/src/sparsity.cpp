@@ -1,0 +1,532 @@
+#include "nmcore/sparsity.h"
+
+#include "nmcore/error.h"
+#include "nmcore/nm_ops.h"
+#include "recipes/recipe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace nm {
+
+namespace {
+struct RecipeName {
+    RecipeKind kind;
+    const char *name;
+    const char *title;
+};
+constexpr RecipeName kRecipes[] = {
+    {RecipeKind::Dense, "dense", "Dense"},
+    {RecipeKind::Ste, "ste", "STE"},
+    {RecipeKind::SrSte, "srste", "SR-STE"},
+    {RecipeKind::SSte, "sste", "S-STE"},
+    {RecipeKind::MdgfLinear, "mdgf-linear", "MDGF-Linear"},
+    {RecipeKind::MdgfExp, "mdgf-exp", "MDGF-Exp"},
+    {RecipeKind::SdgfStepwise, "sdgf-stepwise", "SDGF-Stepwise"},
+    {RecipeKind::SdgfGeometric, "sdgf-geometric", "SDGF-Geometric"},
+    {RecipeKind::TSrSteDf, "tsrste-df", "T-SR-STE+DF"},
+    {RecipeKind::Asp, "asp", "ASP"},
+};
+constexpr long kParallelMin = 65536;
+} // namespace
+
+const char *toString(RecipeKind kind)
+{
+    for (const auto &r : kRecipes)
+        if (r.kind == kind)
+            return r.name;
+    return "unknown";
+}
+
+std::string recipeTitle(RecipeKind kind)
+{
+    for (const auto &r : kRecipes)
+        if (r.kind == kind)
+            return r.title;
+    return "unknown";
+}
+
+const std::vector<std::string> &recipeNames()
+{
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (const auto &r : kRecipes)
+            v.emplace_back(r.name);
+        return v;
+    }();
+    return names;
+}
+
+RecipeKind parseRecipe(const std::string &name)
+{
+    for (const auto &r : kRecipes)
+        if (name == r.name)
+            return r.kind;
+    std::string all;
+    for (const auto &n : recipeNames())
+        all += (all.empty() ? "" : ", ") + n;
+    throw ConfigError("recipe: unknown value '" + name + "'; allowed: " + all);
+}
+
+void parseNm(const std::string &text, int &n, int &m, const std::string &key)
+{
+    const auto colon = text.find(':');
+    bool ok = colon != std::string::npos && colon > 0 && colon + 1 < text.size();
+    long a = 0, b = 0;
+    if (ok) {
+        try {
+            size_t u1 = 0, u2 = 0;
+            a = std::stol(text.substr(0, colon), &u1);
+            b = std::stol(text.substr(colon + 1), &u2);
+            ok = u1 == colon && u2 == text.size() - colon - 1;
+        } catch (const std::logic_error &) {
+            ok = false;
+        }
+    }
+    if (!ok)
+        throw ConfigError(key + ": expected N:M such as 2:4 or 1:16, got '" + text + "'");
+    if (b < 2 || b > 128 || a < 1 || a >= b)
+        throw ConfigError(key + ": " + text + " is out of range; need 1 <= N < M <= 128");
+    n = static_cast<int>(a);
+    m = static_cast<int>(b);
+}
+
+// ---- Schedules ----------------------------------------------------------------------------
+
+PgfPhases pgfPhases(long total, double denseFraction, double finetuneFraction)
+{
+    PgfPhases p;
+    p.denseEnd = std::clamp<long>(std::lround(denseFraction * static_cast<double>(total)), 0, total);
+    p.finetuneStart =
+        std::clamp<long>(total - std::lround(finetuneFraction * static_cast<double>(total)), p.denseEnd, total);
+    return p;
+}
+
+double mdgfAlpha(RecipeKind kind, double kappa, long t)
+{
+    const double x = kappa * static_cast<double>(std::max<long>(t, 0));
+    if (kind == RecipeKind::MdgfLinear)
+        return std::max(1.0 - x, 0.0);
+    return std::exp(-x);
+}
+
+double mdgfKappa(RecipeKind kind, double fraction, long span)
+{
+    const double steps = std::max(1.0, fraction * static_cast<double>(std::max<long>(span, 1)));
+    return (kind == RecipeKind::MdgfLinear ? 1.0 : 5.0) / steps;
+}
+
+std::vector<NmFrame> sdgfFrames(RecipeKind kind, int n, int m, const PgfPhases &phases, long)
+{
+    std::vector<std::pair<int, int>> nm;
+    if (kind == RecipeKind::SdgfGeometric) {
+        for (int i = 0; i < 4; ++i)
+            nm.emplace_back(n << (3 - i), m << (3 - i));
+    } else {
+        nm.emplace_back(m - 1, m);
+        for (int k = m / 2; k > n; k /= 2)
+            nm.emplace_back(k, m);
+        if (nm.back().first != n)
+            nm.emplace_back(n, m);
+    }
+    const long span = phases.finetuneStart - phases.denseEnd;
+    const long frames = static_cast<long>(nm.size());
+    std::vector<NmFrame> out;
+    for (long i = 0; i < frames; ++i)
+        out.push_back({phases.denseEnd + i * span / frames, nm[i].first, nm[i].second});
+    return out;
+}
+
+// ---- Shared recipe building blocks ---------------------------------------------------------
+
+void copyWeight(const SparseLayerState &s, float *out)
+{
+    std::copy_n(s.layer->weight, s.size, out);
+}
+
+void hardForward(SparseLayerState &s, int n, int m, float *out)
+{
+    const LinearLayer &l = *s.layer;
+    s.n = n;
+    s.m = m;
+    s.alpha = 0.0f;
+    nmops::nmMask(s.mask.data(), l.weight, l.out, l.in, n, m);
+    nmops::applyMask(out, l.weight, s.mask.data(), s.size);
+}
+
+void denseForward(SparseLayerState &s, float *out)
+{
+    const LinearLayer &l = *s.layer;
+    s.n = s.m = 0;
+    s.alpha = 1.0f;
+    nmops::nmMask(s.mask.data(), l.weight, l.out, l.in, s.targetN, s.targetM);
+    copyWeight(s, out);
+}
+
+void Recipe::frozenForward(SparseLayerState &s, long, float *out)
+{
+    const float a = s.alpha;
+    const float *w = s.layer->weight;
+    const uint8_t *mk = s.prevMask.data();
+#pragma omp parallel for simd schedule(static) if (s.size > kParallelMin)
+    for (long i = 0; i < s.size; ++i)
+        out[i] = mk[i] ? w[i] : a * w[i];
+}
+
+// ---- Sparsifier -----------------------------------------------------------------------------
+
+namespace {
+std::unique_ptr<Recipe> makeRecipe(const RunConfig &c)
+{
+    const RecipeKind k = parseRecipe(c.recipe);
+    switch (k) {
+    case RecipeKind::Dense:
+        return makeDenseRecipe(c);
+    case RecipeKind::Ste:
+        return makeSteRecipe(c);
+    case RecipeKind::SrSte:
+        return makeSrSteRecipe(c);
+    case RecipeKind::SSte:
+        return makeSSteRecipe(c);
+    case RecipeKind::MdgfLinear:
+    case RecipeKind::MdgfExp:
+        return makeMdgfRecipe(c, k, c.steps);
+    case RecipeKind::SdgfStepwise:
+    case RecipeKind::SdgfGeometric:
+        return makeSdgfRecipe(c, k, c.steps);
+    case RecipeKind::TSrSteDf:
+        return makeTSrSteDfRecipe(c, c.steps);
+    case RecipeKind::Asp:
+        return makeAspRecipe(c, c.steps);
+    }
+    return makeDenseRecipe(c);
+}
+
+std::vector<std::string> split(const std::string &text)
+{
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
+// Coefficient of variation (std / mean) of a full window; NaN until the window is full.
+float windowCv(const std::deque<double> &h, size_t window)
+{
+    if (h.size() < window)
+        return NAN;
+    double s = 0, s2 = 0;
+    for (double x : h) {
+        s += x;
+        s2 += x * x;
+    }
+    const double n = static_cast<double>(h.size()), mean = s / n;
+    const double var = std::max(0.0, s2 / n - mean * mean);
+    return mean > 0 ? static_cast<float>(std::sqrt(var) / mean) : NAN;
+}
+
+void pushWindow(std::deque<double> &h, double x, size_t window)
+{
+    h.push_back(x);
+    while (h.size() > window)
+        h.pop_front();
+}
+} // namespace
+
+Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
+    : m_model(model), m_config(config), m_kind(parseRecipe(config.recipe)), m_recipe(makeRecipe(config))
+{
+    m_live.lambda = config.lambda;
+    int n = 0, m = 0;
+    parseNm(config.nm, n, m);
+    auto &linears = model.linears();
+    std::vector<bool> selected(linears.size(), false);
+    const std::string &sel = config.sparseLayers;
+    if (sel == "all") {
+        selected.assign(linears.size(), true);
+    } else if (sel == "default") {
+        for (size_t i = 0; i < linears.size(); ++i)
+            selected[i] = linears[i].sparseByDefault;
+    } else if (sel != "none") {
+        for (const std::string &name : split(sel)) {
+            auto it = std::find_if(linears.begin(), linears.end(), [&](const LinearLayer &l) { return l.name == name; });
+            if (it == linears.end()) {
+                std::string all;
+                for (const auto &l : linears)
+                    all += (all.empty() ? "" : ", ") + l.name;
+                throw ConfigError("sparse_layers: no layer named '" + name + "'; this model has: " + all);
+            }
+            selected[static_cast<size_t>(it - linears.begin())] = true;
+        }
+    }
+    const auto patterns = m_recipe->patterns(n, m);
+    for (size_t i = 0; i < linears.size(); ++i) {
+        LinearLayer &l = linears[i];
+        SparseLayerInfo info;
+        info.name = l.name;
+        info.in = l.in;
+        info.out = l.out;
+        info.n = n;
+        info.m = m;
+        info.denseParams = static_cast<long>(l.in) * l.out + l.out;
+        info.effectiveParams = info.denseParams;
+        if (selected[i]) {
+            std::string bad;
+            for (const auto &[pn, pm] : patterns)
+                if (l.in % pm != 0 && bad.empty())
+                    bad = std::to_string(pn) + ":" + std::to_string(pm);
+            if (!bad.empty() && !config.keepIndivisibleDense)
+                throw ConfigError("layer " + l.name + ": input size " + std::to_string(l.in) +
+                                  " is not a multiple of M for " + bad + " (recipe " + config.recipe + ", nm " +
+                                  config.nm +
+                                  "); keep it dense with --keep-indivisible-dense or choose layers with "
+                                  "--sparse-layers");
+            info.sparse = bad.empty();
+        }
+        if (info.sparse && m_kind != RecipeKind::Dense)
+            info.effectiveParams = static_cast<long>(l.out) * (l.in / m) * n + l.out;
+        m_info.push_back(info);
+        if (!info.sparse)
+            continue;
+        auto s = std::make_unique<SparseLayerState>();
+        s->layer = &l;
+        s->index = static_cast<int>(m_layers.size());
+        s->size = static_cast<long>(l.in) * l.out;
+        s->targetN = n;
+        s->targetM = m;
+        s->mask.assign(static_cast<size_t>(s->size), 0);
+        s->prevMask = s->sadMask = s->mask;
+        s->wf.assign(static_cast<size_t>(s->size), 0.0f);
+        s->wfNext = s->wf;
+        s->variant.mvue = config.mvue;
+        s->variant.fp8 = config.fp8;
+        s->variant.rng = Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * (s->index + 1));
+        if (config.mvue || config.fp8)
+            l.variant = &s->variant;
+        m_recipe->init(*s);
+        m_layers.push_back(std::move(s));
+    }
+    m_stats.assign(m_layers.size(), LayerStats{});
+    m_frozen.resize(m_layers.size());
+    prepare(startStep, true);
+}
+
+Sparsifier::~Sparsifier()
+{
+    // The model may outlive us: point its layers back at their own weights.
+    for (auto &s : m_layers) {
+        s->layer->forwardWeight = s->layer->weight;
+        s->layer->variant = nullptr;
+    }
+}
+
+void Sparsifier::prepare(long t, bool first)
+{
+    const size_t window = static_cast<size_t>(m_config.noiseWindow);
+    (void)window;
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        LayerStats &st = m_stats[i];
+        std::copy(s.mask.begin(), s.mask.end(), s.prevMask.begin());
+        m_recipe->forward(s, t, s.wfNext.data());
+        const float *a = s.wf.data(), *b = s.wfNext.data();
+        double d2 = 0;
+        long zeros = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : d2, zeros) if (s.size > kParallelMin)
+        for (long k = 0; k < s.size; ++k) {
+            const double d = static_cast<double>(b[k]) - a[k];
+            d2 += d * d;
+            zeros += b[k] == 0.0f;
+        }
+        std::swap(s.wf, s.wfNext);
+        s.layer->forwardWeight = s.wf.data();
+        st.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
+        st.sad = st.oscillation = NAN;
+        if (first) {
+            st.flips = 0;
+            st.flipRate = 0;
+            st.deltaForward = 0;
+            std::copy(s.mask.begin(), s.mask.end(), s.sadMask.begin());
+            s.flipsSinceSad = 0;
+            continue;
+        }
+        st.flips = nmops::countFlips(s.prevMask.data(), s.mask.data(), s.size);
+        st.flipRate = static_cast<float>(static_cast<double>(st.flips) / static_cast<double>(s.size));
+        st.deltaForward = static_cast<float>(std::sqrt(d2));
+        s.flipsSinceSad += st.flips;
+        if (t % m_config.sadEvery == 0) {
+            const long net = nmops::countFlips(s.sadMask.data(), s.mask.data(), s.size);
+            st.sad = static_cast<float>(static_cast<double>(net) / static_cast<double>(s.size));
+            st.oscillation = net > 0 ? static_cast<float>(static_cast<double>(s.flipsSinceSad) / net)
+                                     : (s.flipsSinceSad > 0 ? INFINITY : NAN);
+            std::copy(s.mask.begin(), s.mask.end(), s.sadMask.begin());
+            s.flipsSinceSad = 0;
+        }
+    }
+}
+
+void Sparsifier::beforeForward(long)
+{
+    for (auto &s : m_layers)
+        s->layer->forwardWeight = s->wf.data();
+}
+
+void Sparsifier::afterBackward(long t)
+{
+    const size_t window = static_cast<size_t>(m_config.noiseWindow);
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        m_recipe->gradient(s, t);
+        const float *g = s.layer->dweight;
+        const uint8_t *mk = s.mask.data();
+        double sk = 0, sk2 = 0, sp = 0, sp2 = 0;
+        long nk = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : sk, sk2, sp, sp2, nk) if (s.size > kParallelMin)
+        for (long k = 0; k < s.size; ++k) {
+            const double x = g[k];
+            const bool kept = mk[k] != 0;
+            sk += kept ? x : 0.0;
+            sk2 += kept ? x * x : 0.0;
+            sp += kept ? 0.0 : x;
+            sp2 += kept ? 0.0 : x * x;
+            nk += kept;
+        }
+        const long np = s.size - nk;
+        auto stdev = [](double sum, double sum2, long n) {
+            if (n == 0)
+                return 0.0f;
+            const double mean = sum / n;
+            return static_cast<float>(std::sqrt(std::max(0.0, sum2 / n - mean * mean)));
+        };
+        LayerStats &st = m_stats[i];
+        st.gradNormKept = static_cast<float>(std::sqrt(sk2));
+        st.gradNormPruned = static_cast<float>(std::sqrt(sp2));
+        st.gradNorm = static_cast<float>(std::sqrt(sk2 + sp2));
+        st.prunedShare = st.gradNorm > 0 ? st.gradNormPruned / st.gradNorm : 0.0f;
+        st.gradStdKept = stdev(sk, sk2, nk);
+        st.gradStdPruned = stdev(sp, sp2, np);
+        pushWindow(s.normHist, st.gradNorm, window);
+        pushWindow(s.keptHist, st.gradNormKept, window);
+        pushWindow(s.prunedHist, st.gradNormPruned, window);
+        st.gradNoise = windowCv(s.normHist, window);
+        st.gradNoiseKept = windowCv(s.keptHist, window);
+        st.gradNoisePruned = windowCv(s.prunedHist, window);
+    }
+}
+
+void Sparsifier::afterClip(long t)
+{
+    const bool coupled = m_config.srsteDecay == "coupled";
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        LayerStats &st = m_stats[i];
+        const double lambda = m_recipe->lambda(t, m_live.lambda);
+        st.lambda = static_cast<float>(lambda);
+        st.decayNorm = 0;
+        if (lambda <= 0)
+            continue;
+        const float lam = static_cast<float>(lambda);
+        const float *w = s.layer->weight;
+        float *g = s.layer->dweight;
+        const uint8_t *mk = s.mask.data();
+        double n2 = 0;
+#pragma omp parallel for simd schedule(static) reduction(+ : n2) if (s.size > kParallelMin)
+        for (long k = 0; k < s.size; ++k) {
+            const float term = mk[k] ? 0.0f : lam * w[k];
+            n2 += static_cast<double>(term) * term;
+            if (coupled)
+                g[k] += term;
+        }
+        st.decayNorm = static_cast<float>(std::sqrt(n2));
+    }
+}
+
+void Sparsifier::afterUpdate(long t, double lr)
+{
+    const bool decoupled = m_config.srsteDecay == "decoupled";
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        LayerStats &st = m_stats[i];
+        if (decoupled && st.lambda > 0) {
+            const float shrink = static_cast<float>(lr) * st.lambda;
+            float *w = s.layer->weight;
+            const uint8_t *mk = s.mask.data();
+#pragma omp parallel for simd schedule(static) if (s.size > kParallelMin)
+            for (long k = 0; k < s.size; ++k)
+                w[k] = mk[k] ? w[k] : w[k] - shrink * w[k];
+        }
+        m_recipe->afterUpdate(s, t);
+        // The state of the step just taken.
+        st.n = s.n;
+        st.m = s.m;
+        st.alpha = s.alpha;
+        st.beta = s.beta;
+    }
+    prepare(t + 1, false);
+}
+
+std::vector<float> &Sparsifier::frozenBuffer(size_t i)
+{
+    m_frozen[i].resize(static_cast<size_t>(m_layers[i]->size));
+    return m_frozen[i];
+}
+
+void Sparsifier::useFrozenForward()
+{
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        // The frozen function of the step before: its N:M, α and β.
+        const int n = s.n, m = s.m;
+        const float alpha = s.alpha;
+        s.n = m_stats[i].n;
+        s.m = m_stats[i].m;
+        s.alpha = m_stats[i].alpha;
+        std::vector<float> &buf = frozenBuffer(i);
+        m_recipe->frozenForward(s, 0, buf.data());
+        s.n = n;
+        s.m = m;
+        s.alpha = alpha;
+        s.layer->forwardWeight = buf.data();
+    }
+}
+
+void Sparsifier::restoreForward()
+{
+    for (auto &s : m_layers)
+        s->layer->forwardWeight = s->wf.data();
+}
+
+long Sparsifier::lastFlips() const
+{
+    long f = 0;
+    for (const auto &st : m_stats)
+        f += st.flips;
+    return f;
+}
+
+Snapshot Sparsifier::snapshot(long step) const
+{
+    Snapshot snap;
+    snap.step = step;
+    for (const auto &s : m_layers) {
+        LayerSnapshot l;
+        l.name = s->layer->name;
+        l.rows = s->layer->out;
+        l.cols = s->layer->in;
+        l.weight.assign(s->layer->weight, s->layer->weight + s->size);
+        l.forward = s->wf;
+        l.mask = s->mask;
+        l.beta = s->beta;
+        l.alpha = s->alpha;
+        l.n = s->n;
+        l.m = s->m;
+        snap.layers.push_back(std::move(l));
+    }
+    return snap;
+}
+
+} // namespace nm
