@@ -1,0 +1,124 @@
+#pragma once
+// Run files: one HDF5 file per experiment, one group per run (recipe × seed), written by the
+// training threads as the runs go (single-writer/multiple-reader mode, flushed at least every
+// two seconds) and read by the GUI, the tests and outside tools (h5py, h5dump, HDFView).
+// The layout is documented in the README ("Run-file format").
+//
+// Every HDF5 call in this module is serialised by one process-wide mutex (Debian's HDF5 is
+// not built thread-safe), so writers on several training threads and a reader on the GUI
+// thread may share a process.
+#include "nmcore/error.h"
+#include "nmcore/sparsity.h"
+#include "nmcore/trainer.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace nm {
+
+inline constexpr const char *kRunFileSchema = "nmstudio-run";
+inline constexpr int kRunFileVersion = 1;
+
+// Not a run file, unknown schema version, truncated or corrupt, or an I/O failure.
+class RunFileError : public Error {
+public:
+    using Error::Error;
+};
+
+// ---- Writing -------------------------------------------------------------------------------
+
+struct RunFileOptions {
+    double flushSeconds = 2.0; // flush at least this often while training
+};
+
+// Creates (truncates) `path` and lays out one group per run config; every dataset is created
+// up front so the file can switch to SWMR mode before training starts. observer(i) records
+// run i; observers may be called from different threads.
+class RunFileWriter {
+public:
+    RunFileWriter(const std::string &path, const std::vector<RunConfig> &runs, const RunFileOptions &options = {});
+    ~RunFileWriter(); // flushes and closes
+    RunFileWriter(const RunFileWriter &) = delete;
+    RunFileWriter &operator=(const RunFileWriter &) = delete;
+
+    TrainingObserver *observer(int run);
+    int runCount() const;
+    const std::string &path() const;
+    void flush();
+    void close();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+// ---- Reading -------------------------------------------------------------------------------
+
+struct Series {
+    std::vector<long> steps;
+    std::vector<float> values;
+};
+
+// Per-layer series: values[i * layers + l] is layer l at steps[i].
+struct LayerSeries {
+    std::vector<long> steps;
+    int layers = 0;
+    std::vector<float> values;
+};
+
+struct RunHeader {
+    std::string group;        // HDF5 group name, e.g. "runs/000_srste_s1"
+    std::string name;         // run name
+    std::string configJson;   // the full config (every key)
+    RunConfig config;
+    RecipeKind recipe = RecipeKind::Dense;
+    std::string status;       // Running, Completed, Stopped, Diverged
+    long lastStep = 0;        // steps recorded so far
+    std::vector<SparseLayerInfo> layers;  // every Linear layer
+    std::vector<std::string> sparseLayers; // column order of the per-layer series
+    RunSummary summary;       // final metrics when finished (NaN otherwise)
+    std::string modelDescription, dataDescription;
+};
+
+// Opens a finished or still-written file; reads only the headers on open and everything else
+// on demand. Throws RunFileError with a message naming the file and the problem.
+class RunFileReader {
+public:
+    explicit RunFileReader(const std::string &path);
+    ~RunFileReader();
+    RunFileReader(const RunFileReader &) = delete;
+    RunFileReader &operator=(const RunFileReader &) = delete;
+
+    const std::string &path() const;
+    int schemaVersion() const;
+    std::string toolVersion() const;
+    std::string createdAt() const; // ISO 8601, UTC
+
+    // Re-reads sizes and statuses of a file that is still being written.
+    void refresh();
+
+    int runCount() const;
+    const RunHeader &run(int i) const;
+
+    // Scalar series by dataset name: "train/loss", "train/accuracy", "train/lr", "train/grad_norm",
+    // "train/step_seconds", "train/elapsed_seconds", "val/loss", "val/accuracy", "test/loss",
+    // "test/accuracy", "continuity/dF1", "continuity/dF2", "continuity/aod_actual",
+    // "continuity/aod_predicted", "continuity/flips". Missing or empty: empty Series.
+    Series series(int run, const std::string &name) const;
+    // Per-layer series by LayerStats field name: "flip_rate", "flips", "sad", "oscillation",
+    // "grad_norm", "grad_norm_kept", "grad_norm_pruned", "pruned_share", "grad_std_kept",
+    // "grad_std_pruned", "grad_noise", "grad_noise_kept", "grad_noise_pruned", "delta_forward",
+    // "decay_norm", "alpha", "n", "m", "lambda", "beta", "sparsity".
+    LayerSeries layerSeries(int run, const std::string &name) const;
+
+    std::vector<long> snapshotSteps(int run) const;
+    // One layer (index into sparseLayers) at one snapshot step.
+    LayerSnapshot snapshot(int run, int layer, long step) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace nm
