@@ -132,6 +132,9 @@ std::vector<Option> buildOptions()
     add("fp8", T::Bool, &RunConfig::fp8,
         "sparse layers: simulate FP8 GEMMs (E4M3 forward, E5M2 backward, per-tensor scaling, round-to-nearest-even)",
         "false");
+    add("diagnostics", T::Bool, &RunConfig::diagnostics,
+        "per-layer gradient statistics, ‖ΔW̃‖, sparsity and continuity measures (false: masks and flip counts only)",
+        "true");
     add("noise_window", T::Int, &RunConfig::noiseWindow,
         "gradient noise: steps in the rolling window of the coefficient of variation of ‖G‖", "40", 2, 100000);
     add("sad_every", T::Int, &RunConfig::sadEvery,

@@ -279,12 +279,19 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
             for (const auto &[pn, pm] : patterns)
                 if (l.in % pm != 0 && bad.empty())
                     bad = std::to_string(pn) + ":" + std::to_string(pm);
-            if (!bad.empty() && !config.keepIndivisibleDense)
-                throw ConfigError("layer " + l.name + ": input size " + std::to_string(l.in) +
-                                  " is not a multiple of M for " + bad + " (recipe " + config.recipe + ", nm " +
-                                  config.nm +
+            const int om = m_recipe->outMultiple();
+            std::string what;
+            if (!bad.empty())
+                what = "input size " + std::to_string(l.in) + " is not a multiple of M for " + bad;
+            else if (l.out % om != 0)
+                what = "output size " + std::to_string(l.out) + " is not a multiple of " + std::to_string(om) +
+                       " (transposable masks)";
+            if (!what.empty() && !config.keepIndivisibleDense)
+                throw ConfigError("layer " + l.name + ": " + what + " (recipe " + config.recipe + ", nm " + config.nm +
                                   "); keep it dense with --keep-indivisible-dense or choose layers with "
                                   "--sparse-layers");
+            if (!what.empty())
+                bad = what;
             info.sparse = bad.empty();
         }
         if (info.sparse && m_kind != RecipeKind::Dense)
@@ -336,15 +343,18 @@ void Sparsifier::prepare(long t, bool first)
         const float *a = s.wf.data(), *b = s.wfNext.data();
         double d2 = 0;
         long zeros = 0;
+        if (m_config.diagnostics || first) {
 #pragma omp parallel for simd schedule(static) reduction(+ : d2, zeros) if (s.size > kParallelMin)
-        for (long k = 0; k < s.size; ++k) {
-            const double d = static_cast<double>(b[k]) - a[k];
-            d2 += d * d;
-            zeros += b[k] == 0.0f;
+            for (long k = 0; k < s.size; ++k) {
+                const double d = static_cast<double>(b[k]) - a[k];
+                d2 += d * d;
+                zeros += b[k] == 0.0f;
+            }
         }
         std::swap(s.wf, s.wfNext);
         s.layer->forwardWeight = s.wf.data();
-        st.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
+        if (m_config.diagnostics || first)
+            st.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
         st.sad = st.oscillation = NAN;
         if (first) {
             st.flips = 0;
@@ -356,7 +366,7 @@ void Sparsifier::prepare(long t, bool first)
         }
         st.flips = nmops::countFlips(s.prevMask.data(), s.mask.data(), s.size);
         st.flipRate = static_cast<float>(static_cast<double>(st.flips) / static_cast<double>(s.size));
-        st.deltaForward = static_cast<float>(std::sqrt(d2));
+        st.deltaForward = m_config.diagnostics ? static_cast<float>(std::sqrt(d2)) : NAN;
         s.flipsSinceSad += st.flips;
         if (t % m_config.sadEvery == 0) {
             const long net = nmops::countFlips(s.sadMask.data(), s.mask.data(), s.size);
@@ -381,6 +391,12 @@ void Sparsifier::afterBackward(long t)
     for (size_t i = 0; i < m_layers.size(); ++i) {
         SparseLayerState &s = *m_layers[i];
         m_recipe->gradient(s, t);
+        if (!m_config.diagnostics) {
+            LayerStats &st = m_stats[i];
+            st.gradNorm = st.gradNormKept = st.gradNormPruned = st.prunedShare = NAN;
+            st.gradStdKept = st.gradStdPruned = st.gradNoise = st.gradNoiseKept = st.gradNoisePruned = NAN;
+            continue;
+        }
         const float *g = s.layer->dweight;
         const uint8_t *mk = s.mask.data();
         double sk = 0, sk2 = 0, sp = 0, sp2 = 0;
@@ -434,12 +450,20 @@ void Sparsifier::afterClip(long t)
         float *g = s.layer->dweight;
         const uint8_t *mk = s.mask.data();
         double n2 = 0;
+        // Pruned weights only: the term is 0 where the mask keeps the weight.
+        if (coupled) {
 #pragma omp parallel for simd schedule(static) reduction(+ : n2) if (s.size > kParallelMin)
-        for (long k = 0; k < s.size; ++k) {
-            const float term = mk[k] ? 0.0f : lam * w[k];
-            n2 += static_cast<double>(term) * term;
-            if (coupled)
+            for (long k = 0; k < s.size; ++k) {
+                const float term = mk[k] ? 0.0f : lam * w[k];
+                n2 += term * term;
                 g[k] += term;
+            }
+        } else {
+#pragma omp parallel for simd schedule(static) reduction(+ : n2) if (s.size > kParallelMin)
+            for (long k = 0; k < s.size; ++k) {
+                const float term = mk[k] ? 0.0f : lam * w[k];
+                n2 += term * term;
+            }
         }
         st.decayNorm = static_cast<float>(std::sqrt(n2));
     }

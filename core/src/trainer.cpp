@@ -237,7 +237,7 @@ bool Trainer::stepOnce()
     const long rows = static_cast<long>(m_batch.rows) * m_batch.seqLen;
     const float accuracy = static_cast<float>(m_model->lastCorrect()) / static_cast<float>(rows);
     m_model->backward(m_batch);
-    const bool continuity = m_config.continuityEvery > 0 && m_sparsifier->sparseLayerCount() > 0 &&
+    const bool continuity = m_config.diagnostics && m_config.continuityEvery > 0 && m_sparsifier->sparseLayerCount() > 0 &&
                             (t + 1) % m_config.continuityEvery == 0;
     if (continuity) {
         auto p = m_model->params();

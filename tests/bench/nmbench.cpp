@@ -8,6 +8,7 @@
 #include "nmcore/optimizer.h"
 #include "nmcore/platform.h"
 #include "nmcore/rng.h"
+#include "nmcore/sparsity.h"
 
 #include <benchmark/benchmark.h>
 #include <immintrin.h>
@@ -75,9 +76,11 @@ void randomLabels(std::vector<int> &v, size_t n, int classes, nm::Rng &rng)
 }
 
 // Settings match tests/bench/torch_peer.py: SGD lr 0.05 for the MLP, AdamW lr 3e-4 for the GPT.
+// A recipe's step goes through the Sparsifier's four hooks exactly as the Trainer calls them.
 struct StepFixture {
     std::unique_ptr<nm::Model> model;
     std::unique_ptr<nm::Optimizer> opt;
+    std::unique_ptr<nm::Sparsifier> sparsifier;
     std::vector<nm::Batch> batches;
     float lr = 0.05f;
     long step = 0;
@@ -86,10 +89,36 @@ struct StepFixture {
     {
         const nm::Batch &b = batches[step % batches.size()];
         model->zeroGrad();
+        if (sparsifier)
+            sparsifier->beforeForward(step);
         benchmark::DoNotOptimize(model->forward(b));
         model->backward(b);
+        if (sparsifier) {
+            sparsifier->afterBackward(step);
+            sparsifier->afterClip(step);
+        }
+        opt->update(model->params(), model->grads(), model->tensors(), lr, step + 1);
+        if (sparsifier)
+            sparsifier->afterUpdate(step, lr);
         ++step;
-        opt->update(model->params(), model->grads(), model->tensors(), lr, step);
+    }
+
+    // The peer's sparse layers: every Linear of the MLP; every Linear but the head of the GPT.
+    void sparsify(const std::string &recipe, bool diagnostics, bool gpt)
+    {
+        nm::RunConfig c = nm::defaultConfig(gpt ? "gpt" : "mlp");
+        c.recipe = recipe;
+        c.nm = "2:4";
+        c.steps = 1000000;
+        c.diagnostics = diagnostics;
+        c.aspPruneAt = 0.0; // sparse from the first step
+        c.keepIndivisibleDense = true; // T-SR-STE: the MLP's 10-output head stays dense
+        c.sparseLayers.clear();
+        const auto &ls = model->linears();
+        for (size_t i = 0; i < ls.size(); ++i)
+            if (!gpt || i + 1 < ls.size())
+                c.sparseLayers += (c.sparseLayers.empty() ? "" : ",") + ls[i].name;
+        sparsifier = std::make_unique<nm::Sparsifier>(*model, c);
     }
 };
 
@@ -154,6 +183,36 @@ void BM_GptStep(benchmark::State &state)
 {
     runSteps(state, gptFixture());
 }
+
+// Recipe steps: BM_<Model>Step<Recipe>/<threads>; "Bare" variants switch the diagnostics
+// off (masks and flip counts only), so the diagnostics' cost is the difference.
+template <bool Gpt>
+void recipeStep(benchmark::State &state, const char *recipe, bool diagnostics)
+{
+    StepFixture f = Gpt ? gptFixture() : mlpFixture();
+    f.sparsify(recipe, diagnostics, Gpt);
+    runSteps(state, std::move(f));
+}
+
+#define NM_RECIPE_BENCH(Model, Gpt, Name, recipe)                                                                    \
+    void BM_##Model##Step##Name(benchmark::State &state) { recipeStep<Gpt>(state, recipe, true); }                  \
+    BENCHMARK(BM_##Model##Step##Name)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
+
+NM_RECIPE_BENCH(Mlp, false, Dense, "dense");
+NM_RECIPE_BENCH(Mlp, false, Ste, "ste");
+NM_RECIPE_BENCH(Mlp, false, Srste, "srste");
+NM_RECIPE_BENCH(Mlp, false, Sste, "sste");
+NM_RECIPE_BENCH(Mlp, false, MdgfExp, "mdgf-exp");
+NM_RECIPE_BENCH(Mlp, false, SdgfStepwise, "sdgf-stepwise");
+NM_RECIPE_BENCH(Mlp, false, TsrsteDf, "tsrste-df");
+NM_RECIPE_BENCH(Mlp, false, Asp, "asp");
+NM_RECIPE_BENCH(Gpt, true, Srste, "srste");
+NM_RECIPE_BENCH(Gpt, true, Sste, "sste");
+
+void BM_MlpStepSrsteBare(benchmark::State &state) { recipeStep<false>(state, "srste", false); }
+void BM_GptStepSrsteBare(benchmark::State &state) { recipeStep<true>(state, "srste", false); }
+BENCHMARK(BM_MlpStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GptStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // --- GEMMs on the models' shapes (forward layout: out = inp · Wᵀ) -------------------------
 

@@ -54,6 +54,7 @@ struct RunConfig {
     double aspPruneAt = 0.5;
     bool mvue = false, fp8 = false;
     // Diagnostics
+    bool diagnostics = true; // false: masks and flips only (no gradient statistics, ΔW̃, continuity)
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
     long snapshotEvery = 500; // 0: only the first and the last step
 };

@@ -37,6 +37,8 @@ public:
 
     // Every N:M the recipe may use for a target n:m (the divisibility check covers them all).
     virtual std::vector<std::pair<int, int>> patterns(int n, int m) const { return {{n, m}}; }
+    // The output size must be a multiple of this (transposable masks: 4).
+    virtual int outMultiple() const { return 1; }
     // Once per layer, after the masks' first computation inputs (W) are final.
     virtual void init(SparseLayerState &) {}
     // Sets s.mask, s.n, s.m, s.alpha (and s.beta) for step t and writes W̃ (size s.size) to out.

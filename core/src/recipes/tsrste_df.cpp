@@ -6,7 +6,6 @@
 // after clipping (the ICML-24 placement). The last tsrste_dense_tail of training (1/6 in the
 // reference: 250k of 300k) is dense: W̃ = W, no decay; the run therefore ends with dense
 // weights (the paper evaluates T-SR-STE+DF dense).
-#include "nmcore/error.h"
 #include "recipe.h"
 
 #include <array>
@@ -48,12 +47,7 @@ public:
     {
     }
 
-    void init(SparseLayerState &s) override
-    {
-        if (s.layer->out % 4 != 0)
-            throw ConfigError("layer " + s.layer->name + ": a transposable 2:4 mask needs the output size (" +
-                              std::to_string(s.layer->out) + ") to be a multiple of 4");
-    }
+    int outMultiple() const override { return 4; }
 
     void forward(SparseLayerState &s, long t, float *out) override
     {

@@ -1,0 +1,589 @@
+// Recipes, schedules and per-layer diagnostics (algorithms.md §2–§3).
+#include "nmcore/config.h"
+#include "nmcore/error.h"
+#include "nmcore/nm_ops.h"
+#include "nmcore/optimizer.h"
+#include "nmcore/sparsity.h"
+#include "nmcore/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+namespace {
+
+using Flags = std::map<std::string, std::string>;
+
+nm::RunConfig cfgWith(std::map<std::string, std::string> extra)
+{
+    std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"steps", "60"},   {"eval_every", "0"},
+                                                {"mlp_hidden", "32,32"}, {"continuity_every", "0"}};
+    for (const auto &[k, v] : extra)
+        flags[k] = v;
+    return nm::parseConfig("", "test", flags);
+}
+
+std::shared_ptr<const nm::Dataset> synthetic()
+{
+    static auto d = nm::loadDataset(nm::dataOptions(cfgWith({})));
+    return d;
+}
+
+nm::Batch batchOf(const nm::RunConfig &c, long step)
+{
+    nm::TrainSampler s(synthetic(), c.seed, c.batch, 1);
+    nm::Batch b;
+    s.fill(b, step);
+    return b;
+}
+
+std::vector<float> copyOf(const float *p, long n) { return std::vector<float>(p, p + n); }
+
+struct Recorder : nm::TrainingObserver {
+    std::vector<nm::StepMetrics> steps;
+    std::vector<long> snapshots;
+    nm::Snapshot last;
+    nm::RunInfo info;
+    void onStart(const nm::RunInfo &i) override { info = i; }
+    void onStep(const nm::StepMetrics &m) override { steps.push_back(m); }
+    void onSnapshot(const nm::Snapshot &s) override
+    {
+        snapshots.push_back(s.step);
+        last = s;
+    }
+};
+
+} // namespace
+
+// ---- Schedules ------------------------------------------------------------------------------
+
+TEST(Schedules, MdgfAlphaFollowsTheFormulas)
+{
+    EXPECT_DOUBLE_EQ(nm::mdgfAlpha(nm::RecipeKind::MdgfLinear, 1e-3, 0), 1.0);
+    EXPECT_DOUBLE_EQ(nm::mdgfAlpha(nm::RecipeKind::MdgfLinear, 1e-3, 250), 0.75);
+    EXPECT_DOUBLE_EQ(nm::mdgfAlpha(nm::RecipeKind::MdgfLinear, 1e-3, 5000), 0.0);
+    EXPECT_NEAR(nm::mdgfAlpha(nm::RecipeKind::MdgfExp, 1e-4, 10000), std::exp(-1.0), 1e-12);
+    EXPECT_NEAR(nm::mdgfAlpha(nm::RecipeKind::MdgfExp, 1e-4, 50000), 0.0067, 1e-4);
+    // κ from the fraction of the sparse span: α ≈ 0 there (linear exactly, exponential e⁻⁵).
+    const double kl = nm::mdgfKappa(nm::RecipeKind::MdgfLinear, 0.5, 1000);
+    EXPECT_DOUBLE_EQ(nm::mdgfAlpha(nm::RecipeKind::MdgfLinear, kl, 500), 0.0);
+    EXPECT_GT(nm::mdgfAlpha(nm::RecipeKind::MdgfLinear, kl, 499), 0.0);
+    const double ke = nm::mdgfKappa(nm::RecipeKind::MdgfExp, 0.5, 1000);
+    EXPECT_NEAR(nm::mdgfAlpha(nm::RecipeKind::MdgfExp, ke, 500), std::exp(-5.0), 1e-12);
+}
+
+TEST(Schedules, SdgfStepwiseFrames)
+{
+    const auto p = nm::pgfPhases(800, 0.0, 0.0);
+    const auto f = nm::sdgfFrames(nm::RecipeKind::SdgfStepwise, 1, 8, p, 800);
+    ASSERT_EQ(f.size(), 4u);
+    const int n[] = {7, 4, 2, 1};
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(f[i].n, n[i]);
+        EXPECT_EQ(f[i].m, 8);
+        EXPECT_EQ(f[i].start, 200L * i);
+    }
+    const auto g = nm::sdgfFrames(nm::RecipeKind::SdgfStepwise, 1, 16, nm::pgfPhases(1000, 0.1, 0.1), 1000);
+    ASSERT_EQ(g.size(), 5u);
+    const int n16[] = {15, 8, 4, 2, 1};
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_EQ(g[i].n, n16[i]);
+        EXPECT_EQ(g[i].start, 100 + i * 800L / 5); // frames over the sparse span only
+    }
+}
+
+TEST(Schedules, SdgfGeometricFrames)
+{
+    const auto f = nm::sdgfFrames(nm::RecipeKind::SdgfGeometric, 1, 8, nm::pgfPhases(400, 0, 0), 400);
+    ASSERT_EQ(f.size(), 4u);
+    const int n[] = {8, 4, 2, 1}, m[] = {64, 32, 16, 8};
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(f[i].n, n[i]);
+        EXPECT_EQ(f[i].m, m[i]);
+        EXPECT_EQ(f[i].start, 100L * i);
+    }
+}
+
+TEST(Schedules, PgfPhases)
+{
+    const auto p = nm::pgfPhases(1000, 0.2, 0.1);
+    EXPECT_EQ(p.denseEnd, 200);
+    EXPECT_EQ(p.finetuneStart, 900);
+}
+
+TEST(Recipes, NamesAndNmParse)
+{
+    for (const auto &n : nm::recipeNames())
+        EXPECT_EQ(nm::toString(nm::parseRecipe(n)), n);
+    int n = 0, m = 0;
+    nm::parseNm("1:16", n, m);
+    EXPECT_EQ(n, 1);
+    EXPECT_EQ(m, 16);
+    EXPECT_THROW(nm::parseNm("4:4", n, m), nm::ConfigError);
+    EXPECT_THROW(nm::parseNm("2-4", n, m), nm::ConfigError);
+    EXPECT_THROW(nm::parseNm("1:256", n, m), nm::ConfigError);
+    try {
+        cfgWith({{"nm", "2:x"}});
+        FAIL();
+    } catch (const nm::ConfigError &e) {
+        EXPECT_NE(std::string(e.what()).find("nm: expected N:M"), std::string::npos) << e.what();
+    }
+}
+
+// ---- Layer selection ------------------------------------------------------------------------
+
+TEST(Sparsifier, DefaultLayersAreTheHiddenOnes)
+{
+    const auto c = cfgWith({{"recipe", "ste"}});
+    nm::Trainer t(c, synthetic());
+    const auto &layers = t.info().layers;
+    ASSERT_EQ(layers.size(), 3u);
+    EXPECT_FALSE(layers[0].sparse);
+    EXPECT_TRUE(layers[1].sparse);
+    EXPECT_FALSE(layers[2].sparse);
+    EXPECT_EQ(layers[1].effectiveParams, 32 * 16 + 32);
+    EXPECT_EQ(t.info().effectiveParameterCount, t.info().parameterCount - 32 * 16);
+}
+
+TEST(Sparsifier, IndivisibleLayerIsAnErrorNamingIt)
+{
+    // Synthetic inputs are 64 wide: fc1 cannot be 1:128... but 32-wide fc2 cannot be 1:64.
+    try {
+        nm::Trainer t(cfgWith({{"recipe", "ste"}, {"nm", "1:64"}, {"sparse_layers", "fc1,fc2"}}), synthetic());
+        FAIL() << "expected an error";
+    } catch (const nm::ConfigError &e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("layer fc2: input size 32 is not a multiple of M"), std::string::npos) << msg;
+        EXPECT_NE(msg.find("--keep-indivisible-dense"), std::string::npos) << msg;
+    }
+    nm::Trainer ok(cfgWith({{"recipe", "ste"}, {"nm", "1:64"}, {"sparse_layers", "fc1,fc2"},
+                            {"keep_indivisible_dense", "true"}}),
+                   synthetic());
+    EXPECT_TRUE(ok.info().layers[0].sparse);
+    EXPECT_FALSE(ok.info().layers[1].sparse);
+    EXPECT_THROW(nm::Trainer(cfgWith({{"recipe", "ste"}, {"sparse_layers", "fc9"}}), synthetic()), nm::ConfigError);
+    // Geometric SDGF at 1:8 needs M = 64 on the way: a 32-wide input is refused up front.
+    EXPECT_THROW(nm::Trainer(cfgWith({{"recipe", "sdgf-geometric"}, {"nm", "1:8"}}), synthetic()), nm::ConfigError);
+}
+
+// ---- Exact update rules ---------------------------------------------------------------------
+
+namespace {
+// One manual step through the hooks, SGD without momentum or weight decay.
+struct ManualStep {
+    nm::RunConfig cfg;
+    std::unique_ptr<nm::Model> model;
+    std::unique_ptr<nm::Sparsifier> sp;
+    std::unique_ptr<nm::Optimizer> opt;
+    nm::Batch batch;
+    explicit ManualStep(std::map<std::string, std::string> extra)
+    {
+        extra.emplace("momentum", "0");
+        extra.emplace("weight_decay", "0");
+        extra.emplace("nesterov", "false");
+        cfg = cfgWith(extra);
+        model = nm::makeModel(cfg, *synthetic());
+        sp = std::make_unique<nm::Sparsifier>(*model, cfg);
+        nm::OptimizerSettings s;
+        s.momentum = 0;
+        opt = nm::makeSgd(s, model->parameterCount());
+        batch = batchOf(cfg, 0);
+    }
+    nm::LinearLayer &fc2() { return model->linears()[1]; }
+    // Forward and backward; returns G = ∂L/∂W̃ of fc2.
+    std::vector<float> backward()
+    {
+        model->zeroGrad();
+        sp->beforeForward(0);
+        model->forward(batch);
+        model->backward(batch);
+        return copyOf(fc2().dweight, 32 * 32);
+    }
+    void finish(float lr)
+    {
+        sp->afterBackward(0);
+        sp->afterClip(0);
+        opt->update(model->params(), model->grads(), model->tensors(), lr, 1);
+        sp->afterUpdate(0, lr);
+    }
+};
+} // namespace
+
+TEST(SrSte, CoupledSgdStepIsExact)
+{
+    ManualStep s(Flags{{"recipe", "srste"}, {"lambda", "0.01"}});
+    const auto w0 = copyOf(s.fc2().weight, 32 * 32);
+    std::vector<uint8_t> m(32 * 32);
+    nm::nmops::nmMask(m.data(), w0.data(), 32, 32, 2, 4);
+    // The forward used W ⊙ m.
+    for (int i = 0; i < 32 * 32; ++i)
+        ASSERT_EQ(s.fc2().forwardWeight[i], m[i] ? w0[i] : 0.0f);
+    const auto g = s.backward();
+    const float lr = 0.1f, lam = 0.01f;
+    s.finish(lr);
+    int pruned = 0;
+    for (int i = 0; i < 32 * 32; ++i) {
+        const float gi = g[i] + (m[i] ? 0.0f : lam * w0[i]);
+        EXPECT_EQ(s.fc2().weight[i], w0[i] - lr * gi) << i;
+        pruned += !m[i];
+    }
+    EXPECT_EQ(pruned, 32 * 16);
+    EXPECT_NEAR(s.sp->stats()[0].lambda, 0.01, 1e-9);
+    EXPECT_GT(s.sp->stats()[0].decayNorm, 0.0f);
+}
+
+TEST(SrSte, DecoupledShrinksPrunedWeightsAfterTheStep)
+{
+    ManualStep s(Flags{{"recipe", "srste"}, {"lambda", "0.01"}, {"srste_decay", "decoupled"}});
+    const auto w0 = copyOf(s.fc2().weight, 32 * 32);
+    std::vector<uint8_t> m(32 * 32);
+    nm::nmops::nmMask(m.data(), w0.data(), 32, 32, 2, 4);
+    const auto g = s.backward();
+    const float lr = 0.1f, lam = 0.01f;
+    s.finish(lr);
+    for (int i = 0; i < 32 * 32; ++i) {
+        const float w1 = w0[i] - lr * g[i];
+        const float expect = m[i] ? w1 : w1 - lr * lam * w1;
+        EXPECT_EQ(s.fc2().weight[i], expect) << i;
+    }
+}
+
+TEST(Ste, GradientPassesStraightThroughAndMatchesADenseModelAtWTilde)
+{
+    for (const char *recipe : {"ste", "sste", "mdgf-exp", "srste"}) {
+        SCOPED_TRACE(recipe);
+        ManualStep s(Flags{{"recipe", recipe}});
+        const auto wTilde = copyOf(s.fc2().forwardWeight, 32 * 32);
+        const auto g = s.backward();
+        // A dense model whose fc2 weight is W̃ has exactly the same gradient.
+        auto dense = nm::makeModel(s.cfg, *synthetic());
+        std::copy(s.model->params().begin(), s.model->params().end(), dense->params().begin());
+        std::copy(wTilde.begin(), wTilde.end(), dense->linears()[1].weight);
+        dense->zeroGrad();
+        dense->forward(s.batch);
+        dense->backward(s.batch);
+        for (int i = 0; i < 32 * 32; ++i)
+            ASSERT_EQ(g[i], dense->linears()[1].dweight[i]) << i;
+        // And ∂L/∂W̃ is the derivative of the loss in W̃ (central differences, one entry per row).
+        auto *wf = const_cast<float *>(s.fc2().forwardWeight);
+        for (int r = 0; r < 32; r += 5) {
+            const int k = r * 32 + (r * 7) % 32;
+            const float keep = wf[k], h = 1e-3f;
+            wf[k] = keep + h;
+            const double lp = s.model->forward(s.batch);
+            wf[k] = keep - h;
+            const double lm = s.model->forward(s.batch);
+            wf[k] = keep;
+            EXPECT_NEAR((lp - lm) / (2 * h), g[k], 1e-3 + 0.03 * std::fabs(g[k])) << k;
+        }
+    }
+}
+
+TEST(Mdgf, ForwardDecaysPrunedWeightsAndScaledGradientOption)
+{
+    ManualStep s(Flags{{"recipe", "mdgf-linear"}, {"mdgf_kappa", "0.25"}, {"mdgf_grad", "scaled"}});
+    // Step 0: α = 1 → W̃ = W.
+    for (int i = 0; i < 32 * 32; ++i)
+        ASSERT_EQ(s.fc2().forwardWeight[i], s.fc2().weight[i]);
+    s.backward();
+    s.finish(0.05f);
+    // Step 1: α = 0.75.
+    const auto w = copyOf(s.fc2().weight, 32 * 32);
+    std::vector<uint8_t> m(32 * 32);
+    nm::nmops::nmMask(m.data(), w.data(), 32, 32, 2, 4);
+    for (int i = 0; i < 32 * 32; ++i)
+        ASSERT_FLOAT_EQ(s.fc2().forwardWeight[i], m[i] ? w[i] : 0.75f * w[i]);
+    // Scaled gradient: pruned positions get α·G.
+    s.model->zeroGrad();
+    s.model->forward(s.batch);
+    s.model->backward(s.batch);
+    const auto g = copyOf(s.fc2().dweight, 32 * 32);
+    s.sp->afterBackward(1);
+    for (int i = 0; i < 32 * 32; ++i)
+        ASSERT_FLOAT_EQ(s.fc2().dweight[i], m[i] ? g[i] : 0.75f * g[i]);
+}
+
+// ---- Recipe behaviour through the trainer -----------------------------------------------------
+
+TEST(SSte, BetaIsFrozenAfterInitialisationUnlessDynamic)
+{
+    for (const char *mode : {"frozen", "dynamic"}) {
+        SCOPED_TRACE(mode);
+        nm::Trainer t(cfgWith({{"recipe", "sste"}, {"sste_beta", mode}, {"steps", "40"}}), synthetic());
+        Recorder r;
+        t.addObserver(&r);
+        const auto init = t.snapshot();
+        t.run();
+        ASSERT_EQ(r.steps.size(), 40u);
+        const float b0 = init.layers[0].beta;
+        EXPECT_GT(b0, 1.0f);
+        EXPECT_LT(b0, 2.5f);
+        bool changed = false;
+        for (const auto &m : r.steps)
+            changed = changed || m.layers[0].beta != b0;
+        EXPECT_EQ(changed, std::string(mode) == "dynamic");
+        // W̃ = β·S_soft(W): at most 2 nonzeros per group of 4.
+        const auto &l = r.last.layers[0];
+        std::vector<float> s(l.weight.size());
+        nm::nmops::softThreshold(s.data(), l.weight.data(), l.rows, l.cols, 2, 4);
+        for (size_t i = 0; i < s.size(); ++i)
+            ASSERT_NEAR(l.forward[i], l.beta * s[i], 1e-6f * (1 + std::fabs(s[i])));
+    }
+}
+
+TEST(Asp, MaskIsFixedAfterThePruneAndPrunedWeightsStayZero)
+{
+    nm::Trainer t(cfgWith({{"recipe", "asp"}, {"asp_prune_at", "0.25"}, {"steps", "40"}}), synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    for (const auto &m : r.steps) {
+        if (m.step <= 10)
+            EXPECT_EQ(m.layers[0].n, 0) << m.step; // dense phase (steps 0..9 taken dense)
+        else
+            EXPECT_EQ(m.layers[0].n, 2) << m.step;
+        if (m.step > 10) {
+            EXPECT_EQ(m.layers[0].flips, 0) << m.step; // fixed mask after the prune
+        }
+    }
+    const auto &l = r.last.layers[0];
+    for (size_t i = 0; i < l.weight.size(); ++i)
+        if (!l.mask[i]) {
+            ASSERT_EQ(l.weight[i], 0.0f);
+        }
+}
+
+TEST(TSrSteDf, TransposableMaskRefreshedPeriodicallyThenDense)
+{
+    nm::Trainer t(cfgWith({{"recipe", "tsrste-df"}, {"tsrste_refresh", "10"}, {"steps", "60"},
+                           {"tsrste_dense_tail", "0.25"}, {"lr", "0.2"}}),
+                  synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    const auto s0 = t.snapshot();
+    // Transposable: 2 of every 4 along rows and along columns of each 4×4 block.
+    const auto &l = s0.layers[0];
+    for (int i = 0; i < l.rows; ++i)
+        for (int j = 0; j < l.cols; j += 4) {
+            int rowSum = 0, colSum = 0;
+            for (int k = 0; k < 4; ++k) {
+                rowSum += l.mask[i * l.cols + j + k];
+                colSum += l.mask[(4 * (i / 4) + k) * l.cols + j + (i % 4)];
+            }
+            ASSERT_EQ(rowSum, 2);
+            ASSERT_EQ(colSum, 2);
+        }
+    t.run();
+    long refreshFlips = 0;
+    for (const auto &m : r.steps) {
+        const long t1 = m.step; // the mask for step t1 was just prepared
+        if (t1 % 10 != 0)
+            EXPECT_EQ(m.layers[0].flips, 0) << t1;
+        else
+            refreshFlips += m.layers[0].flips;
+        if (m.step > 45) {
+            EXPECT_EQ(m.layers[0].n, 0) << m.step; // dense tail: steps 45..59
+        }
+        EXPECT_EQ(m.layers[0].lambda > 0, m.step <= 45) << m.step;
+    }
+    EXPECT_GT(refreshFlips, 0);
+    const auto &end = r.last.layers[0];
+    EXPECT_EQ(end.forward, end.weight); // ends dense
+}
+
+TEST(Sdgf, StepwiseFramesReachTheTarget)
+{
+    nm::Trainer t(cfgWith({{"recipe", "sdgf-stepwise"}, {"nm", "1:8"}, {"steps", "40"}}), synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    const int expectN[] = {7, 4, 2, 1};
+    for (const auto &m : r.steps) {
+        const long step = m.step - 1; // the step the stats describe
+        EXPECT_EQ(m.layers[0].n, expectN[step / 10]) << step;
+        EXPECT_EQ(m.layers[0].m, 8);
+    }
+    EXPECT_NEAR(r.steps.back().layers[0].sparsity, 7.0 / 8.0, 0.02);
+}
+
+// ---- Diagnostics ----------------------------------------------------------------------------
+
+TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
+{
+    nm::Trainer t(cfgWith({{"recipe", "ste"}, {"steps", "30"}, {"lr", "0.3"}, {"sad_every", "10"},
+                           {"noise_window", "5"}, {"snapshot_every", "1"}}),
+                  synthetic());
+    struct Check : Recorder {
+        std::vector<nm::Snapshot> snaps;
+        void onSnapshot(const nm::Snapshot &s) override
+        {
+            Recorder::onSnapshot(s);
+            snaps.push_back(s);
+        }
+    } r;
+    t.addObserver(&r);
+    t.run();
+    ASSERT_EQ(r.snaps.size(), 31u); // steps 0..30
+    long sumSinceSad = 0;
+    for (size_t k = 0; k < r.steps.size(); ++k) {
+        const auto &st = r.steps[k].layers[0];
+        const auto &a = r.snaps[k].layers[0].mask, &b = r.snaps[k + 1].layers[0].mask;
+        const long flips = nm::nmops::countFlips(a.data(), b.data(), static_cast<long>(a.size()));
+        EXPECT_EQ(st.flips, flips) << k;
+        EXPECT_FLOAT_EQ(st.flipRate, static_cast<float>(flips) / (32 * 32));
+        EXPECT_EQ(st.flips % 2, 0); // a flip inside a group comes with its partner
+        EXPECT_NEAR(st.gradNorm * st.gradNorm, st.gradNormKept * st.gradNormKept + st.gradNormPruned * st.gradNormPruned,
+                    1e-4 * st.gradNorm * st.gradNorm + 1e-12);
+        EXPECT_NEAR(st.prunedShare, st.gradNormPruned / st.gradNorm, 1e-5);
+        EXPECT_EQ(std::isnan(st.gradNoise), k < 4) << k; // window of 5
+        sumSinceSad += flips;
+        const long step = r.steps[k].step;
+        if (step % 10 == 0) {
+            const auto &s0 = r.snaps[step - 10].layers[0].mask;
+            const long net = nm::nmops::countFlips(s0.data(), b.data(), static_cast<long>(b.size()));
+            EXPECT_FLOAT_EQ(st.sad, static_cast<float>(net) / (32 * 32));
+            if (net > 0) {
+                EXPECT_FLOAT_EQ(st.oscillation, static_cast<float>(sumSinceSad) / net);
+            }
+            EXPECT_GE(sumSinceSad, net);
+            sumSinceSad = 0;
+        } else {
+            EXPECT_TRUE(std::isnan(st.sad));
+        }
+        // ‖ΔW̃‖ between consecutive forward weights.
+        const auto &f0 = r.snaps[k].layers[0].forward, &f1 = r.snaps[k + 1].layers[0].forward;
+        double d2 = 0;
+        for (size_t i = 0; i < f0.size(); ++i)
+            d2 += (double(f1[i]) - f0[i]) * (double(f1[i]) - f0[i]);
+        EXPECT_NEAR(st.deltaForward, std::sqrt(d2), 1e-5 * (1 + std::sqrt(d2)));
+    }
+}
+
+TEST(Diagnostics, ContinuityDenseHasEqualDeltasAndPredictionTracksSmallSteps)
+{
+    nm::Trainer t(cfgWith({{"recipe", "dense"}, {"steps", "20"}, {"continuity_every", "2"}, {"lr", "0.01"}, {"min_lr_ratio", "1"}}),
+                  synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    int measured = 0;
+    for (const auto &m : r.steps) {
+        EXPECT_EQ(m.hasContinuity, m.step % 2 == 0);
+        if (!m.hasContinuity)
+            continue;
+        ++measured;
+        EXPECT_EQ(m.continuity.dF1, m.continuity.dF2); // no mask in the forward
+        EXPECT_FLOAT_EQ(m.continuity.aodActual, -m.continuity.dF1);
+        EXPECT_GT(m.continuity.aodPredicted, 0.0f);
+        EXPECT_NEAR(m.continuity.aodActual, m.continuity.aodPredicted, 0.3 * m.continuity.aodPredicted);
+    }
+    EXPECT_EQ(measured, 10);
+}
+
+TEST(Diagnostics, HardMaskFrozenForwardDiffersOnlyWhenTheMaskFlips)
+{
+    nm::Trainer t(cfgWith({{"recipe", "ste"}, {"steps", "40"}, {"continuity_every", "1"}, {"lr", "0.3"}}),
+                  synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    int withFlips = 0;
+    for (const auto &m : r.steps) {
+        ASSERT_TRUE(m.hasContinuity);
+        if (m.continuity.flips == 0)
+            EXPECT_EQ(m.continuity.dF1, m.continuity.dF2) << m.step;
+        else
+            ++withFlips;
+    }
+    EXPECT_GT(withFlips, 0);
+}
+
+// ---- Options: MVUE and FP8 ---------------------------------------------------------------------
+
+TEST(Variants, MvueWeightGradientIsUnbiasedAndFp8StaysClose)
+{
+    ManualStep exact(Flags{{"recipe", "ste"}});
+    const auto g = exact.backward();
+    ManualStep mv(Flags{{"recipe", "ste"}, {"mvue", "true"}});
+    std::vector<double> mean(g.size(), 0.0);
+    const int draws = 400;
+    bool differs = false;
+    for (int d = 0; d < draws; ++d) {
+        const auto gd = mv.backward();
+        for (size_t i = 0; i < g.size(); ++i) {
+            mean[i] += gd[i] / draws;
+            differs = differs || gd[i] != g[i];
+        }
+    }
+    EXPECT_TRUE(differs);
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+        err += (mean[i] - g[i]) * (mean[i] - g[i]);
+        ref += double(g[i]) * g[i];
+    }
+    EXPECT_LT(std::sqrt(err / ref), 0.1); // relative error of the mean of 400 draws
+
+    ManualStep f8(Flags{{"recipe", "ste"}, {"fp8", "true"}});
+    const float l32 = exact.model->forward(exact.batch), l8 = f8.model->forward(f8.batch);
+    EXPECT_NE(l32, l8);
+    EXPECT_NEAR(l8, l32, 0.05 * l32);
+    const auto g8 = f8.backward();
+    double e8 = 0;
+    for (size_t i = 0; i < g.size(); ++i)
+        e8 += (double(g8[i]) - g[i]) * (double(g8[i]) - g[i]);
+    EXPECT_LT(std::sqrt(e8 / ref), 0.2);
+}
+
+// ---- Trainer: snapshots, fork, live settings -------------------------------------------------
+
+TEST(Trainer, SnapshotsAtStartEveryKAndAtTheEnd)
+{
+    nm::Trainer t(cfgWith({{"recipe", "srste"}, {"steps", "25"}, {"snapshot_every", "10"}}), synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    EXPECT_EQ(r.snapshots, (std::vector<long>{0, 10, 20, 25}));
+    ASSERT_EQ(r.last.layers.size(), 1u);
+    EXPECT_EQ(r.last.layers[0].name, "fc2");
+    EXPECT_EQ(r.last.layers[0].rows * r.last.layers[0].cols, 32 * 32);
+}
+
+TEST(Trainer, ForkContinuesExactlyWhereTheRunWas)
+{
+    const auto c = cfgWith({{"recipe", "srste"}, {"steps", "30"}});
+    nm::Trainer whole(c, synthetic());
+    whole.run();
+    nm::Trainer first(c, synthetic());
+    for (int i = 0; i < 12; ++i)
+        first.stepOnce();
+    auto rest = first.fork(c);
+    EXPECT_EQ(rest->step(), 12);
+    rest->run();
+    const auto a = whole.model().params(), b = rest->model().params();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+        ASSERT_EQ(a[i], b[i]) << i;
+    // Another recipe from the same prefix.
+    auto other = first.fork(cfgWith({{"recipe", "sste"}, {"steps", "30"}}));
+    EXPECT_EQ(other->info().recipe, nm::RecipeKind::SSte);
+    other->run();
+    EXPECT_EQ(other->step(), 30);
+    EXPECT_THROW(first.fork(cfgWith({{"recipe", "ste"}, {"seed", "9"}})), nm::ConfigError);
+}
+
+TEST(Trainer, LiveSettingsApplyAtTheNextStep)
+{
+    nm::Trainer t(cfgWith({{"recipe", "srste"}, {"steps", "10"}, {"lr", "0.05"}, {"min_lr_ratio", "1"}}),
+                  synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.stepOnce();
+    t.setLiveSettings({0.01, 1e-3});
+    t.stepOnce();
+    ASSERT_EQ(r.steps.size(), 2u);
+    EXPECT_DOUBLE_EQ(r.steps[0].lr, 0.05);
+    EXPECT_DOUBLE_EQ(r.steps[1].lr, 0.01);
+    EXPECT_FLOAT_EQ(r.steps[0].layers[0].lambda, 2e-4f);
+    EXPECT_FLOAT_EQ(r.steps[1].layers[0].lambda, 1e-3f);
+}
