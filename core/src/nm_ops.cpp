@@ -60,6 +60,32 @@ inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
     }
 }
 
+// One row of 2:4-style groups (M = 4, any N), branch-free so the loop over groups vectorises.
+// Rank of element i = number of elements that outrank it (larger, or equal with lower index).
+inline void maskRow4(uint8_t *mk, float *out, const float *w, int groups, int n)
+{
+#pragma omp simd
+    for (int g = 0; g < groups; ++g) {
+        const float *p = w + 4 * g;
+        float x[4];
+        for (int i = 0; i < 4; ++i) {
+            const float a = std::fabs(p[i]);
+            x[i] = a != a ? std::numeric_limits<float>::infinity() : a;
+        }
+        const int r0 = (x[1] > x[0]) + (x[2] > x[0]) + (x[3] > x[0]);
+        const int r1 = (x[0] >= x[1]) + (x[2] > x[1]) + (x[3] > x[1]);
+        const int r2 = (x[0] >= x[2]) + (x[1] >= x[2]) + (x[3] > x[2]);
+        const int r3 = (x[0] >= x[3]) + (x[1] >= x[3]) + (x[2] >= x[3]);
+        const int r[4] = {r0, r1, r2, r3};
+        for (int i = 0; i < 4; ++i) {
+            const bool keep = r[i] < n;
+            mk[4 * g + i] = keep ? 1 : 0;
+            if (out)
+                out[4 * g + i] = keep ? p[i] : 0.0f;
+        }
+    }
+}
+
 inline void maskGroupGeneric(uint8_t *mk, const float *g, int n, int m)
 {
     float a[kMaxM];
@@ -75,9 +101,31 @@ inline void maskGroupGeneric(uint8_t *mk, const float *g, int n, int m)
         mk[idx[k]] = 1;
 }
 
-// (m−n)-th smallest magnitude, 1-indexed.
+// (m−n)-th smallest magnitude, 1-indexed. Small M: sorting network-like insertion sort on
+// registers (no calls); larger M: nth_element.
+template <int M>
+inline float thresholdSmall(const float *g, int n)
+{
+    float a[M];
+    for (int i = 0; i < M; ++i)
+        a[i] = magKey(g[i]);
+    for (int i = 1; i < M; ++i)
+        for (int j = i; j > 0; --j) {
+            const float lo = a[j - 1] < a[j] ? a[j - 1] : a[j];
+            const float hi = a[j - 1] < a[j] ? a[j] : a[j - 1];
+            a[j - 1] = lo;
+            a[j] = hi;
+        }
+    return a[M - n - 1];
+}
+
 inline float thresholdOf(const float *g, int n, int m)
 {
+    switch (m) {
+    case 4: return thresholdSmall<4>(g, n);
+    case 8: return thresholdSmall<8>(g, n);
+    default: break;
+    }
     float a[kMaxM];
     for (int i = 0; i < m; ++i)
         a[i] = magKey(g[i]);
@@ -134,6 +182,10 @@ void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m)
     for (long r = 0; r < rows; ++r) {
         const float *wr = w + r * cols;
         uint8_t *mr = mask + r * cols;
+        if (m == 4) {
+            maskRow4(mr, nullptr, wr, groups, n);
+            continue;
+        }
         for (int gi = 0; gi < groups; ++gi) {
             const float *g = wr + (long)gi * m;
             uint8_t *mk = mr + (long)gi * m;
@@ -144,6 +196,35 @@ void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m)
             default: maskGroupGeneric(mk, g, n, m); break;
             }
         }
+    }
+}
+
+void nmMaskApply(uint8_t *mask, float *out, const float *w, long rows, int cols, int n, int m)
+{
+    checkNM("nmMaskApply", mask, w, rows, cols, n, m);
+    if (!out && rows > 0)
+        throw ConfigError("nmMaskApply: null pointer");
+    const int groups = cols / m;
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+    for (long r = 0; r < rows; ++r) {
+        const float *wr = w + r * cols;
+        uint8_t *mr = mask + r * cols;
+        float *orow = out + r * cols;
+        if (m == 4) {
+            maskRow4(mr, orow, wr, groups, n);
+            continue;
+        }
+        for (int gi = 0; gi < groups; ++gi) {
+            const float *g = wr + (long)gi * m;
+            uint8_t *mk = mr + (long)gi * m;
+            switch (m) {
+            case 8: maskGroupSmall<8>(mk, g, n); break;
+            case 16: maskGroupSmall<16>(mk, g, n); break;
+            default: maskGroupGeneric(mk, g, n, m); break;
+            }
+        }
+        for (int c = 0; c < cols; ++c)
+            orow[c] = mr[c] ? wr[c] : 0.0f;
     }
 }
 

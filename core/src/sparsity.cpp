@@ -151,8 +151,7 @@ void hardForward(SparseLayerState &s, int n, int m, float *out)
     s.n = n;
     s.m = m;
     s.alpha = 0.0f;
-    nmops::nmMask(s.mask.data(), l.weight, l.out, l.in, n, m);
-    nmops::applyMask(out, l.weight, s.mask.data(), s.size);
+    nmops::nmMaskApply(s.mask.data(), out, l.weight, l.out, l.in, n, m);
 }
 
 void denseForward(SparseLayerState &s, float *out)
@@ -338,18 +337,26 @@ void Sparsifier::prepare(long t, bool first)
     for (size_t i = 0; i < m_layers.size(); ++i) {
         SparseLayerState &s = *m_layers[i];
         LayerStats &st = m_stats[i];
-        std::copy(s.mask.begin(), s.mask.end(), s.prevMask.begin());
+        // Recipes that recompute the whole mask every step write into the older buffer.
+        if (m_recipe->persistentMask())
+            std::copy(s.mask.begin(), s.mask.end(), s.prevMask.begin());
+        else
+            std::swap(s.mask, s.prevMask);
         m_recipe->forward(s, t, s.wfNext.data());
         const float *a = s.wf.data(), *b = s.wfNext.data();
+        const uint8_t *m0 = s.prevMask.data(), *m1 = s.mask.data();
         double d2 = 0;
-        long zeros = 0;
+        long zeros = 0, flips = 0;
         if (m_config.diagnostics || first) {
-#pragma omp parallel for simd schedule(static) reduction(+ : d2, zeros) if (s.size > kParallelMin)
+#pragma omp parallel for simd schedule(static) reduction(+ : d2, zeros, flips) if (s.size > kParallelMin)
             for (long k = 0; k < s.size; ++k) {
-                const double d = static_cast<double>(b[k]) - a[k];
+                const float d = b[k] - a[k];
                 d2 += d * d;
                 zeros += b[k] == 0.0f;
+                flips += m0[k] != m1[k];
             }
+        } else {
+            flips = nmops::countFlips(m0, m1, s.size);
         }
         std::swap(s.wf, s.wfNext);
         s.layer->forwardWeight = s.wf.data();
@@ -364,7 +371,7 @@ void Sparsifier::prepare(long t, bool first)
             s.flipsSinceSad = 0;
             continue;
         }
-        st.flips = nmops::countFlips(s.prevMask.data(), s.mask.data(), s.size);
+        st.flips = flips;
         st.flipRate = static_cast<float>(static_cast<double>(st.flips) / static_cast<double>(s.size));
         st.deltaForward = m_config.diagnostics ? static_cast<float>(std::sqrt(d2)) : NAN;
         s.flipsSinceSad += st.flips;
@@ -399,17 +406,32 @@ void Sparsifier::afterBackward(long t)
         }
         const float *g = s.layer->dweight;
         const uint8_t *mk = s.mask.data();
+        // Float partial sums per block of 1024 (vectorised), accumulated in double.
         double sk = 0, sk2 = 0, sp = 0, sp2 = 0;
         long nk = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : sk, sk2, sp, sp2, nk) if (s.size > kParallelMin)
-        for (long k = 0; k < s.size; ++k) {
-            const double x = g[k];
-            const bool kept = mk[k] != 0;
-            sk += kept ? x : 0.0;
-            sk2 += kept ? x * x : 0.0;
-            sp += kept ? 0.0 : x;
-            sp2 += kept ? 0.0 : x * x;
-            nk += kept;
+        constexpr long kBlock = 1024;
+        const long blocks = (s.size + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) reduction(+ : sk, sk2, sp, sp2, nk) if (s.size > kParallelMin)
+        for (long b = 0; b < blocks; ++b) {
+            const long k0 = b * kBlock, k1 = std::min(s.size, k0 + kBlock);
+            float fk = 0, fk2 = 0, fp = 0, fp2 = 0;
+            int cnt = 0;
+#pragma omp simd reduction(+ : fk, fk2, fp, fp2, cnt)
+            for (long k = k0; k < k1; ++k) {
+                const float x = g[k];
+                const bool kept = mk[k] != 0;
+                const float xk = kept ? x : 0.0f, xp = kept ? 0.0f : x;
+                fk += xk;
+                fk2 += xk * xk;
+                fp += xp;
+                fp2 += xp * xp;
+                cnt += kept;
+            }
+            sk += fk;
+            sk2 += fk2;
+            sp += fp;
+            sp2 += fp2;
+            nk += cnt;
         }
         const long np = s.size - nk;
         auto stdev = [](double sum, double sum2, long n) {

@@ -19,6 +19,9 @@ namespace nm::nmops {
 // Requires 1 <= n < m <= 128 and cols % m == 0.
 void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m);
 
+// nmMask and applyMask in one pass: mask as nmMask, out = w ⊙ mask (out must not alias w).
+void nmMaskApply(uint8_t *mask, float *out, const float *w, long rows, int cols, int n, int m);
+
 // out (count) = w ⊙ mask. out may alias w.
 void applyMask(float *out, const float *w, const uint8_t *mask, long count);
 

@@ -17,6 +17,8 @@ public:
     {
     }
 
+    bool persistentMask() const override { return true; }
+
     void forward(SparseLayerState &s, long t, float *out) override
     {
         if (t < m_pruneStep) {

@@ -37,6 +37,8 @@ public:
 
     // Every N:M the recipe may use for a target n:m (the divisibility check covers them all).
     virtual std::vector<std::pair<int, int>> patterns(int n, int m) const { return {{n, m}}; }
+    // True when forward() keeps (part of) the previous mask instead of rewriting all of it.
+    virtual bool persistentMask() const { return false; }
     // The output size must be a multiple of this (transposable masks: 4).
     virtual int outMultiple() const { return 1; }
     // Once per layer, after the masks' first computation inputs (W) are final.

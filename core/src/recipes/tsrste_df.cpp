@@ -48,6 +48,7 @@ public:
     }
 
     int outMultiple() const override { return 4; }
+    bool persistentMask() const override { return true; }
 
     void forward(SparseLayerState &s, long t, float *out) override
     {
