@@ -10,7 +10,7 @@
    "median" (without repetitions: the median of the iterations entries), real_time in ms.
    Step benchmarks are named BM_<Model>Step<Recipe>/<threads>, e.g. BM_MlpStep/1 (dense),
    BM_GptStepSrste/2; a "/real_time" suffix is ignored. Models mlp and gpt and recipes
-   dense (no suffix or "Dense") and srste have a peer; any other name is listed without a ratio.
+   dense (no suffix or "Dense"), srste and sste (against the peer's srste) have a peer; any other name is listed without a ratio.
    Other entries (BM_Gemm...) are listed with their user counters (gflops, peak_fraction, ...).
 2. Runs the peer in a fresh /usr/bin/python3 process per (threads, configuration, model, mode),
    always with OPENBLAS_CORETYPE set (SkylakeX; Haswell on CPUs without AVX-512) because Debian's
@@ -273,7 +273,8 @@ def classify(name):
         return None
     model = m.group("model").lower()
     recipe = m.group("recipe").lower()
-    mode = {"": "dense", "dense": "dense", "srste": "srste"}.get(recipe)
+    # S-STE has no PyTorch peer of its own: it is compared with the reference SR-STE step.
+    mode = {"": "dense", "dense": "dense", "srste": "srste", "sste": "srste"}.get(recipe)
     if model not in PEER_MODELS:
         mode = None
     return model, mode, int(arg), (recipe or "dense")
