@@ -533,3 +533,34 @@ TEST(CountFlips, CountsDifferingPositions)
         big2[i] = 1;
     EXPECT_EQ(countFlips(big1.data(), big2.data(), (long)big1.size()), (100000 + 6) / 7);
 }
+
+TEST(NmMaskApply, MatchesTheReferenceMaskAndAppliesIt)
+{
+    // Ties (values from {-2..2}), NaN, and every small-M path (4 branch-free, 8/16 rank, 32 generic).
+    for (const NM p : kPatterns) {
+        const long rows = 7;
+        const int cols = p.m * 5;
+        Rng rng(77 + p.m);
+        std::vector<float> w(rows * cols);
+        for (auto &x : w)
+            x = (float)((long)rng.below(5) - 2);
+        std::vector<uint8_t> mk(w.size());
+        std::vector<float> out(w.size());
+        nmMaskApply(mk.data(), out.data(), w.data(), rows, cols, p.n, p.m);
+        EXPECT_EQ(mk, refMask(w, rows, cols, p.n, p.m)) << p.n << ":" << p.m;
+        for (size_t i = 0; i < w.size(); ++i) {
+            if (mk[i])
+                EXPECT_TRUE(out[i] == w[i] || (std::isnan(out[i]) && std::isnan(w[i]))) << i;
+            else
+                EXPECT_EQ(out[i], 0.0f) << i;
+        }
+    }
+    // NaN ranks above everything (2:4 branch-free path).
+    const float w4[8] = {std::numeric_limits<float>::quiet_NaN(), 1, 2, 0, -3, -3, 1, 1};
+    uint8_t m4[8];
+    float o4[8];
+    nmMaskApply(m4, o4, w4, 1, 8, 2, 4);
+    EXPECT_EQ(std::vector<uint8_t>(m4, m4 + 8), (std::vector<uint8_t>{1, 0, 1, 0, 1, 1, 0, 0}));
+    EXPECT_TRUE(std::isnan(o4[0]));
+    EXPECT_EQ(o4[1], 0.0f);
+}
