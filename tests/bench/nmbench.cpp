@@ -206,8 +206,14 @@ NM_RECIPE_BENCH(Mlp, false, MdgfExp, "mdgf-exp");
 NM_RECIPE_BENCH(Mlp, false, SdgfStepwise, "sdgf-stepwise");
 NM_RECIPE_BENCH(Mlp, false, TsrsteDf, "tsrste-df");
 NM_RECIPE_BENCH(Mlp, false, Asp, "asp");
+NM_RECIPE_BENCH(Gpt, true, Dense, "dense");
+NM_RECIPE_BENCH(Gpt, true, Ste, "ste");
 NM_RECIPE_BENCH(Gpt, true, Srste, "srste");
 NM_RECIPE_BENCH(Gpt, true, Sste, "sste");
+NM_RECIPE_BENCH(Gpt, true, MdgfExp, "mdgf-exp");
+NM_RECIPE_BENCH(Gpt, true, SdgfStepwise, "sdgf-stepwise");
+NM_RECIPE_BENCH(Gpt, true, TsrsteDf, "tsrste-df");
+NM_RECIPE_BENCH(Gpt, true, Asp, "asp");
 
 void BM_MlpStepSrsteBare(benchmark::State &state) { recipeStep<false>(state, "srste", false); }
 void BM_GptStepSrsteBare(benchmark::State &state) { recipeStep<true>(state, "srste", false); }
