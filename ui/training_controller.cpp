@@ -1,0 +1,418 @@
+#include "training_controller.h"
+
+#include "run_worker.h"
+
+#include "nmcore/error.h"
+#include "nmcore/platform.h"
+#include "nmcore/sparsity.h"
+
+#include <QMetaObject>
+
+#include <algorithm>
+
+namespace nmui {
+
+namespace {
+constexpr qint64 kRateWindowMs = 500;
+}
+
+TrainingController::TrainingController(RunStore *store, QObject *parent)
+    : QObject(parent), m_store(store), m_data(std::make_shared<DatasetCache>())
+{
+    m_clock.start();
+}
+
+TrainingController::~TrainingController()
+{
+    // Ask every thread to stop first so they wind down together, then join them all.
+    for (auto &[id, w] : m_workers)
+        w->requestStop();
+    for (auto &w : m_retiring)
+        w->requestStop();
+    for (auto &[id, w] : m_workers)
+        w->join();
+    for (auto &w : m_retiring)
+        w->join();
+}
+
+void TrainingController::setExperiment(const std::vector<nm::RunConfig> &runs)
+{
+    if (isActive())
+        throw nm::ConfigError("the experiment cannot change while it trains; stop or reset it first");
+    for (const auto &c : runs)
+        nm::validateConfig(c);
+    retireWorkers();
+    for (int id : m_runIds)
+        m_store->removeRun(id);
+    for (const auto &[id, rate] : m_rates)
+        if (!m_runIds.contains(id))
+            m_store->removeRun(id); // forks made in the previous experiment
+    m_runIds.clear();
+    m_rates.clear();
+    m_configs = runs;
+    for (const auto &c : runs) {
+        RunMeta meta;
+        meta.name = QString::fromStdString(c.name);
+        meta.config = c;
+        meta.recipeTitle = QString::fromStdString(nm::recipeTitle(nm::parseRecipe(c.recipe)));
+        meta.state = RunState::Ready;
+        m_runIds.append(m_store->addRun(meta));
+    }
+    m_elapsedBefore = 0;
+    setState(State::Idle);
+}
+
+int TrainingController::threadsPerRun(int runs) const
+{
+    const int budget = m_threadBudget > 0 ? m_threadBudget : nm::hardwareThreads();
+    return std::max(1, budget / std::max(1, runs));
+}
+
+void TrainingController::setThreadBudget(int threads)
+{
+    m_threadBudget = threads;
+}
+
+RunWorker *TrainingController::workerFor(int runId) const
+{
+    auto it = m_workers.find(runId);
+    return it == m_workers.end() ? nullptr : it->second.get();
+}
+
+BatchObserver::Post TrainingController::makePost()
+{
+    const quint64 epoch = m_epoch;
+    return [this, epoch](RunBatch &&b) {
+        QMetaObject::invokeMethod(
+            this, [this, epoch, b = std::move(b)]() { onBatch(b, epoch); }, Qt::QueuedConnection);
+    };
+}
+
+RunWorker *TrainingController::addWorker(int runId, RunWorker::Source source)
+{
+    auto worker = std::make_unique<RunWorker>(runId, std::move(source), m_data, makePost());
+    RunWorker *w = worker.get();
+    m_workers[runId] = std::move(worker);
+    w->setLogEvery(m_live.logEvery);
+    m_rates[runId] = Rate{};
+    return w;
+}
+
+RunWorker *TrainingController::startWorker(int runId, nm::RunConfig config, bool paused)
+{
+    RunWorker::Source source;
+    source.config = std::move(config);
+    RunWorker *w = addWorker(runId, std::move(source));
+    m_store->setState(runId, RunState::Starting);
+    w->start(paused);
+    return w;
+}
+
+void TrainingController::start()
+{
+    if (m_state == State::Running)
+        return;
+    if (m_state == State::Paused) {
+        resume();
+        return;
+    }
+    if (m_state == State::Finished)
+        reset();
+    if (m_runIds.isEmpty())
+        return;
+    const int threads = threadsPerRun(static_cast<int>(m_runIds.size()));
+    for (qsizetype i = 0; i < m_runIds.size(); ++i) {
+        nm::RunConfig c = m_configs[static_cast<size_t>(i)];
+        if (c.threads == 0)
+            c.threads = threads;
+        startWorker(m_runIds[i], c, false);
+    }
+    m_elapsedBefore = 0;
+    m_runningClock.start();
+    setState(State::Running);
+}
+
+void TrainingController::pause()
+{
+    if (m_state != State::Running)
+        return;
+    for (auto &[id, w] : m_workers)
+        w->setPaused(true);
+    m_elapsedBefore += static_cast<double>(m_runningClock.elapsed()) / 1000.0;
+    for (auto &[id, w] : m_workers)
+        if (const Run *r = m_store->run(id); r && !isFinished(r->meta.state))
+            m_store->setState(id, RunState::Paused);
+    setState(State::Paused);
+}
+
+void TrainingController::resume()
+{
+    if (m_state != State::Paused)
+        return;
+    for (auto &[id, w] : m_workers) {
+        w->setPaused(false);
+        if (const Run *r = m_store->run(id); r && !isFinished(r->meta.state))
+            m_store->setState(id, RunState::Running);
+    }
+    m_runningClock.start();
+    setState(State::Running);
+}
+
+void TrainingController::togglePause()
+{
+    if (m_state == State::Running)
+        pause();
+    else if (m_state == State::Paused)
+        resume();
+    else
+        start();
+}
+
+void TrainingController::stepOnce()
+{
+    switch (m_state) {
+    case State::Running:
+        pause();
+        return;
+    case State::Idle:
+    case State::Finished: {
+        if (m_state == State::Finished)
+            reset();
+        const int threads = threadsPerRun(static_cast<int>(m_runIds.size()));
+        for (qsizetype i = 0; i < m_runIds.size(); ++i) {
+            nm::RunConfig c = m_configs[static_cast<size_t>(i)];
+            if (c.threads == 0)
+                c.threads = threads;
+            startWorker(m_runIds[i], c, true)->requestStep();
+        }
+        m_elapsedBefore = 0;
+        setState(State::Paused);
+        return;
+    }
+    case State::Paused:
+        for (auto &[id, w] : m_workers)
+            w->requestStep();
+        return;
+    }
+}
+
+void TrainingController::stop()
+{
+    if (!isActive())
+        return;
+    for (auto &[id, w] : m_workers)
+        w->requestStop();
+}
+
+void TrainingController::retireWorkers()
+{
+    for (auto &[id, w] : m_workers) {
+        w->requestStop();
+        m_retiring.push_back(std::move(w));
+    }
+    m_workers.clear();
+    ++m_epoch; // batches still in flight from retired workers are dropped
+    reapFinished();
+}
+
+void TrainingController::reapFinished()
+{
+    // A retired parent may still hand a forked trainer to a retired child, so retired
+    // workers are deleted together, once every one of them has finished.
+    for (const auto &w : m_retiring)
+        if (!w->finished())
+            return;
+    m_retiring.clear(); // joins (the threads have returned or are about to)
+}
+
+void TrainingController::reset()
+{
+    retireWorkers();
+    for (const auto &[id, rate] : m_rates)
+        if (!m_runIds.contains(id))
+            m_store->removeRun(id);
+    m_rates.clear();
+    for (int id : m_runIds)
+        m_store->resetRun(id, RunState::Ready);
+    m_elapsedBefore = 0;
+    setState(State::Idle);
+    emit progressChanged();
+}
+
+void TrainingController::setLiveSettings(const Live &live)
+{
+    // The learning rate and λ reach the trainers only when they change, so runs keep their
+    // own configured values until the user sets one for all of them.
+    const bool rates = live.lr != m_live.lr || live.lambda != m_live.lambda;
+    m_live = live;
+    m_live.logEvery = std::max(1, live.logEvery);
+    for (auto &[id, w] : m_workers) {
+        w->setLogEvery(m_live.logEvery);
+        if (rates)
+            w->setLive(nm::LiveSettings{m_live.lr, m_live.lambda});
+    }
+}
+
+void TrainingController::setState(State s)
+{
+    if (m_state == s)
+        return;
+    m_state = s;
+    emit stateChanged(s);
+}
+
+void TrainingController::updateRates(int runId, long step)
+{
+    Rate &r = m_rates[runId];
+    const qint64 now = m_clock.elapsed();
+    if (r.t0 == 0 || step < r.s0) {
+        r.t0 = now;
+        r.s0 = step;
+        return;
+    }
+    if (now - r.t0 >= kRateWindowMs) {
+        r.perSecond = static_cast<double>(step - r.s0) * 1000.0 / static_cast<double>(now - r.t0);
+        r.t0 = now;
+        r.s0 = step;
+    }
+}
+
+void TrainingController::onBatch(const RunBatch &b, quint64 epoch)
+{
+    if (epoch != m_epoch) {
+        if (b.ended)
+            reapFinished();
+        return;
+    }
+    m_store->apply(b);
+    if (const Run *r = m_store->run(b.runId))
+        updateRates(b.runId, r->meta.step);
+    if (!b.error.isEmpty())
+        emit runFailed(b.runId, b.error);
+    if (b.ended) {
+        m_rates[b.runId].perSecond = 0;
+        bool allDone = true;
+        for (const auto &[id, w] : m_workers)
+            if (const Run *r = m_store->run(id); r && !isFinished(r->meta.state))
+                allDone = false;
+        if (allDone && isActive()) {
+            if (m_state == State::Running)
+                m_elapsedBefore += static_cast<double>(m_runningClock.elapsed()) / 1000.0;
+            setState(State::Finished);
+        }
+    }
+    emit progressChanged();
+}
+
+TrainingController::Progress TrainingController::progress() const
+{
+    Progress p;
+    for (const auto &[id, w] : m_workers) {
+        const Run *r = m_store->run(id);
+        if (!r)
+            continue;
+        p.step = std::max(p.step, r->meta.step);
+        p.total = std::max(p.total, r->meta.config.steps);
+        if (!isFinished(r->meta.state)) {
+            ++p.active;
+            if (m_state == State::Running) {
+                auto it = m_rates.find(id);
+                p.stepsPerSecond += it == m_rates.end() ? 0.0 : it->second.perSecond;
+            }
+        }
+    }
+    if (m_workers.empty())
+        for (int id : m_runIds)
+            if (const Run *r = m_store->run(id))
+                p.total = std::max(p.total, r->meta.config.steps);
+    p.elapsed = m_elapsedBefore;
+    if (m_state == State::Running)
+        p.elapsed += static_cast<double>(m_runningClock.elapsed()) / 1000.0;
+    return p;
+}
+
+int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QString *error)
+{
+    auto fail = [&](const QString &why) {
+        if (error)
+            *error = why;
+        return -1;
+    };
+    const Run *parent = m_store->run(runId);
+    if (!parent)
+        return fail(QStringLiteral("fork: no such run"));
+    RunWorker *pw = workerFor(runId);
+    const bool live = pw && !pw->finished();
+    const long current = pw ? pw->currentStep() : parent->meta.step;
+    const long k = atStep < 0 ? current : atStep;
+    if (k < 0 || k > parent->meta.step + (live ? 1 : 0) || (!live && k > current))
+        return fail(QStringLiteral("fork: step %1 is beyond the run's last step %2").arg(k).arg(parent->meta.step));
+    const nm::RunConfig &pc = parent->meta.config;
+    if (child.threads == 0)
+        child.threads = parent->meta.threads > 0 ? parent->meta.threads : (pc.threads > 0 ? pc.threads : threadsPerRun(
+                                                                               static_cast<int>(m_workers.size()) + 1));
+    if (child.name.empty() || child.name == "run")
+        child.name = nm::recipeTitle(nm::parseRecipe(child.recipe)) + " from " + parent->meta.name.toStdString() + "@" +
+                     std::to_string(k);
+    try {
+        nm::validateConfig(child);
+        if (child.steps <= k)
+            throw nm::ConfigError("steps: " + std::to_string(child.steps) + " must exceed the fork step " +
+                                  std::to_string(k));
+    } catch (const nm::Error &e) {
+        return fail(QString::fromStdString(e.what()));
+    }
+
+    RunWorker::Source source;
+    source.config = child;
+    std::unique_ptr<nm::Trainer> direct;
+    if (pw && !live && k == current) {
+        pw->join();
+        if (nm::Trainer *t = pw->finishedTrainer()) {
+            try {
+                direct = t->fork(child);
+            } catch (const nm::Error &e) {
+                return fail(QString::fromStdString(e.what()));
+            }
+        }
+    }
+    const bool handoff = live && (atStep < 0 || atStep == current);
+    if (direct) {
+        source.handoff = true;
+        source.trainer = std::move(direct);
+        source.forkStep = k;
+    } else if (handoff) {
+        source.handoff = true;
+    } else {
+        if (k == 0)
+            return fail(QStringLiteral("fork: pick a step after 0 (at step 0, start a new run instead)"));
+        source.replay = true;
+        source.replayConfig = pc;
+        source.replayConfig.threads = child.threads;
+        source.replaySteps = k;
+        source.forkStep = k;
+    }
+
+    RunMeta meta;
+    meta.name = QString::fromStdString(child.name);
+    meta.config = child;
+    meta.recipeTitle = QString::fromStdString(nm::recipeTitle(nm::parseRecipe(child.recipe)));
+    meta.parentId = runId;
+    meta.forkStep = k;
+    meta.state = RunState::Starting;
+    const int id = m_store->addRun(meta);
+
+    RunWorker *w = addWorker(id, std::move(source));
+    if (handoff && !pw->requestFork(child, w))
+        w->provide(nullptr, 0, "fork: the parent run finished before the fork was made; fork it again");
+    const bool paused = m_state == State::Paused;
+    w->start(paused);
+    if (!isActive()) {
+        m_elapsedBefore = 0;
+        m_runningClock.start();
+        setState(State::Running);
+    }
+    return id;
+}
+
+} // namespace nmui
