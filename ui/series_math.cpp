@@ -192,6 +192,16 @@ Range yRange(const QList<QPointF> &points)
     return r;
 }
 
+double niceInterval(double span, int target)
+{
+    if (!(span > 0) || !std::isfinite(span))
+        return 1.0;
+    const double raw = span / std::max(target, 1);
+    const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+    const double f = raw / mag;
+    return (f < 1.5 ? 1.0 : f < 3.5 ? 2.0 : f < 7.5 ? 5.0 : 10.0) * mag;
+}
+
 Range padded(Range r, bool logScale)
 {
     if (!r.valid)

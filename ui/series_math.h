@@ -72,6 +72,9 @@ struct Range {
 Range yRange(std::span<const double> x, std::span<const float> y, double x0, double x1, bool positiveOnly);
 Range yRange(const QList<QPointF> &points);
 
+// A tick interval of 1, 2 or 5 × 10^k giving about `target` ticks across `span`.
+double niceInterval(double span, int target);
+
 // Pads a range for display: 5 % on each side (multiplicative on log axes); a flat range
 // gets a small window around its value.
 Range padded(Range r, bool logScale);

@@ -1,0 +1,121 @@
+// nmstudio: the GUI. With no arguments it opens the default comparison (STE, SR-STE and
+// S-STE at 2:4 on the Fashion-MNIST MLP), ready to start. On a machine without a display it
+// says so and runs that comparison headless, writing every plot into a folder.
+#include "blas_setup.h"
+
+#include "headless.h"
+#include "main_window.h"
+
+#include "nmcore/error.h"
+#include "nmcore/platform.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDateTime>
+#include <QDir>
+#include <QIcon>
+#include <QTextStream>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+bool hasArg(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i < argc; ++i)
+        if (std::strcmp(argv[i], name) == 0 || std::strncmp(argv[i], name, std::strlen(name)) == 0)
+            return true;
+    return false;
+}
+
+// A display Qt can open: an X or Wayland session, or a platform chosen explicitly.
+bool displayAvailable(int argc, char **argv)
+{
+    auto set = [](const char *v) { return std::getenv(v) && *std::getenv(v); };
+    return set("DISPLAY") || set("WAYLAND_DISPLAY") || set("QT_QPA_PLATFORM") || hasArg(argc, argv, "-platform");
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    nm::ensureFastBlas(argc, argv);
+    const bool display = displayAvailable(argc, argv);
+    const bool batch = hasArg(argc, argv, "--export") || hasArg(argc, argv, "--headless") ||
+                       hasArg(argc, argv, "--help") || hasArg(argc, argv, "--version") || hasArg(argc, argv, "-h");
+    if (!display || batch)
+        setenv("QT_QPA_PLATFORM", "offscreen", 0); // no window needed, or none possible
+
+    QApplication app(argc, argv);
+    nmui::initResources();
+    QApplication::setOrganizationName(QStringLiteral("nmstudio"));
+    QApplication::setApplicationName(QStringLiteral("nmstudio"));
+    QApplication::setApplicationVersion(QStringLiteral(NMSTUDIO_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("org.nmstudio.NmStudio"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/nmstudio/nmstudio.svg")));
+
+    QCommandLineParser cli;
+    cli.setApplicationDescription(QStringLiteral(
+        "Train N:M structured-sparse recipes side by side and compare their masks, gradients and losses."));
+    cli.addHelpOption();
+    cli.addVersionOption();
+    QCommandLineOption exportOpt(QStringLiteral("export"), QStringLiteral("Write every chart of FILE.h5 into DIR."),
+                                 QStringLiteral("DIR"));
+    QCommandLineOption headlessOpt(QStringLiteral("headless"),
+                                   QStringLiteral("Run the default comparison without a window and write every plot "
+                                                  "into --out (what happens anyway without a display)."));
+    QCommandLineOption outOpt(QStringLiteral("out"), QStringLiteral("Folder for headless output."), QStringLiteral("DIR"));
+    QCommandLineOption stepsOpt(QStringLiteral("steps"), QStringLiteral("Steps per run for headless runs and screenshots."),
+                                QStringLiteral("N"));
+    QCommandLineOption shotsOpt(QStringLiteral("screenshots"),
+                                QStringLiteral("Train the default comparison in a window and save a PNG of every page "
+                                               "into DIR."),
+                                QStringLiteral("DIR"));
+    cli.addOptions({exportOpt, headlessOpt, outOpt, stepsOpt, shotsOpt});
+    cli.addPositionalArgument(QStringLiteral("FILE.h5"), QStringLiteral("Run files to open."));
+    cli.process(app);
+
+    QTextStream out(stdout);
+    auto configs = nmui::defaultComparison();
+    if (cli.isSet(stepsOpt)) {
+        bool ok = false;
+        const long steps = cli.value(stepsOpt).toLong(&ok);
+        if (!ok || steps < 1) {
+            std::fprintf(stderr, "nmstudio: --steps: expected a positive number, got '%s'\n",
+                         qPrintable(cli.value(stepsOpt)));
+            return 1;
+        }
+        for (auto &c : configs) {
+            c.steps = steps;
+            c.warmup = std::min<long>(c.warmup, steps / 10);
+            c.evalEvery = static_cast<int>(std::max<long>(1, std::min<long>(c.evalEvery, steps / 6)));
+            c.snapshotEvery = std::max<long>(1, std::min<long>(c.snapshotEvery, steps / 6));
+        }
+    }
+    if (cli.isSet(exportOpt)) {
+        std::fprintf(stderr, "nmstudio: --export needs the run-file reader, which this build does not have yet\n");
+        return 1;
+    }
+    if (cli.isSet(shotsOpt))
+        return nmui::renderScreenshots(configs, cli.value(shotsOpt), out);
+    if (!display || cli.isSet(headlessOpt)) {
+        const QString dir = cli.isSet(outOpt)
+                                ? cli.value(outOpt)
+                                : QStringLiteral("nmstudio-%1")
+                                      .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss")));
+        if (!display)
+            out << "nmstudio: no display (DISPLAY and WAYLAND_DISPLAY are unset); running the default comparison "
+                   "headless and writing every plot to "
+                << QDir(dir).absolutePath() << '\n';
+        out << QString::fromStdString(nm::blasBanner(nm::hardwareThreads())) << '\n';
+        out.flush();
+        return nmui::runHeadless(configs, dir, out);
+    }
+
+    nmui::MainWindow window;
+    window.restoreSettings();
+    window.show();
+    return app.exec();
+}

@@ -1,0 +1,122 @@
+#include "fork_dialog.h"
+
+#include "config_field.h"
+#include "recipe_editor.h"
+#include "training_controller.h"
+
+#include "nmcore/error.h"
+
+#include <QComboBox>
+#include <QDialogButtonBox>
+#include <QFormLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QVBoxLayout>
+
+namespace nmui {
+
+ForkDialog::ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent)
+    : QDialog(parent), m_store(store), m_controller(controller)
+{
+    setWindowTitle(tr("Fork a run"));
+    m_parent = new QComboBox(this);
+    for (int id : store->runIds())
+        m_parent->addItem(store->run(id)->meta.name, id);
+    m_parent->setCurrentIndex(std::max(0, m_parent->findData(runId)));
+    m_step = new QSpinBox(this);
+    m_step->setObjectName(QStringLiteral("fork_step"));
+    m_steps = new QLineEdit(this);
+    m_steps->setObjectName(QStringLiteral("fork_steps"));
+    m_name = new QLineEdit(this);
+    m_name->setPlaceholderText(tr("automatic"));
+    m_recipe = new RecipeEditor(QStringLiteral("sste"), this);
+    m_recipe->setRemovable(false);
+    m_note = new QLabel(this);
+    m_note->setWordWrap(true);
+    m_error = new QLabel(this);
+    m_error->setWordWrap(true);
+    m_error->setStyleSheet(QStringLiteral("color: #b2182b;"));
+    auto *form = new QFormLayout;
+    form->addRow(tr("Run"), m_parent);
+    form->addRow(tr("At step"), m_step);
+    form->addRow(tr("Continue with"), m_recipe);
+    form->addRow(tr("Total steps"), m_steps);
+    form->addRow(tr("Name"), m_name);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    buttons->button(QDialogButtonBox::Ok)->setText(tr("Fork"));
+    auto *layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(m_note);
+    layout->addWidget(m_error);
+    layout->addWidget(buttons);
+    connect(m_parent, &QComboBox::currentIndexChanged, this, &ForkDialog::parentChanged);
+    connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
+    connect(buttons, &QDialogButtonBox::accepted, this, [this] {
+        if (forkNow() > 0)
+            accept();
+    });
+    parentChanged();
+}
+
+void ForkDialog::parentChanged()
+{
+    const Run *r = m_store->run(m_parent->currentData().toInt());
+    if (!r)
+        return;
+    m_step->setRange(r->meta.state == RunState::Ready ? 0 : 1, std::max<long>(1, r->meta.step));
+    m_step->setValue(static_cast<int>(r->meta.step));
+    m_steps->setText(QString::number(r->meta.config.steps));
+    m_note->setText(isFinished(r->meta.state) || r->meta.state == RunState::Ready
+                        ? tr("The run is not training: its first k steps are replayed from its config "
+                             "(bit-identical for the same thread count), then it continues with the new recipe.")
+                        : tr("At its current step the run forks directly; at an earlier step its first k steps are "
+                             "replayed."));
+}
+
+QString ForkDialog::error() const
+{
+    return m_error->text();
+}
+
+int ForkDialog::forkNow()
+{
+    m_error->clear();
+    const int parent = m_parent->currentData().toInt();
+    const Run *r = m_store->run(parent);
+    if (!r)
+        return -1;
+    if (!m_recipe->validate(QString::fromStdString(r->meta.config.model))) {
+        m_error->setText(tr("Fix the recipe's settings first."));
+        return -1;
+    }
+    // The parent's config with the new recipe, its hyperparameters and the total step count.
+    std::map<std::string, std::string> flags;
+    nm::RunConfig child;
+    try {
+        flags["steps"] = m_steps->text().trimmed().toStdString();
+        for (const auto &o : nm::configOptions())
+            if (o.key != "steps" && o.key != "name")
+                flags[o.key] = configText(r->meta.config, o.key).toStdString();
+        for (const auto &[k, v] : m_recipe->flags())
+            flags[k] = v;
+        for (const auto &key : RecipeEditor::hyperparameters(m_recipe->recipe()))
+            if (ConfigField *f = m_recipe->field(key))
+                flags[key] = f->text().toStdString();
+        flags["warmup"] = std::to_string(r->meta.config.warmup);
+        child = nm::parseConfig("", "the fork form", flags);
+        child.name = m_name->text().trimmed().toStdString();
+    } catch (const nm::ConfigError &e) {
+        m_error->setText(QString::fromStdString(e.what()));
+        return -1;
+    }
+    const bool current = !isFinished(r->meta.state) && m_step->value() == r->meta.step;
+    QString why;
+    m_forked = m_controller->fork(parent, current ? -1 : m_step->value(), child, &why);
+    if (m_forked < 0)
+        m_error->setText(why);
+    return m_forked;
+}
+
+} // namespace nmui

@@ -1,0 +1,43 @@
+#pragma once
+// Fork: continue a run from step k with another recipe (W&B's fork_from), so two recipes
+// share a prefix and differ only from k on. A running or paused run forks at its current
+// step; an earlier step, a finished run or a run read from a file is replayed to step k.
+#include <QDialog>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QSpinBox;
+
+namespace nmui {
+
+class RecipeEditor;
+class RunStore;
+class TrainingController;
+
+class ForkDialog : public QDialog {
+    Q_OBJECT
+public:
+    ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent = nullptr);
+    int forkedRun() const { return m_forked; }
+    // Fills the form and forks (tests): returns the new run id or -1 (error() says why).
+    int forkNow();
+    QString error() const;
+    RecipeEditor *recipe() const { return m_recipe; }
+    QSpinBox *stepSpin() const { return m_step; }
+    QLineEdit *stepsEdit() const { return m_steps; }
+
+private:
+    void parentChanged();
+
+    RunStore *m_store;
+    TrainingController *m_controller;
+    QComboBox *m_parent;
+    QSpinBox *m_step;
+    QLineEdit *m_steps, *m_name;
+    RecipeEditor *m_recipe;
+    QLabel *m_error, *m_note;
+    int m_forked = -1;
+};
+
+} // namespace nmui

@@ -1,0 +1,134 @@
+#include "headless.h"
+
+#include "chart_pages.h"
+#include "experiment_panel.h"
+#include "main_window.h"
+#include "run_store.h"
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QEventLoop>
+#include <QTimer>
+
+// Resources of a static library must be registered by hand.
+static void registerResources()
+{
+    Q_INIT_RESOURCE(nmstudio);
+}
+
+namespace nmui {
+
+void initResources()
+{
+    registerResources();
+}
+
+std::vector<nm::RunConfig> defaultComparison()
+{
+    ExperimentPanel panel;
+    panel.setDefaultComparison();
+    return panel.configs();
+}
+
+bool trainToEnd(MainWindow &window, int timeoutMs, QTextStream *progress)
+{
+    TrainingController *c = window.controller();
+    QEventLoop loop;
+    QObject::connect(c, &TrainingController::stateChanged, &loop, [&](TrainingController::State s) {
+        if (s == TrainingController::State::Finished)
+            loop.quit();
+    });
+    QTimer report;
+    report.setInterval(2000);
+    QObject::connect(&report, &QTimer::timeout, &loop, [&] {
+        if (!progress)
+            return;
+        const auto p = c->progress();
+        *progress << QStringLiteral("step %1/%2  %3 steps/s  %4 s\n")
+                         .arg(p.step)
+                         .arg(p.total)
+                         .arg(p.stepsPerSecond, 0, 'f', 0)
+                         .arg(p.elapsed, 0, 'f', 1);
+        progress->flush();
+    });
+    QTimer::singleShot(timeoutMs, &loop, &QEventLoop::quit);
+    report.start();
+    c->start();
+    if (c->state() != TrainingController::State::Finished)
+        loop.exec();
+    window.store()->flush();
+    return c->state() == TrainingController::State::Finished;
+}
+
+namespace {
+
+void printSummary(const RunStore &store, QTextStream &out)
+{
+    for (int id : store.runIds()) {
+        const RunMeta &m = store.run(id)->meta;
+        out << QStringLiteral("final run=%1 step=%2 status=%3").arg(m.name).arg(m.step).arg(stateName(m.state));
+        if (m.hasSummary)
+            out << QStringLiteral(" val_acc=%1 test_acc=%2")
+                       .arg(m.summary.valAccuracy, 0, 'f', 4)
+                       .arg(m.summary.testAccuracy, 0, 'f', 4);
+        if (!m.error.isEmpty())
+            out << " error=" << m.error;
+        out << '\n';
+    }
+}
+
+} // namespace
+
+int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out)
+{
+    MainWindow window;
+    window.resize(1500, 940);
+    window.experiment()->showConfigs(configs);
+    window.applyExperiment();
+    if (window.controller()->experimentRuns().isEmpty()) {
+        out << "nmstudio: the experiment is invalid: " << window.experiment()->firstError() << '\n';
+        return 1;
+    }
+    if (!trainToEnd(window, 24 * 3600 * 1000, &out)) {
+        out << "nmstudio: training did not finish\n";
+        return 1;
+    }
+    printSummary(*window.store(), out);
+    QStringList errors;
+    const QStringList files = window.exportAll(outDir, &errors, QSize(1000, 620));
+    out << QStringLiteral("wrote %1 files to %2\n").arg(files.size()).arg(QDir(outDir).absolutePath());
+    for (const QString &e : errors)
+        out << "nmstudio: " << e << '\n';
+    out.flush();
+    return errors.isEmpty() ? 0 : 1;
+}
+
+int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out)
+{
+    MainWindow window;
+    window.resize(1600, 1000);
+    window.experiment()->showConfigs(configs);
+    window.applyExperiment();
+    window.show();
+    if (!trainToEnd(window, 30 * 60 * 1000, &out))
+        return 1;
+    printSummary(*window.store(), out);
+    QDir().mkpath(outDir);
+    ChartPages *pages = window.pages();
+    static const char *names[] = {"loss-accuracy", "mask-flips", "gradient-noise", "schedules", "continuity",
+                                  "layer-inspector"};
+    for (int i = 0; i < pages->count(); ++i) {
+        pages->setCurrentIndex(i);
+        for (int k = 0; k < 5; ++k) // let layouts settle and the page refresh
+            QCoreApplication::processEvents();
+        window.store()->flush();
+        QCoreApplication::processEvents();
+        const QString path = QDir(outDir).filePath(QStringLiteral("%1.png").arg(names[std::min(i, 5)]));
+        window.grab().save(path);
+        out << "wrote " << path << '\n';
+    }
+    out.flush();
+    return 0;
+}
+
+} // namespace nmui

@@ -1,0 +1,34 @@
+#pragma once
+// nmstudio without a window: train an experiment to the end and write every chart (PNG 1×
+// and 2×, SVG, CSV) into a folder, printing progress lines; and render every page of the
+// main window to PNG (the README's screenshots). Both need a QApplication; on a machine
+// without a display nmstudio creates it on the offscreen platform.
+#include "nmcore/config.h"
+
+#include <QString>
+#include <QTextStream>
+
+#include <vector>
+
+namespace nmui {
+
+class MainWindow;
+
+// Registers the icon and other resources compiled into the library (call once, after
+// QApplication exists).
+void initResources();
+
+// The first-start comparison: STE, SR-STE and S-STE at 2:4 on the Fashion-MNIST MLP.
+std::vector<nm::RunConfig> defaultComparison();
+
+// Trains `configs` to completion and exports every chart into `outDir`; 0 on success.
+int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out);
+
+// Trains `configs` in a window (on whatever platform is active), then saves a PNG of every
+// page of the window into `outDir`.
+int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out);
+
+// Runs the window's event loop until its experiment has finished (or `timeoutMs`).
+bool trainToEnd(MainWindow &window, int timeoutMs, QTextStream *progress);
+
+} // namespace nmui

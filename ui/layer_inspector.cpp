@@ -1,0 +1,492 @@
+#include "layer_inspector.h"
+
+#include "image_chart.h"
+#include "palette.h"
+#include "run_store.h"
+#include "series_math.h"
+
+#include <QBarCategoryAxis>
+#include <QBarSeries>
+#include <QBarSet>
+#include <QChart>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSlider>
+#include <QSplitter>
+#include <QTextBrowser>
+#include <QValueAxis>
+
+#include <algorithm>
+#include <cmath>
+
+namespace nmui {
+
+namespace {
+
+const QColor kKept(0x26, 0x26, 0x26), kPruned(0xff, 0xff, 0xff);
+const QColor kBecameKept(0xD5, 0x5E, 0x00), kBecamePruned(0x56, 0xB4, 0xE9);
+
+// Summed flips of one layer up to a step.
+double flipsUpTo(const Run &r, int layer, double step)
+{
+    const auto *f = r.train.column(layerColumn("flips", layer));
+    if (!f)
+        return 0;
+    double sum = 0;
+    for (size_t i = 0; i < f->size() && r.train.step[i] <= step; ++i)
+        if (std::isfinite((*f)[i]))
+            sum += (*f)[i];
+    return sum;
+}
+
+} // namespace
+
+// Flips per sparse layer up to the selected step, one bar set per visible run.
+class FlipBarChart : public ChartPanel {
+public:
+    explicit FlipBarChart(RunStore *store) : ChartPanel(store, QObject::tr("Mask flips per layer"))
+    {
+        setAutoRefresh(false);
+        m_series = new QBarSeries;
+        chart()->addSeries(m_series);
+        m_axisX = new QBarCategoryAxis;
+        m_axisY = new QValueAxis;
+        m_axisY->setLabelFormat(QStringLiteral("%.0f"));
+        m_axisY->setTickAnchor(0);
+        m_axisY->setTickInterval(1);
+        m_axisY->setTickType(QValueAxis::TicksDynamic);
+        m_axisY->setTitleText(QObject::tr("flipped mask bits"));
+        chart()->addAxis(m_axisX, Qt::AlignBottom);
+        chart()->addAxis(m_axisY, Qt::AlignLeft);
+        m_series->attachAxis(m_axisX);
+        m_series->attachAxis(m_axisY);
+        view()->setRubberBand(QChartView::NoRubberBand);
+        view()->setCrosshairEnabled(false);
+    }
+
+    void display(const QStringList &layers, double step)
+    {
+        m_step = step;
+        m_layers = layers;
+        setTitleText(QObject::tr("Mask flips per layer, steps 1–%1").arg(step, 0, 'f', 0));
+        refresh();
+    }
+
+    void refresh() override
+    {
+        m_series->clear();
+        m_axisX->clear();
+        m_axisX->append(m_layers);
+        double hi = 1;
+        for (int id : store()->visibleRunIds()) {
+            const Run *r = store()->run(id);
+            auto *set = new QBarSet(r->meta.name);
+            set->setColor(r->meta.color);
+            set->setBorderColor(r->meta.color);
+            for (int l = 0; l < m_layers.size(); ++l) {
+                const double v = l < r->sparseLayerCount() ? flipsUpTo(*r, l, m_step) : 0.0;
+                set->append(v);
+                hi = std::max(hi, v);
+            }
+            m_series->append(set);
+        }
+        m_axisY->setTickInterval(plot::niceInterval(hi * 1.08, 5)); // before the range (see MetricChart)
+        m_axisY->setRange(0, hi * 1.08);
+    }
+
+    DataTable table(bool) const override
+    {
+        DataTable t;
+        t.header << QStringLiteral("run");
+        t.header << m_layers;
+        for (int id : store()->visibleRunIds()) {
+            const Run *r = store()->run(id);
+            QList<QString> row{r->meta.name};
+            for (int l = 0; l < m_layers.size(); ++l)
+                row << QString::number(l < r->sparseLayerCount() ? flipsUpTo(*r, l, m_step) : 0.0, 'f', 0);
+            t.rows.append(row);
+        }
+        return t;
+    }
+
+private:
+    QBarSeries *m_series;
+    QBarCategoryAxis *m_axisX;
+    QValueAxis *m_axisY;
+    QStringList m_layers;
+    double m_step = 0;
+};
+
+LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(parent), m_store(store)
+{
+    m_run = new QComboBox(this);
+    m_layer = new QComboBox(this);
+    m_which = new QComboBox(this);
+    m_which->addItem(tr("forward weight W̃"));
+    m_which->addItem(tr("dense weight W"));
+    m_step = new QSlider(Qt::Horizontal, this);
+    m_step->setMinimumWidth(200);
+    m_step->setPageStep(1);
+    m_stepLabel = new QLabel(this);
+    m_stepLabel->setMinimumWidth(90);
+    m_highlight = new QCheckBox(tr("highlight flips since the previous snapshot"), this);
+    m_highlight->setChecked(true);
+    auto *controls = new QHBoxLayout;
+    controls->addWidget(new QLabel(tr("Run"), this));
+    controls->addWidget(m_run);
+    controls->addWidget(new QLabel(tr("Layer"), this));
+    controls->addWidget(m_layer);
+    controls->addWidget(new QLabel(tr("Snapshot"), this));
+    controls->addWidget(m_step, 1);
+    controls->addWidget(m_stepLabel);
+    controls->addWidget(m_which);
+    controls->addWidget(m_highlight);
+
+    m_weights = new ImageChart(store, tr("Weights"), this);
+    m_mask = new ImageChart(store, tr("Mask"), this);
+    m_bars = new FlipBarChart(store);
+    m_bars->setParent(this);
+    m_stats = new QTextBrowser(this);
+    m_stats->setOpenLinks(false);
+    for (ChartPanel *c : charts())
+        connect(c, &ChartPanel::exportRequested, this, &LayerInspector::exportRequested);
+
+    auto *top = new QSplitter(Qt::Horizontal);
+    top->addWidget(m_weights);
+    top->addWidget(m_mask);
+    auto *bottom = new QSplitter(Qt::Horizontal);
+    bottom->addWidget(m_bars);
+    bottom->addWidget(m_stats);
+    auto *split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(top);
+    split->addWidget(bottom);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 2);
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addLayout(controls);
+    layout->addWidget(split, 1);
+
+    connect(store, &RunStore::dataChanged, this, [this] {
+        if (isVisible()) {
+            syncChoices();
+            showSelection();
+        } else {
+            m_stale = true;
+        }
+    });
+    auto changed = [this] {
+        if (!m_syncing)
+            showSelection();
+    };
+    connect(m_run, &QComboBox::currentIndexChanged, this, [this] {
+        if (!m_syncing) {
+            syncChoices();
+            showSelection();
+        }
+    });
+    connect(m_layer, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_which, &QComboBox::currentIndexChanged, this, changed);
+    connect(m_step, &QSlider::valueChanged, this, changed);
+    connect(m_highlight, &QCheckBox::toggled, this, changed);
+}
+
+QList<ChartPanel *> LayerInspector::charts() const
+{
+    return {m_weights, m_mask, m_bars};
+}
+
+int LayerInspector::runId() const
+{
+    return m_run->currentData().toInt();
+}
+
+int LayerInspector::layer() const
+{
+    return std::max(0, m_layer->currentIndex());
+}
+
+long LayerInspector::step() const
+{
+    const int i = m_step->value();
+    return i >= 0 && static_cast<size_t>(i) < m_steps.size() ? m_steps[static_cast<size_t>(i)] : -1;
+}
+
+void LayerInspector::select(int runId, int layer, long step)
+{
+    syncChoices();
+    m_syncing = true;
+    if (const int i = m_run->findData(runId); i >= 0)
+        m_run->setCurrentIndex(i);
+    m_syncing = false;
+    syncChoices();
+    m_syncing = true;
+    m_layer->setCurrentIndex(std::clamp(layer, 0, std::max(0, m_layer->count() - 1)));
+    const auto it = std::lower_bound(m_steps.begin(), m_steps.end(), step);
+    if (!m_steps.empty())
+        m_step->setValue(static_cast<int>(std::min<long>(it - m_steps.begin(), static_cast<long>(m_steps.size()) - 1)));
+    m_syncing = false;
+    showSelection();
+}
+
+void LayerInspector::syncChoices()
+{
+    m_syncing = true;
+    const int current = m_run->currentData().toInt();
+    QList<int> ids;
+    for (int id : m_store->runIds())
+        if (!m_store->run(id)->snapshots.empty())
+            ids << id;
+    if (m_run->count() != ids.size() || (m_run->count() > 0 && m_run->itemData(m_run->count() - 1).toInt() != ids.last())) {
+        m_run->clear();
+        for (int id : ids)
+            m_run->addItem(m_store->run(id)->meta.name, id);
+        const int i = m_run->findData(current);
+        m_run->setCurrentIndex(i >= 0 ? i : 0);
+    }
+    const Run *r = m_store->run(m_run->currentData().toInt());
+    QStringList layers;
+    if (r)
+        for (const auto &n : r->meta.sparseLayers)
+            layers << QString::fromStdString(n);
+    QStringList have;
+    for (int i = 0; i < m_layer->count(); ++i)
+        have << m_layer->itemText(i);
+    if (have != layers) {
+        const int l = m_layer->currentIndex();
+        m_layer->clear();
+        m_layer->addItems(layers);
+        m_layer->setCurrentIndex(std::clamp(l, 0, std::max(0, static_cast<int>(layers.size()) - 1)));
+    }
+    std::vector<long> steps;
+    if (r)
+        for (const auto &[s, snap] : r->snapshots)
+            steps.push_back(s);
+    if (steps != m_steps) {
+        const bool atEnd = m_steps.empty() || m_step->value() == static_cast<int>(m_steps.size()) - 1;
+        m_steps = steps;
+        m_step->setRange(0, std::max(0, static_cast<int>(steps.size()) - 1));
+        if (atEnd) // follow the newest snapshot unless the user picked an older one
+            m_step->setValue(m_step->maximum());
+    }
+    m_syncing = false;
+}
+
+void LayerInspector::showSelection()
+{
+    m_stale = false;
+    const Run *r = m_store->run(runId());
+    const long s = step();
+    m_stepLabel->setText(s >= 0 ? tr("step %1").arg(s) : tr("no snapshot"));
+    m_snap.reset();
+    m_prev.reset();
+    const int l = layer();
+    if (r && s >= 0) {
+        auto it = r->snapshots.find(s);
+        if (it != r->snapshots.end() && l < static_cast<int>(it->second->layers.size())) {
+            m_snap = it->second;
+            if (it != r->snapshots.begin())
+                m_prev = std::prev(it)->second;
+        }
+    }
+    m_layerIndex = l;
+    QStringList layers;
+    if (r)
+        for (const auto &n : r->meta.sparseLayers)
+            layers << QString::fromStdString(n);
+    m_bars->display(layers, s >= 0 ? static_cast<double>(s) : 0.0);
+    if (!m_snap) {
+        m_weights->setImage(QImage(), QString(), QString());
+        m_mask->setImage(QImage(), QString(), QString());
+        writeStats(nullptr, nullptr);
+        return;
+    }
+    const nm::LayerSnapshot &cur = m_snap->layers[static_cast<size_t>(l)];
+    const nm::LayerSnapshot *prev = m_prev && l < static_cast<int>(m_prev->layers.size())
+                                        ? &m_prev->layers[static_cast<size_t>(l)]
+                                        : nullptr;
+    drawWeights(cur);
+    drawMask(cur, prev, m_prev ? m_prev->step : -1);
+    writeStats(&cur, prev);
+}
+
+void LayerInspector::drawWeights(const nm::LayerSnapshot &s)
+{
+    const bool forward = m_which->currentIndex() == 0;
+    const std::vector<float> &w = forward ? s.forward : s.weight;
+    // Colour limit: the 99th percentile of |w|, so a few large weights do not wash out the rest.
+    std::vector<float> mags;
+    mags.reserve(w.size());
+    for (float v : w)
+        if (std::isfinite(v))
+            mags.push_back(std::abs(v));
+    float limit = 1e-6f;
+    if (!mags.empty()) {
+        const size_t k = std::min(mags.size() - 1, static_cast<size_t>(0.99 * static_cast<double>(mags.size())));
+        std::nth_element(mags.begin(), mags.begin() + static_cast<long>(k), mags.end());
+        limit = std::max(limit, mags[k]);
+    }
+    QImage img(s.cols, s.rows, QImage::Format_RGB32);
+    const auto &table = divergingTable();
+    for (int r = 0; r < s.rows; ++r) {
+        auto *line = reinterpret_cast<QRgb *>(img.scanLine(r));
+        for (int c = 0; c < s.cols; ++c) {
+            const float v = w[static_cast<size_t>(r) * static_cast<size_t>(s.cols) + static_cast<size_t>(c)];
+            const double t = std::clamp(0.5 + 0.5 * static_cast<double>(v) / limit, 0.0, 1.0);
+            line[c] = table[static_cast<size_t>(std::lround(t * 255.0))];
+        }
+    }
+    m_weights->setChartTitle(tr("%1 of %2 at step %3").arg(forward ? tr("W̃") : tr("W"), QString::fromStdString(s.name))
+                                 .arg(m_snap->step));
+    m_weights->setImage(img, tr("input"), tr("output"));
+    m_weights->setColorBar(divergingStops(), -limit, limit, forward ? tr("W̃") : tr("W"));
+    auto snap = m_snap;
+    const int li = m_layerIndex;
+    m_weights->setReadoutFunction([snap, li](int c, int r) {
+        const auto &ls = snap->layers[static_cast<size_t>(li)];
+        const size_t i = static_cast<size_t>(r) * static_cast<size_t>(ls.cols) + static_cast<size_t>(c);
+        return QStringLiteral("<b>out %1, in %2</b><br>W %3<br>W̃ %4<br>mask %5")
+            .arg(r)
+            .arg(c)
+            .arg(ls.weight[i], 0, 'g', 4)
+            .arg(ls.forward[i], 0, 'g', 4)
+            .arg(ls.mask[i] ? QStringLiteral("kept") : QStringLiteral("pruned"));
+    });
+    m_weights->setTableFunction([snap, li, forward](bool) {
+        DataTable t;
+        const auto &ls = snap->layers[static_cast<size_t>(li)];
+        t.header << QStringLiteral("out") << QStringLiteral("in") << QStringLiteral("W") << QStringLiteral("W_forward")
+                 << QStringLiteral("mask");
+        Q_UNUSED(forward);
+        for (int r = 0; r < ls.rows; ++r)
+            for (int c = 0; c < ls.cols; ++c) {
+                const size_t i = static_cast<size_t>(r) * static_cast<size_t>(ls.cols) + static_cast<size_t>(c);
+                t.rows.append({QString::number(r), QString::number(c), QString::number(ls.weight[i], 'g', 8),
+                               QString::number(ls.forward[i], 'g', 8), QString::number(ls.mask[i])});
+            }
+        return t;
+    });
+}
+
+void LayerInspector::drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapshot *prev, long prevStep)
+{
+    const bool highlight = m_highlight->isChecked() && prev && prev->mask.size() == s.mask.size();
+    QImage img(s.cols, s.rows, QImage::Format_RGB32);
+    m_flipped = 0;
+    for (int r = 0; r < s.rows; ++r) {
+        auto *line = reinterpret_cast<QRgb *>(img.scanLine(r));
+        for (int c = 0; c < s.cols; ++c) {
+            const size_t i = static_cast<size_t>(r) * static_cast<size_t>(s.cols) + static_cast<size_t>(c);
+            const bool kept = s.mask[i] != 0;
+            const bool flipped = prev && prev->mask.size() == s.mask.size() && (prev->mask[i] != 0) != kept;
+            m_flipped += flipped ? 1 : 0;
+            QColor color = kept ? kKept : kPruned;
+            if (highlight && flipped)
+                color = kept ? kBecameKept : kBecamePruned;
+            line[c] = color.rgb();
+        }
+    }
+    m_mask->setChartTitle(tr("Mask of %1 at step %2 (%3:%4)")
+                              .arg(QString::fromStdString(s.name))
+                              .arg(m_snap->step)
+                              .arg(s.n)
+                              .arg(s.m));
+    // Shrunk to the screen, a block with a flipped bit shows the flip colour, so sparse
+    // flips stay visible in the overview.
+    m_mask->setPriorityColors({kBecameKept.rgb(), kBecamePruned.rgb()});
+    m_mask->setImage(img, tr("input"), tr("output"));
+    m_mask->hideColorBar();
+    QList<std::pair<QColor, QString>> legend{{kKept, tr("kept")}, {kPruned, tr("pruned")}};
+    if (highlight) {
+        legend.append({kBecameKept, tr("kept, pruned at step %1").arg(prevStep)});
+        legend.append({kBecamePruned, tr("pruned, kept at step %1").arg(prevStep)});
+    }
+    m_mask->setLegendEntries(legend);
+    auto snap = m_snap, before = m_prev;
+    const int li = m_layerIndex;
+    m_mask->setReadoutFunction([snap, before, li](int c, int r) {
+        const auto &ls = snap->layers[static_cast<size_t>(li)];
+        const size_t i = static_cast<size_t>(r) * static_cast<size_t>(ls.cols) + static_cast<size_t>(c);
+        QString text = QStringLiteral("<b>out %1, in %2</b> (group %3)<br>%4")
+                           .arg(r)
+                           .arg(c)
+                           .arg(ls.m > 0 ? c / ls.m : 0)
+                           .arg(ls.mask[i] ? QStringLiteral("kept") : QStringLiteral("pruned"));
+        if (before && li < static_cast<int>(before->layers.size()) &&
+            before->layers[static_cast<size_t>(li)].mask.size() == ls.mask.size() &&
+            before->layers[static_cast<size_t>(li)].mask[i] != ls.mask[i])
+            text += QStringLiteral("<br>flipped since step %1").arg(before->step);
+        return text;
+    });
+}
+
+void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev)
+{
+    const Run *r = m_store->run(runId());
+    if (!r) {
+        m_stats->setHtml(tr("<p>No snapshots yet. Snapshots are taken at step 0, every <i>snapshot_every</i> steps "
+                            "and at the end of a run.</p>"));
+        return;
+    }
+    QString html = QStringLiteral("<h3>%1</h3>").arg(r->meta.name.toHtmlEscaped());
+    html += tr("<p>%1<br>parameters: %L2 dense, %L3 effective at the target N:M (%4 %)</p>")
+                .arg(r->meta.modelDescription.toHtmlEscaped())
+                .arg(r->meta.parameterCount)
+                .arg(r->meta.effectiveParameterCount)
+                .arg(r->meta.parameterCount > 0 ? 100.0 * static_cast<double>(r->meta.effectiveParameterCount) /
+                                                      static_cast<double>(r->meta.parameterCount)
+                                                : 0.0,
+                     0, 'f', 1);
+    if (s) {
+        long zeros = 0, kept = 0;
+        for (size_t i = 0; i < s->forward.size(); ++i) {
+            zeros += s->forward[i] == 0.0f ? 1 : 0;
+            kept += s->mask[i] ? 1 : 0;
+        }
+        const double n = static_cast<double>(std::max<size_t>(1, s->forward.size()));
+        html += tr("<p><b>%1</b> [%2 × %3] at step %4<br>mask %5:%6, kept %7 %<br>zeros in W̃ (sparsity) %8 %<br>"
+                   "α %9, β %10</p>")
+                    .arg(QString::fromStdString(s->name))
+                    .arg(s->rows)
+                    .arg(s->cols)
+                    .arg(m_snap->step)
+                    .arg(s->n)
+                    .arg(s->m)
+                    .arg(100.0 * static_cast<double>(kept) / n, 0, 'f', 1)
+                    .arg(100.0 * static_cast<double>(zeros) / n, 0, 'f', 1)
+                    .arg(s->alpha, 0, 'g', 3)
+                    .arg(s->beta, 0, 'g', 4);
+        if (prev)
+            html += tr("<p>mask bits changed since step %1: %L2 (%3 % of the layer)</p>")
+                        .arg(m_prev->step)
+                        .arg(m_flipped)
+                        .arg(100.0 * static_cast<double>(m_flipped) / n, 0, 'f', 2);
+    }
+    html += QStringLiteral("<table cellspacing=0 cellpadding=2><tr><th align=left>%1</th><th>%2</th><th>%3</th>"
+                           "<th align=right>%4</th><th align=right>%5</th></tr>")
+                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"));
+    for (const auto &l : r->meta.layers)
+        html += QStringLiteral("<tr><td>%1</td><td>%2×%3</td><td align=center>%4</td><td align=right>%L5</td>"
+                               "<td align=right>%L6</td></tr>")
+                    .arg(QString::fromStdString(l.name))
+                    .arg(l.out)
+                    .arg(l.in)
+                    .arg(l.sparse ? QStringLiteral("%1:%2").arg(l.n).arg(l.m) : tr("dense"))
+                    .arg(l.denseParams)
+                    .arg(l.effectiveParams);
+    m_stats->setHtml(html + QStringLiteral("</table>"));
+}
+
+void LayerInspector::showEvent(QShowEvent *e)
+{
+    QWidget::showEvent(e);
+    if (m_stale) {
+        syncChoices();
+        showSelection();
+    }
+}
+
+} // namespace nmui

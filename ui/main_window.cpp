@@ -1,0 +1,460 @@
+#include "main_window.h"
+
+#include "chart_export.h"
+#include "chart_pages.h"
+#include "chart_panel.h"
+#include "experiment_panel.h"
+#include "fork_dialog.h"
+#include "layer_inspector.h"
+#include "live_panel.h"
+#include "run_store.h"
+#include "runs_table.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
+#include <QDateTime>
+#include <QDir>
+#include <QDockWidget>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QSlider>
+#include <QStatusBar>
+#include <QStyle>
+#include <QTableView>
+#include <QTimer>
+#include <QToolBar>
+#include <QVBoxLayout>
+
+namespace nmui {
+
+namespace {
+constexpr int kStateVersion = 1; // bump when the dock layout changes
+
+QString formatElapsed(double seconds)
+{
+    const long s = static_cast<long>(seconds);
+    return QStringLiteral("%1:%2:%3")
+        .arg(s / 3600)
+        .arg((s / 60) % 60, 2, 10, QLatin1Char('0'))
+        .arg(s % 60, 2, 10, QLatin1Char('0'));
+}
+} // namespace
+
+MainWindow::MainWindow(QWidget *parent)
+    : QMainWindow(parent), m_store(new RunStore(this)), m_controller(new TrainingController(m_store, this)),
+      m_settings(new ChartSettings(this))
+{
+    setWindowTitle(QStringLiteral("nmstudio"));
+    setObjectName(QStringLiteral("nmstudio"));
+    m_pages = new ChartPages(m_store, m_settings, this);
+    setCentralWidget(m_pages);
+    buildActions();
+    buildDocks();
+    buildToolbars();
+    buildMenus();
+    buildStatusBar();
+
+    m_applyTimer = new QTimer(this);
+    m_applyTimer->setSingleShot(true);
+    m_applyTimer->setInterval(150);
+    connect(m_applyTimer, &QTimer::timeout, this, &MainWindow::applyExperiment);
+    connect(m_experiment, &ExperimentPanel::changed, this, [this] {
+        m_experimentDirty = true;
+        m_start->setEnabled(m_experiment->isValid() && !m_controller->isActive());
+        m_applyTimer->start();
+    });
+    connect(m_controller, &TrainingController::stateChanged, this, &MainWindow::onStateChanged);
+    connect(m_controller, &TrainingController::progressChanged, this, &MainWindow::updateStatus);
+    connect(m_controller, &TrainingController::runFailed, this, [this](int id, const QString &why) {
+        const Run *r = m_store->run(id);
+        showMessage(tr("%1 failed: %2").arg(r ? r->meta.name : QString(), why), true);
+    });
+    connect(m_live, &LivePanel::applied, this, [this](const TrainingController::Live &live) {
+        m_controller->setLiveSettings(live);
+        showMessage(tr("Live settings apply from the next step: lr %1, λ %2, one point per %n step(s)", "",
+                       live.logEvery)
+                        .arg(live.lr)
+                        .arg(live.lambda));
+    });
+    connect(m_pages, &ChartPages::exportRequested, this, &MainWindow::exportChart);
+    connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
+    connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
+        m_pages->setCurrentWidget(m_pages->inspector());
+        m_pages->inspector()->select(id, 0, 1L << 40);
+    });
+    applyExperiment();
+    onStateChanged(m_controller->state());
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildActions()
+{
+    QStyle *s = style();
+    m_start = new QAction(s->standardIcon(QStyle::SP_MediaPlay), tr("Start"), this);
+    m_start->setToolTip(tr("Start the comparison (Space)"));
+    m_pause = new QAction(s->standardIcon(QStyle::SP_MediaPause), tr("Pause"), this);
+    m_pause->setCheckable(true);
+    m_pause->setToolTip(tr("Pause or resume every run (Space)"));
+    m_step = new QAction(s->standardIcon(QStyle::SP_MediaSkipForward), tr("Step"), this);
+    m_step->setShortcut(QKeySequence(Qt::Key_Period));
+    m_step->setToolTip(tr("One step of every run, then pause (.)"));
+    m_stop = new QAction(s->standardIcon(QStyle::SP_MediaStop), tr("Stop"), this);
+    m_stop->setToolTip(tr("Stop every run after its current step; results are kept"));
+    m_reset = new QAction(s->standardIcon(QStyle::SP_BrowserReload), tr("Reset"), this);
+    m_reset->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_reset->setToolTip(tr("Stop and clear the runs so the experiment can start again (Ctrl+R)"));
+    m_fork = new QAction(tr("Fork…"), this);
+    m_fork->setToolTip(tr("Continue a run from step k with another recipe"));
+    m_exportAll = new QAction(tr("Export all charts…"), this);
+    m_exportAll->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    auto *space = new QAction(this);
+    space->setShortcut(QKeySequence(Qt::Key_Space));
+    addAction(space);
+    connect(space, &QAction::triggered, this, [this] {
+        if (m_controller->isActive())
+            m_controller->togglePause();
+        else if (m_start->isEnabled())
+            startOrRestart();
+    });
+    connect(m_start, &QAction::triggered, this, &MainWindow::startOrRestart);
+    connect(m_pause, &QAction::triggered, this, [this](bool on) { on ? m_controller->pause() : m_controller->resume(); });
+    connect(m_step, &QAction::triggered, this, [this] {
+        if (m_controller->state() == TrainingController::State::Finished || !m_controller->isActive())
+            applyExperiment();
+        m_controller->stepOnce();
+    });
+    connect(m_stop, &QAction::triggered, m_controller, &TrainingController::stop);
+    connect(m_reset, &QAction::triggered, this, [this] {
+        m_controller->reset();
+        applyExperiment();
+    });
+    connect(m_fork, &QAction::triggered, this, [this] {
+        const QList<int> sel = m_runs->selectedRuns();
+        forkDialog(sel.isEmpty() ? (m_store->runIds().isEmpty() ? -1 : m_store->runIds().first()) : sel.first());
+    });
+    connect(m_exportAll, &QAction::triggered, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Export every chart to"),
+                                                              QSettings().value("export/dir", QDir::homePath()).toString());
+        if (dir.isEmpty())
+            return;
+        QSettings().setValue("export/dir", dir);
+        QStringList errors;
+        const QStringList files = exportAll(dir, &errors);
+        showMessage(errors.isEmpty() ? tr("Wrote %n file(s) to %1", "", static_cast<int>(files.size())).arg(dir)
+                                     : errors.join("; "),
+                    !errors.isEmpty());
+    });
+}
+
+void MainWindow::buildToolbars()
+{
+    auto *run = addToolBar(tr("Training"));
+    run->setObjectName(QStringLiteral("trainingToolbar"));
+    run->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+    run->addActions({m_start, m_pause, m_step, m_stop, m_reset});
+    run->addSeparator();
+    run->addAction(m_fork);
+
+    auto *view = addToolBar(tr("Charts"));
+    view->setObjectName(QStringLiteral("chartToolbar"));
+    view->addWidget(new QLabel(tr(" Smoothing "), view));
+    m_smoothSlider = new QSlider(Qt::Horizontal, view);
+    m_smoothSlider->setRange(0, 999);
+    m_smoothSlider->setFixedWidth(120);
+    m_smoothSpin = new QDoubleSpinBox(view);
+    m_smoothSpin->setRange(0.0, 0.999);
+    m_smoothSpin->setDecimals(3);
+    m_smoothSpin->setSingleStep(0.05);
+    m_smoothSlider->setToolTip(tr("Exponential moving average, debiased (TensorBoard's); the raw curve stays faded "
+                                  "underneath"));
+    view->addWidget(m_smoothSlider);
+    view->addWidget(m_smoothSpin);
+    connect(m_smoothSlider, &QSlider::valueChanged, this, [this](int v) { m_settings->setSmoothing(v / 1000.0); });
+    connect(m_smoothSpin, &QDoubleSpinBox::valueChanged, this, [this](double v) { m_settings->setSmoothing(v); });
+    connect(m_settings, &ChartSettings::changed, this, [this] {
+        const QSignalBlocker a(m_smoothSlider), b(m_smoothSpin);
+        m_smoothSlider->setValue(static_cast<int>(std::lround(m_settings->smoothing() * 1000)));
+        m_smoothSpin->setValue(m_settings->smoothing());
+        m_follow->setChecked(m_settings->followLatest());
+        m_group->setChecked(m_settings->groupSeeds());
+        m_xMode->setCurrentIndex(static_cast<int>(m_settings->xMode()));
+    });
+    view->addSeparator();
+    view->addWidget(new QLabel(tr(" x axis "), view));
+    m_xMode = new QComboBox(view);
+    m_xMode->addItems({tr("step"), tr("training time"), tr("wall time")});
+    m_xMode->setToolTip(tr("Training time counts step times only (pauses excluded); wall time includes pauses"));
+    connect(m_xMode, &QComboBox::currentIndexChanged, this,
+            [this](int i) { m_settings->setXMode(static_cast<XAxisMode>(i)); });
+    view->addWidget(m_xMode);
+    m_follow = view->addAction(tr("Follow latest"));
+    m_follow->setCheckable(true);
+    m_follow->setToolTip(tr("While zoomed, slide the window along with the newest step"));
+    connect(m_follow, &QAction::toggled, m_settings, &ChartSettings::setFollowLatest);
+    m_group = view->addAction(tr("Group seeds"));
+    m_group->setCheckable(true);
+    m_group->setToolTip(tr("Draw runs that differ only in seed as a mean line with a min–max band"));
+    connect(m_group, &QAction::toggled, m_settings, &ChartSettings::setGroupSeeds);
+    Q_EMIT m_settings->changed(); // sync the widgets with the defaults
+}
+
+void MainWindow::buildDocks()
+{
+    auto *left = new QWidget;
+    auto *layout = new QVBoxLayout(left);
+    layout->setContentsMargins(0, 0, 0, 0);
+    m_live = new LivePanel(left);
+    m_experiment = new ExperimentPanel(left);
+    layout->addWidget(m_live);
+    layout->addWidget(m_experiment, 1);
+    auto *expDock = new QDockWidget(tr("Experiment"), this);
+    expDock->setObjectName(QStringLiteral("experimentDock"));
+    expDock->setWidget(left);
+    addDockWidget(Qt::LeftDockWidgetArea, expDock);
+
+    m_runs = new RunsTable(m_store);
+    auto *runsDock = new QDockWidget(tr("Runs"), this);
+    runsDock->setObjectName(QStringLiteral("runsDock"));
+    runsDock->setWidget(m_runs);
+    addDockWidget(Qt::BottomDockWidgetArea, runsDock);
+    resizeDocks({expDock}, {360}, Qt::Horizontal);
+    resizeDocks({runsDock}, {170}, Qt::Vertical);
+}
+
+void MainWindow::buildMenus()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("New comparison (defaults)"), this, [this] {
+        if (m_controller->isActive())
+            m_controller->reset();
+        m_experiment->setDefaultComparison();
+        applyExperiment();
+    });
+    file->addSeparator();
+    file->addAction(m_exportAll);
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+    QMenu *run = menuBar()->addMenu(tr("&Run"));
+    run->addActions({m_start, m_pause, m_step, m_stop, m_reset});
+    run->addSeparator();
+    run->addAction(m_fork);
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    for (QDockWidget *d : findChildren<QDockWidget *>())
+        view->addAction(d->toggleViewAction());
+    view->addSeparator();
+    view->addActions({m_follow, m_group});
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("Mouse and keys"), this, [this] {
+        QMessageBox::information(
+            this, tr("Mouse and keys"),
+            tr("<p><b>Charts</b>: drag to zoom; double-click, right-click or Home to reset; Ctrl+wheel zooms at the "
+               "cursor; middle-drag or the arrow keys pan; hover for every run's value at that step. Live updates "
+               "never reset a zoom; <i>Follow latest</i> slides a zoomed window along.</p>"
+               "<p><b>Training</b>: Space start/pause, <b>.</b> one step, Ctrl+R reset, Ctrl+E export all charts.</p>"
+               "<p><b>Runs table</b>: the check box shows or hides a run everywhere; double-click its name to change "
+               "its colour; right-click to fork or inspect.</p>"));
+    });
+    help->addAction(tr("About nmstudio"), this, [this] {
+        QMessageBox::about(this, tr("About nmstudio"),
+                           tr("<p><b>nmstudio %1</b></p><p>Trains small networks with N:M structured-sparse training "
+                              "recipes side by side and plots what they do to masks, gradients and losses.</p>"
+                              "<p>Qt %2, Qt Charts (GPL-3).</p>")
+                               .arg(QStringLiteral(NMSTUDIO_VERSION), QString::fromLatin1(qVersion())));
+    });
+}
+
+void MainWindow::buildStatusBar()
+{
+    m_statusState = new QLabel(this);
+    m_statusStep = new QLabel(this);
+    m_statusRate = new QLabel(this);
+    m_statusElapsed = new QLabel(this);
+    m_statusMessage = new QLabel(this);
+    for (QLabel *l : {m_statusState, m_statusStep, m_statusRate, m_statusElapsed})
+        l->setMinimumWidth(90);
+    statusBar()->addWidget(m_statusState);
+    statusBar()->addWidget(m_statusStep);
+    statusBar()->addWidget(m_statusRate);
+    statusBar()->addWidget(m_statusElapsed);
+    statusBar()->addWidget(m_statusMessage, 1);
+    m_statusTimer = new QTimer(this);
+    m_statusTimer->setInterval(250);
+    connect(m_statusTimer, &QTimer::timeout, this, &MainWindow::updateStatus);
+    updateStatus();
+}
+
+void MainWindow::showMessage(const QString &text, bool error)
+{
+    m_statusMessage->setText(text);
+    m_statusMessage->setStyleSheet(error ? QStringLiteral("color: #b2182b;") : QString());
+}
+
+void MainWindow::updateStatus()
+{
+    const auto p = m_controller->progress();
+    static const char *states[] = {"Ready", "Running", "Paused", "Finished"};
+    m_statusState->setText(tr(states[static_cast<int>(m_controller->state())]));
+    m_statusStep->setText(tr("step %1 / %2").arg(p.step).arg(p.total));
+    m_statusRate->setText(tr("%1 steps/s").arg(p.stepsPerSecond, 0, 'f', 0));
+    m_statusElapsed->setText(tr("elapsed %1").arg(formatElapsed(p.elapsed)));
+}
+
+void MainWindow::onStateChanged(TrainingController::State s)
+{
+    using S = TrainingController::State;
+    const bool active = s == S::Running || s == S::Paused;
+    m_start->setEnabled(!active && m_experiment->isValid());
+    m_start->setText(s == S::Finished ? tr("Restart") : tr("Start"));
+    m_pause->setEnabled(active);
+    m_pause->setChecked(s == S::Paused);
+    m_stop->setEnabled(active);
+    m_reset->setEnabled(s != S::Idle);
+    m_experiment->setLocked(active);
+    if (s == S::Running)
+        m_statusTimer->start();
+    else
+        m_statusTimer->stop();
+    if (s == S::Finished)
+        showMessage(tr("Finished. Export the charts (Ctrl+E), fork a run, or change the experiment and restart."));
+    updateStatus();
+}
+
+void MainWindow::applyExperiment()
+{
+    if (m_controller->isActive() || m_controller->state() == TrainingController::State::Finished)
+        return; // applied on the next start, so finished results stay on screen until then
+    const auto configs = m_experiment->configs();
+    if (configs.empty()) {
+        showMessage(m_experiment->firstError(), true);
+        return;
+    }
+    try {
+        m_controller->setExperiment(configs);
+        m_experimentDirty = false;
+        TrainingController::Live live = m_live->values();
+        live.lr = configs.front().lr;
+        live.lambda = configs.front().lambda;
+        m_live->setValues(live);
+        m_controller->setLiveSettings(live);
+        showMessage(tr("Ready: %n run(s). Press Start.", "", static_cast<int>(configs.size())));
+    } catch (const std::exception &e) {
+        showMessage(QString::fromUtf8(e.what()), true);
+    }
+}
+
+void MainWindow::startOrRestart()
+{
+    if (!m_experiment->isValid()) {
+        showMessage(m_experiment->firstError(), true);
+        return;
+    }
+    if (m_controller->state() == TrainingController::State::Finished) {
+        m_controller->reset();
+        applyExperiment();
+    } else if (m_experimentDirty) {
+        applyExperiment();
+    }
+    m_controller->start();
+}
+
+void MainWindow::forkDialog(int runId)
+{
+    if (runId < 0)
+        return;
+    ForkDialog dialog(m_store, m_controller, runId, this);
+    if (dialog.exec() == QDialog::Accepted && dialog.forkedRun() > 0)
+        showMessage(tr("Forked into %1").arg(m_store->run(dialog.forkedRun())->meta.name));
+}
+
+QString MainWindow::askPath(const QString &caption, const QString &suggested, const QString &filter)
+{
+    if (m_askPath)
+        return m_askPath(caption, suggested, filter);
+    QSettings settings;
+    const QString dir = settings.value("export/dir", QDir::homePath()).toString();
+    const QString path = QFileDialog::getSaveFileName(this, caption, QDir(dir).filePath(suggested), filter);
+    if (!path.isEmpty())
+        settings.setValue("export/dir", QFileInfo(path).absolutePath());
+    return path;
+}
+
+bool MainWindow::exportChart(ChartPanel *panel, const QString &format)
+{
+    if (format == QStringLiteral("clipboard")) {
+        copyToClipboard(panel);
+        showMessage(tr("Copied %1 to the clipboard").arg(panel->title()));
+        return true;
+    }
+    const bool csv = format.startsWith(QStringLiteral("csv"));
+    const QString ext = csv ? QStringLiteral("csv") : format == QStringLiteral("svg") ? QStringLiteral("svg")
+                                                                                     : QStringLiteral("png");
+    const QString suggested = panel->slug() + (format == QStringLiteral("png2x") ? QStringLiteral("@2x.") : ".") + ext;
+    const QString path = askPath(tr("Export %1").arg(panel->title()), suggested,
+                                 ext.toUpper() + tr(" files (*.") + ext + QStringLiteral(")"));
+    if (path.isEmpty())
+        return false;
+    QString error;
+    bool ok = false;
+    if (csv)
+        ok = saveCsv(panel, path, format == QStringLiteral("csv-visible"), &error);
+    else if (ext == QStringLiteral("svg"))
+        ok = saveSvg(panel, path, &error);
+    else
+        ok = savePng(panel, path, format == QStringLiteral("png2x") ? 2.0 : 1.0, &error);
+    showMessage(ok ? tr("Wrote %1").arg(path) : error, !ok);
+    return ok;
+}
+
+QStringList MainWindow::exportAll(const QString &dir, QStringList *errors, QSize size)
+{
+    m_pages->refreshAll();
+    return exportCharts(m_pages->charts(), dir, errors, size);
+}
+
+void MainWindow::restoreSettings()
+{
+    QSettings s;
+    if (s.contains("window/geometry"))
+        restoreGeometry(s.value("window/geometry").toByteArray());
+    else
+        resize(1500, 940);
+    restoreState(s.value("window/state").toByteArray(), kStateVersion);
+    m_settings->setSmoothing(s.value("charts/smoothing", m_settings->smoothing()).toDouble());
+    m_settings->setXMode(static_cast<XAxisMode>(s.value("charts/xMode", 0).toInt()));
+    m_settings->setGroupSeeds(s.value("charts/groupSeeds", true).toBool());
+    m_settings->setFollowLatest(s.value("charts/follow", false).toBool());
+    m_pages->setCurrentIndex(s.value("window/page", 0).toInt());
+    const QVariantMap form = s.value("experiment/form").toMap();
+    if (!form.isEmpty())
+        m_experiment->restoreState(form); // otherwise the default comparison stays
+    applyExperiment();
+}
+
+void MainWindow::saveSettings() const
+{
+    QSettings s;
+    s.setValue("window/geometry", saveGeometry());
+    s.setValue("window/state", saveState(kStateVersion));
+    s.setValue("window/page", m_pages->currentIndex());
+    s.setValue("charts/smoothing", m_settings->smoothing());
+    s.setValue("charts/xMode", static_cast<int>(m_settings->xMode()));
+    s.setValue("charts/groupSeeds", m_settings->groupSeeds());
+    s.setValue("charts/follow", m_settings->followLatest());
+    s.setValue("experiment/form", m_experiment->state());
+}
+
+void MainWindow::closeEvent(QCloseEvent *e)
+{
+    saveSettings();
+    m_controller->reset(); // stop the training threads before the window goes
+    QMainWindow::closeEvent(e);
+}
+
+} // namespace nmui

@@ -1,0 +1,95 @@
+#pragma once
+// MainWindow: wires the pieces together and owns nothing clever. Left: the experiment form
+// with the live settings, and the runs table. Centre: the chart pages. Toolbar: start,
+// pause, step, stop, reset, fork and the shared chart settings. Status bar: state, step,
+// steps/s, elapsed time. Window layout, chart settings, the form and recent files persist
+// in QSettings.
+#include "chart_settings.h"
+#include "training_controller.h"
+
+#include <QMainWindow>
+
+#include <functional>
+
+class QAction;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QMenu;
+class QSlider;
+class QTimer;
+
+namespace nmui {
+
+class ChartPages;
+class ChartPanel;
+class ExperimentPanel;
+class LivePanel;
+class RunStore;
+class RunsTable;
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+public:
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    RunStore *store() const { return m_store; }
+    TrainingController *controller() const { return m_controller; }
+    ExperimentPanel *experiment() const { return m_experiment; }
+    LivePanel *livePanel() const { return m_live; }
+    ChartPages *pages() const { return m_pages; }
+    ChartSettings *chartSettings() const { return m_settings; }
+    RunsTable *runsTable() const { return m_runs; }
+    QLabel *statusStep() const { return m_statusStep; }
+
+    // File dialogs go through this, so tests and headless runs can answer them.
+    using AskPath = std::function<QString(const QString &caption, const QString &suggested, const QString &filter)>;
+    void setAskPath(AskPath ask) { m_askPath = std::move(ask); }
+
+    // Exports one chart ("png", "png2x", "svg", "csv-visible", "csv-all", "clipboard").
+    bool exportChart(ChartPanel *panel, const QString &format);
+    // Every chart of every page into `dir` (PNG 1×/2×, SVG, CSV); the files written.
+    QStringList exportAll(const QString &dir, QStringList *errors = nullptr, QSize size = {});
+
+    // Takes the form's experiment into the controller (while idle).
+    void applyExperiment();
+    // Restores window layout and settings; without saved settings, the default comparison.
+    void restoreSettings();
+    void saveSettings() const;
+
+protected:
+    void closeEvent(QCloseEvent *e) override;
+
+private:
+    void buildActions();
+    void buildToolbars();
+    void buildDocks();
+    void buildStatusBar();
+    void buildMenus();
+    void onStateChanged(TrainingController::State s);
+    void updateStatus();
+    void startOrRestart();
+    void forkDialog(int runId);
+    void showMessage(const QString &text, bool error = false);
+    QString askPath(const QString &caption, const QString &suggested, const QString &filter);
+
+    RunStore *m_store;
+    TrainingController *m_controller;
+    ChartSettings *m_settings;
+    ChartPages *m_pages;
+    ExperimentPanel *m_experiment;
+    LivePanel *m_live;
+    RunsTable *m_runs;
+    AskPath m_askPath;
+
+    QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group;
+    QSlider *m_smoothSlider;
+    QDoubleSpinBox *m_smoothSpin;
+    QComboBox *m_xMode;
+    QLabel *m_statusState, *m_statusStep, *m_statusRate, *m_statusElapsed, *m_statusMessage;
+    QTimer *m_statusTimer, *m_applyTimer;
+    bool m_experimentDirty = false;
+};
+
+} // namespace nmui

@@ -1,0 +1,126 @@
+#pragma once
+// MetricChart: a line chart of one or more metrics for every visible run, side by side.
+// Per frame and per curve it smooths the full-resolution data (incrementally), decimates
+// the visible x range to min/max per pixel column and replace()s each series once, so
+// 4 runs × 100k points redraw in a few milliseconds (ux.md §0.1, §3.2). Smoothing draws
+// the raw curve faded underneath; seed groups draw a mean line over a min–max band.
+#include "chart_panel.h"
+#include "chart_settings.h"
+#include "run_store.h"
+#include "series_math.h"
+
+#include <QList>
+
+#include <functional>
+#include <map>
+#include <vector>
+
+class QAreaSeries;
+class QCheckBox;
+class QComboBox;
+class QGraphicsSimpleTextItem;
+class QLineSeries;
+class QValueAxis;
+
+namespace nmui {
+
+struct CurveSpec {
+    QString label;                  // appended to the run's name when a chart has several curves
+    TableKind table = TableKind::Train;
+    std::string column;             // "loss", "grad_noise_kept/{layer}"
+    Qt::PenStyle style = Qt::SolidLine;
+    bool smoothable = true;         // the smoothing slider applies
+    bool points = false;            // mark every point (sparse series such as validation)
+    bool legend = true;             // listed in the legend
+    // Derived curves (step axis): fills steps and values from a run; null: read `column`.
+    std::function<void(const Run &, int layer, std::vector<double> &steps, std::vector<float> &values)> derive;
+};
+
+// A curve read from a table column.
+CurveSpec columnCurve(TableKind table, const std::string &column, const QString &label = QString(),
+                      Qt::PenStyle style = Qt::SolidLine, bool smoothable = true);
+
+// A vertical marker (phase boundary) drawn across the plot.
+struct Marker {
+    double x = 0;
+    QString label;
+    QColor color;
+};
+
+class MetricChart : public ChartPanel {
+    Q_OBJECT
+public:
+    MetricChart(RunStore *store, ChartSettings *settings, const QString &title, const QString &yTitle,
+                QList<CurveSpec> specs, QWidget *parent = nullptr);
+    ~MetricChart() override;
+
+    void setLogY(bool on);
+    bool logY() const { return m_logY; }
+    // Shows a log-y checkbox in the header.
+    void addLogToggle();
+    // Shows a layer picker in the header; "{layer}" in columns is replaced by its index.
+    void addLayerPicker();
+    void setLayer(int layer);
+    int layer() const { return m_layer; }
+    // The step axis only (derived curves, schedules), whatever the shared x setting.
+    void setStepAxisOnly(bool on) { m_stepOnly = on; }
+    void setMarkers(std::function<QList<Marker>(const QList<int> &runs)> markers) { m_markers = std::move(markers); }
+    void setYRangeHint(double lo, double hi) { m_yHint = {lo, hi, true}; }
+
+    DataTable table(bool visibleOnly) const override;
+    void refresh() override;
+
+    // For tests and benchmarks.
+    QLineSeries *mainSeries(int runId, int spec = 0) const;
+    QLineSeries *rawSeries(int runId, int spec = 0) const;
+    int traceCount() const { return static_cast<int>(m_traces.size()); }
+
+private:
+    struct Trace;
+    struct CurveData {
+        std::span<const double> step, x;
+        std::span<const float> y;
+        std::vector<double> ownStep;
+        std::vector<float> ownY;
+    };
+    struct Entity {
+        QString key;
+        QList<int> runs;
+        QString name;
+        QColor color;
+    };
+
+    XAxisMode mode() const;
+    bool curve(const Run &run, const CurveSpec &spec, CurveData &out) const;
+    std::string columnName(const CurveSpec &spec) const;
+    QList<Entity> entities() const;
+    void syncTraces(const QList<Entity> &list);
+    Trace *createTrace(const Entity &e, int spec);
+    void updateTrace(Trace &t, double x0, double x1, int columns, plot::Range &yr);
+    plot::Range fullXRange() const;
+    void installYAxis();
+    void followTicks(QValueAxis *axis, int pixelsPerTick, bool horizontal);
+    void updateAxes(double x0, double x1, const plot::Range &yr);
+    void updateMarkers();
+    void updateLayerChoices();
+    QString readout(QPointF value) const;
+
+    ChartSettings *m_settings;
+    QString m_yTitle;
+    QList<CurveSpec> m_specs;
+    std::vector<std::unique_ptr<Trace>> m_traces;
+    QAbstractAxis *m_xAxis = nullptr;
+    QAbstractAxis *m_yAxis = nullptr;
+    bool m_logY = false;
+    bool m_stepOnly = false;
+    int m_layer = 0;
+    QComboBox *m_layerBox = nullptr;
+    QCheckBox *m_logBox = nullptr;
+    std::function<QList<Marker>(const QList<int> &)> m_markers;
+    std::vector<std::pair<QLineSeries *, QGraphicsSimpleTextItem *>> m_markerItems;
+    QList<Marker> m_markerList;
+    plot::Range m_yHint;
+    XAxisMode m_lastMode = XAxisMode::Step;
+};
+
+} // namespace nmui

@@ -1,0 +1,59 @@
+#pragma once
+// The runs table (left dock): visibility, colour swatch (double-click to recolour), name,
+// recipe, N:M, seed, status, step, best validation accuracy, test accuracy, source; a regex
+// filter; a context menu to fork, inspect, show only one run or remove runs read from files.
+#include <QAbstractTableModel>
+#include <QWidget>
+
+class QLineEdit;
+class QSortFilterProxyModel;
+class QTableView;
+
+namespace nmui {
+
+class RunStore;
+
+class RunsModel : public QAbstractTableModel {
+    Q_OBJECT
+public:
+    enum Column { Name, Recipe, Nm, Seed, Status, Step, BestVal, Test, Source, ColumnCount };
+    explicit RunsModel(RunStore *store, QObject *parent = nullptr);
+
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role) const override;
+    QVariant headerData(int section, Qt::Orientation o, int role) const override;
+    Qt::ItemFlags flags(const QModelIndex &index) const override;
+    bool setData(const QModelIndex &index, const QVariant &value, int role) override;
+    int runAt(int row) const;
+
+private:
+    void rebuild();
+    RunStore *m_store;
+    QList<int> m_ids;
+};
+
+class RunsTable : public QWidget {
+    Q_OBJECT
+public:
+    explicit RunsTable(RunStore *store, QWidget *parent = nullptr);
+    QTableView *view() const { return m_view; }
+    RunsModel *model() const { return m_model; }
+    QList<int> selectedRuns() const;
+
+Q_SIGNALS:
+    void forkRequested(int runId);
+    void inspectRequested(int runId);
+
+private:
+    void contextMenu(const QPoint &pos);
+    void pickColor(int runId);
+
+    RunStore *m_store;
+    RunsModel *m_model;
+    QSortFilterProxyModel *m_proxy;
+    QTableView *m_view;
+    QLineEdit *m_filter;
+};
+
+} // namespace nmui
