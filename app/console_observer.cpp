@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <unistd.h>
@@ -35,10 +36,17 @@ nlohmann::json number(double v)
 {
     return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
+
+double wallSeconds()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 } // namespace
 
-ConsoleObserver::ConsoleObserver(Trainer &trainer, bool json, bool quiet, const std::atomic<bool> &interrupted)
-    : m_trainer(trainer), m_json(json), m_quiet(quiet), m_tty(isatty(STDERR_FILENO) != 0), m_interrupted(interrupted)
+ConsoleObserver::ConsoleObserver(Trainer &trainer, bool json, bool quiet, const std::atomic<bool> &interrupted,
+                                 std::shared_ptr<ConsoleGroup> group)
+    : m_trainer(trainer), m_json(json), m_quiet(quiet), m_tty(isatty(STDERR_FILENO) != 0), m_interrupted(interrupted),
+      m_group(std::move(group))
 {
 }
 
@@ -47,7 +55,17 @@ void ConsoleObserver::onStart(const RunInfo &info)
     m_total = info.config.steps;
     m_name = info.name;
     m_logEvery = std::max<long>(1, m_total / 20);
-    if (!m_quiet) {
+    std::unique_lock<std::mutex> lock;
+    if (m_group) {
+        lock = std::unique_lock(m_group->mutex);
+        if (m_group->startSeconds == 0)
+            m_group->startSeconds = wallSeconds();
+    }
+    if (m_group && !m_quiet) {
+        std::fprintf(stderr, "run %s: recipe %s %s, seed %llu, %d thread%s\n", info.name.c_str(),
+                     info.config.recipe.c_str(), info.config.nm.c_str(),
+                     static_cast<unsigned long long>(info.config.seed), info.threads, info.threads == 1 ? "" : "s");
+    } else if (!m_quiet) {
         std::fprintf(stderr, "run %s: %s on %s\n", info.name.c_str(), info.modelDescription.c_str(),
                      info.dataDescription.c_str());
         std::fprintf(stderr, "%s %s, lr %g, batch %d, %ld steps, seed %llu\n", info.config.optimizer.c_str(),
@@ -70,6 +88,14 @@ void ConsoleObserver::onStep(const StepMetrics &m)
         m_trainer.requestStop();
     if (std::isfinite(m.loss))
         m_smoothLoss = m_smoothLoss < 0 ? m.loss : 0.9 * m_smoothLoss + 0.1 * m.loss;
+    if (m_group) {
+        std::lock_guard lock(m_group->mutex);
+        m_group->doneSteps += m.step - m_lastStep;
+        m_lastStep = m.step;
+        if (!m_quiet)
+            groupProgress(m);
+        return;
+    }
     if (m_quiet)
         return;
     if (m_tty) {
@@ -102,16 +128,44 @@ void ConsoleObserver::drawBar(const StepMetrics &m, bool force)
 
 void ConsoleObserver::clearBar()
 {
-    if (m_barVisible) {
+    bool &visible = m_group ? m_group->barVisible : m_barVisible;
+    if (visible) {
         std::fprintf(stderr, "\r\033[K");
-        m_barVisible = false;
+        visible = false;
+    }
+}
+
+void ConsoleObserver::groupProgress(const StepMetrics &)
+{
+    ConsoleGroup &g = *m_group;
+    const double now = wallSeconds(), elapsed = now - g.startSeconds;
+    const double frac = g.totalSteps > 0 ? static_cast<double>(g.doneSteps) / g.totalSteps : 0.0;
+    const int percent = static_cast<int>(frac * 100);
+    const double eta = frac > 0 ? elapsed * (1 - frac) / frac : -1.0;
+    char line[160];
+    std::snprintf(line, sizeof line, "%3d%% %ld/%ld steps over %d runs, %d ended, %.0f steps/s, ETA %s", percent,
+                  g.doneSteps, g.totalSteps, g.runs, g.ended, elapsed > 0 ? g.doneSteps / elapsed : 0.0,
+                  duration(eta).c_str());
+    if (m_tty) {
+        if (now - g.lastDraw < 0.1 && g.doneSteps < g.totalSteps)
+            return;
+        g.lastDraw = now;
+        std::fprintf(stderr, "\r%s  ", line);
+        std::fflush(stderr);
+        g.barVisible = true;
+    } else if (percent / 5 != g.lastPercent / 5) {
+        g.lastPercent = percent;
+        std::fprintf(stderr, "progress %s\n", line);
     }
 }
 
 void ConsoleObserver::onEval(const EvalMetrics &e)
 {
     const char *split = e.split == Split::Validation ? "val" : "test";
-    if (!m_quiet) {
+    std::unique_lock<std::mutex> lock;
+    if (m_group)
+        lock = std::unique_lock(m_group->mutex);
+    if (!m_quiet && !m_group) {
         clearBar();
         std::string line = std::string("eval step ") + std::to_string(e.step) + ": " + split + "_loss " +
                            fmt(e.loss) + " " + split + "_acc " + fmt(100.0 * e.accuracy, 2) + "%";
@@ -130,6 +184,11 @@ void ConsoleObserver::onEval(const EvalMetrics &e)
 
 void ConsoleObserver::onEnd(const RunSummary &s)
 {
+    std::unique_lock<std::mutex> lock;
+    if (m_group) {
+        lock = std::unique_lock(m_group->mutex);
+        ++m_group->ended;
+    }
     clearBar();
     if (!m_quiet && s.status == RunStatus::Diverged)
         std::fprintf(stderr, "run %s diverged at step %ld (loss is NaN or Inf); try a lower lr or grad_clip\n",

@@ -1,20 +1,28 @@
-// nmtrain: the command-line runner. Trains one run from a JSON config and/or flags and
-// prints a parseable summary line at the end.
+// nmtrain: the command-line runner. Trains one run, or an experiment of several recipes and
+// seeds side by side, from a JSON config and/or flags; optionally records everything in a run
+// file (HDF5); prints a parseable summary line per run at the end (and a table over seeds).
 #include "blas_setup.h"
 #include "console_observer.h"
 
 #include "nmcore/config.h"
 #include "nmcore/error.h"
+#include "nmcore/experiment.h"
 #include "nmcore/platform.h"
+#include "nmcore/runfile.h"
 #include "nmcore/trainer.h"
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -28,6 +36,7 @@ void onSigint(int)
 
 struct CliArgs {
     std::string configPath;
+    std::string recipes, seeds, out; // experiment options (not config keys)
     std::map<std::string, std::string> flags;
     bool json = false, quiet = false, help = false, printConfig = false;
 };
@@ -35,14 +44,19 @@ struct CliArgs {
 void printHelp()
 {
     std::printf(
-        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--json] [--quiet]\n"
+        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST] [--out FILE.h5]\n"
+        "               [--json] [--quiet]\n"
         "\n"
-        "Trains an MLP on Fashion-MNIST or a char-level GPT on text and prints one summary line:\n"
+        "Trains an MLP on Fashion-MNIST or a char-level GPT on text and prints one summary line per run:\n"
         "  final run=NAME step=N val_loss=X val_acc=Y status=Completed|Stopped|Diverged [test_loss=.. test_acc=..] "
         "seconds=S\n"
         "\n"
         "Program options:\n"
         "  --config FILE     JSON object of option: value pairs; flags given on the command line win\n"
+        "  --recipes LIST    experiment: one run per recipe and seed, e.g. ste,srste,sste (instead of --recipe)\n"
+        "  --seeds LIST      experiment: seeds, e.g. 1,2,3 (instead of --seed); runs with one seed share the\n"
+        "                    data order and initial weights; a table of mean ± std per recipe ends the output\n"
+        "  --out FILE.h5     record every run in an HDF5 run file (layout: README, \"Run-file format\")\n"
         "  --json            print JSON lines on stdout (start, eval, final) instead of the summary line\n"
         "  --quiet           no progress output on stderr\n"
         "  --print-config    print the resolved configuration as JSON and exit\n"
@@ -113,7 +127,8 @@ CliArgs parseArgs(int argc, char **argv)
             (name == "json" ? a.json : name == "quiet" ? a.quiet : a.printConfig) = true;
             continue;
         }
-        const std::string key = name == "config" ? "config" : nm::canonicalKey(name);
+        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "out";
+        const std::string key = program ? name : nm::canonicalKey(name);
         if (!hasValue) {
             const bool boolFlag = !key.empty() && isBoolOption(key);
             if (boolFlag && (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0)) {
@@ -126,6 +141,12 @@ CliArgs parseArgs(int argc, char **argv)
         }
         if (name == "config")
             a.configPath = value;
+        else if (name == "recipes")
+            a.recipes = value;
+        else if (name == "seeds")
+            a.seeds = value;
+        else if (name == "out")
+            a.out = value;
         else
             a.flags[name] = value; // unknown names are reported by parseConfig with a suggestion
     }
@@ -140,6 +161,88 @@ std::string readConfigFile(const std::string &path)
     std::ostringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+std::vector<std::string> splitList(const std::string &text)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : text + ",") {
+        if (c == ',') {
+            if (!cur.empty())
+                out.push_back(cur);
+            cur.clear();
+        } else if (c != ' ') {
+            cur += c;
+        }
+    }
+    return out;
+}
+
+std::vector<uint64_t> parseSeeds(const std::string &text)
+{
+    std::vector<uint64_t> seeds;
+    for (const auto &s : splitList(text)) {
+        size_t used = 0;
+        unsigned long long v = 0;
+        try {
+            v = std::stoull(s, &used);
+        } catch (const std::exception &) {
+            used = 0;
+        }
+        if (used != s.size() || s[0] == '-')
+            throw nm::ConfigError("seeds: '" + s + "' is not a non-negative integer; write e.g. --seeds 1,2,3");
+        seeds.push_back(v);
+    }
+    return seeds;
+}
+
+// The runs the command line asks for: one, or recipes × seeds.
+std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig &config)
+{
+    if (args.recipes.empty() && args.seeds.empty())
+        return {config};
+    auto given = [&](const char *key) {
+        for (const auto &[k, v] : args.flags)
+            if (nm::canonicalKey(k) == key)
+                return true;
+        return false;
+    };
+    if (!args.recipes.empty() && given("recipe"))
+        throw nm::ConfigError("give either --recipe or --recipes, not both");
+    if (!args.seeds.empty() && given("seed"))
+        throw nm::ConfigError("give either --seed or --seeds, not both");
+    const auto recipes = args.recipes.empty() ? std::vector<std::string>{config.recipe} : splitList(args.recipes);
+    const auto seeds = args.seeds.empty() ? std::vector<uint64_t>{config.seed} : parseSeeds(args.seeds);
+    return nm::expandRuns(config, recipes, seeds);
+}
+
+void printExperimentSummary(const std::vector<nm::RunConfig> &runs, const std::vector<nm::RunSummary> &summaries,
+                            bool json)
+{
+    const auto groups = nm::summarizeByRecipe(runs, summaries);
+    if (!json) {
+        std::printf("\nmean ± std over seeds (value in parentheses: runs with a finite value)\n%s",
+                    nm::formatSummaryTable(groups).c_str());
+        return;
+    }
+    auto stat = [](const nm::MetricSpread &m) {
+        auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+        return nlohmann::json{{"n", m.count}, {"mean", num(m.mean)}, {"std", num(m.stddev)},
+                              {"min", num(m.min)}, {"max", num(m.max)}};
+    };
+    nlohmann::json j = {{"event", "summary"}, {"groups", nlohmann::json::array()}};
+    for (const auto &g : groups)
+        j["groups"].push_back({{"recipe", g.recipe},
+                               {"nm", g.nm},
+                               {"runs", g.runs},
+                               {"statuses", g.statuses},
+                               {"val_loss", stat(g.valLoss)},
+                               {"val_acc", stat(g.valAccuracy)},
+                               {"test_loss", stat(g.testLoss)},
+                               {"test_acc", stat(g.testAccuracy)},
+                               {"seconds", stat(g.seconds)}});
+    std::printf("%s\n", j.dump().c_str());
 }
 
 } // namespace
@@ -160,15 +263,46 @@ int main(int argc, char **argv)
             std::printf("%s\n", nm::configToJson(config, 2).c_str());
             return 0;
         }
-        nm::setThreadCount(config.threads);
-        if (!args.quiet)
-            std::fprintf(stderr, "nmtrain %s | %s\n", NMSTUDIO_VERSION, nm::blasBanner(nm::threadCount()).c_str());
-        const auto data = nm::loadDataset(nm::dataOptions(config));
-        nm::Trainer trainer(config, data);
-        nm::ConsoleObserver console(trainer, args.json, args.quiet, g_interrupted);
-        trainer.addObserver(&console);
+        const std::vector<nm::RunConfig> runs = plannedRuns(args, config);
+        nm::Experiment experiment(runs, config.threads);
+        const nm::ThreadBudget budget = experiment.budget();
+        if (!args.quiet) {
+            std::fprintf(stderr, "nmtrain %s | %s\n", NMSTUDIO_VERSION, nm::blasBanner(budget.threadsPerRun).c_str());
+            if (runs.size() > 1)
+                std::fprintf(stderr, "experiment: %zu runs, %d at a time with %d thread%s each\n", runs.size(),
+                             budget.concurrentRuns, budget.threadsPerRun, budget.threadsPerRun == 1 ? "" : "s");
+        }
+        std::unique_ptr<nm::RunFileWriter> writer;
+        if (!args.out.empty()) {
+            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos());
+            experiment.record(*writer);
+        }
+        std::shared_ptr<nm::ConsoleGroup> group;
+        if (runs.size() > 1) {
+            group = std::make_shared<nm::ConsoleGroup>();
+            group->runs = static_cast<int>(runs.size());
+            for (const auto &r : runs)
+                group->totalSteps += r.steps;
+        }
+        std::vector<std::unique_ptr<nm::ConsoleObserver>> consoles;
+        for (int i = 0; i < experiment.runCount(); ++i) {
+            consoles.push_back(std::make_unique<nm::ConsoleObserver>(experiment.trainer(i), args.json, args.quiet,
+                                                                     g_interrupted, group));
+            experiment.addObserver(i, consoles.back().get());
+        }
         std::signal(SIGINT, onSigint);
-        trainer.run();
+        experiment.start();
+        while (!experiment.wait(0.05))
+            if (g_interrupted.load())
+                experiment.requestStop();
+        const std::vector<nm::RunSummary> summaries = experiment.join();
+        if (writer) {
+            writer->close();
+            if (!args.quiet)
+                std::fprintf(stderr, "run file: %s\n", args.out.c_str());
+        }
+        if (runs.size() > 1)
+            printExperimentSummary(runs, summaries, args.json);
         return 0;
     } catch (const nm::Error &e) {
         std::fprintf(stderr, "nmtrain: error: %s\n", e.what());

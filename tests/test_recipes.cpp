@@ -587,3 +587,33 @@ TEST(Trainer, LiveSettingsApplyAtTheNextStep)
     EXPECT_FLOAT_EQ(r.steps[0].layers[0].lambda, 2e-4f);
     EXPECT_FLOAT_EQ(r.steps[1].layers[0].lambda, 1e-3f);
 }
+
+TEST(Ste, EverySparseGptLayerPassesTheGradientAtWTilde)
+{
+    const auto c = nm::parseConfig("", "test",
+                                   {{"model", "gpt"}, {"data", "synthetic"}, {"gpt_width", "32"}, {"context", "16"},
+                                    {"batch", "4"}, {"recipe", "ste"}, {"sparse_layers", "all"}});
+    const auto data = nm::loadDataset(nm::dataOptions(c));
+    auto model = nm::makeModel(c, *data);
+    nm::Sparsifier sp(*model, c);
+    ASSERT_EQ(sp.sparseLayerCount(), static_cast<int>(model->linears().size()));
+    nm::TrainSampler sampler(data, c.seed, c.batch, c.context);
+    nm::Batch b;
+    sampler.fill(b, 0);
+    model->zeroGrad();
+    sp.beforeForward(0);
+    const float loss = model->forward(b);
+    model->backward(b);
+    auto dense = nm::makeModel(c, *data);
+    std::copy(model->params().begin(), model->params().end(), dense->params().begin());
+    for (size_t i = 0; i < model->linears().size(); ++i) {
+        const auto &l = model->linears()[i];
+        std::copy_n(l.forwardWeight, static_cast<long>(l.in) * l.out, dense->linears()[i].weight);
+    }
+    dense->zeroGrad();
+    EXPECT_EQ(dense->forward(b), loss);
+    dense->backward(b);
+    const auto g = model->grads(), gd = dense->grads();
+    for (size_t i = 0; i < g.size(); ++i)
+        ASSERT_EQ(g[i], gd[i]) << i;
+}

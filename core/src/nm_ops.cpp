@@ -60,28 +60,90 @@ inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
     }
 }
 
-// One row of 2:4-style groups (M = 4, any N), branch-free so the loop over groups vectorises.
-// Rank of element i = number of elements that outrank it (larger, or equal with lower index).
+// One row of groups of 4 (any N), branch-free and de-interleaved into four lanes so the
+// rank loop vectorises. Rank of element i = number of elements that outrank it (larger, or
+// equal with a lower index); keep iff rank < n.
+inline float key4(float v)
+{
+    const float a = std::fabs(v);
+    return a != a ? std::numeric_limits<float>::infinity() : a;
+}
+
 inline void maskRow4(uint8_t *mk, float *out, const float *w, int groups, int n)
 {
+    constexpr int kTile = 256;
+    alignas(64) float x0[kTile], x1[kTile], x2[kTile], x3[kTile];
+    alignas(64) uint8_t k0[kTile], k1[kTile], k2[kTile], k3[kTile];
+    for (int t0 = 0; t0 < groups; t0 += kTile) {
+        const int T = std::min(kTile, groups - t0);
+        const float *p = w + 4L * t0;
 #pragma omp simd
-    for (int g = 0; g < groups; ++g) {
-        const float *p = w + 4 * g;
-        float x[4];
-        for (int i = 0; i < 4; ++i) {
-            const float a = std::fabs(p[i]);
-            x[i] = a != a ? std::numeric_limits<float>::infinity() : a;
+        for (int g = 0; g < T; ++g) {
+            x0[g] = key4(p[4 * g]);
+            x1[g] = key4(p[4 * g + 1]);
+            x2[g] = key4(p[4 * g + 2]);
+            x3[g] = key4(p[4 * g + 3]);
         }
-        const int r0 = (x[1] > x[0]) + (x[2] > x[0]) + (x[3] > x[0]);
-        const int r1 = (x[0] >= x[1]) + (x[2] > x[1]) + (x[3] > x[1]);
-        const int r2 = (x[0] >= x[2]) + (x[1] >= x[2]) + (x[3] > x[2]);
-        const int r3 = (x[0] >= x[3]) + (x[1] >= x[3]) + (x[2] >= x[3]);
-        const int r[4] = {r0, r1, r2, r3};
-        for (int i = 0; i < 4; ++i) {
-            const bool keep = r[i] < n;
-            mk[4 * g + i] = keep ? 1 : 0;
-            if (out)
-                out[4 * g + i] = keep ? p[i] : 0.0f;
+#pragma omp simd
+        for (int g = 0; g < T; ++g) {
+            const float a = x0[g], b = x1[g], c = x2[g], d = x3[g];
+            const int r0 = (b > a) + (c > a) + (d > a);
+            const int r1 = (a >= b) + (c > b) + (d > b);
+            const int r2 = (a >= c) + (b >= c) + (d > c);
+            const int r3 = (a >= d) + (b >= d) + (c >= d);
+            k0[g] = r0 < n;
+            k1[g] = r1 < n;
+            k2[g] = r2 < n;
+            k3[g] = r3 < n;
+        }
+        uint8_t *m = mk + 4L * t0;
+        for (int g = 0; g < T; ++g) {
+            m[4 * g] = k0[g];
+            m[4 * g + 1] = k1[g];
+            m[4 * g + 2] = k2[g];
+            m[4 * g + 3] = k3[g];
+        }
+        if (out) {
+            float *o = out + 4L * t0;
+#pragma omp simd
+            for (int e = 0; e < 4 * T; ++e)
+                o[e] = m[e] ? p[e] : 0.0f;
+        }
+    }
+}
+
+// Soft threshold of one row of groups of 4: thresholds from a min/max sorting network over
+// de-interleaved lanes (vectorises), then the elementwise shrink. out may alias w (each tile's
+// thresholds are computed before the tile is written).
+inline void softRow4(float *out, const float *w, int groups, int n)
+{
+    constexpr int kTile = 256;
+    alignas(64) float th[kTile];
+    const int pick = 3 - n; // (4−n)-th smallest, 0-indexed
+    for (int t0 = 0; t0 < groups; t0 += kTile) {
+        const int T = std::min(kTile, groups - t0);
+        const float *p = w + 4L * t0;
+#pragma omp simd
+        for (int g = 0; g < T; ++g) {
+            float a = key4(p[4 * g]), b = key4(p[4 * g + 1]), c = key4(p[4 * g + 2]), d = key4(p[4 * g + 3]);
+            auto cx = [](float &lo, float &hi) {
+                const float l = lo < hi ? lo : hi, h = lo < hi ? hi : lo;
+                lo = l;
+                hi = h;
+            };
+            cx(a, b);
+            cx(c, d);
+            cx(a, c);
+            cx(b, d);
+            cx(b, c);
+            th[g] = pick == 0 ? a : pick == 1 ? b : c;
+        }
+        float *o = out + 4L * t0;
+#pragma omp simd
+        for (int e = 0; e < 4 * T; ++e) {
+            const float a = p[e];
+            const float d = std::fabs(a) - th[e >> 2];
+            o[e] = d != d ? a : std::copysign(d > 0.0f ? d : 0.0f, a);
         }
     }
 }
@@ -245,6 +307,10 @@ void softThreshold(float *out, const float *w, long rows, int cols, int n, int m
     const int groups = cols / m;
 #pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
     for (long r = 0; r < rows; ++r) {
+        if (m == 4) {
+            softRow4(out + r * cols, w + r * cols, groups, n);
+            continue;
+        }
         for (int gi = 0; gi < groups; ++gi) {
             const long base = r * cols + (long)gi * m;
             const float t = thresholdOf(w + base, n, m);

@@ -11,6 +11,7 @@
 #include "nmcore/sparsity.h"
 #include "nmcore/trainer.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,15 +31,33 @@ public:
 
 struct RunFileOptions {
     double flushSeconds = 2.0; // flush at least this often while training
+    int deflate = 4;           // gzip level (with byte shuffle) for series and snapshots; 0: none
 };
 
-// Creates (truncates) `path` and lays out one group per run config; every dataset is created
-// up front so the file can switch to SWMR mode before training starts. observer(i) records
-// run i; observers may be called from different threads.
+// Scalar series (reader names, "group/field") and per-layer series (LayerStats fields), in
+// the order the README documents them.
+const std::vector<std::string> &scalarSeriesNames();
+const std::vector<std::string> &layerSeriesNames();
+
+// Masks in snapshots are bit-packed per row: bit (c % 8) of byte c / 8 (least significant
+// bit first, numpy's bitorder="little") holds column c; each row takes ceil(cols / 8) bytes.
+std::vector<uint8_t> packMask(const std::vector<uint8_t> &mask, int rows, int cols);
+std::vector<uint8_t> unpackMask(const std::vector<uint8_t> &packed, int rows, int cols);
+
+// Creates `path` and lays out one group per run; every dataset is created up front so the
+// file can switch to SWMR mode before training starts. The file is built under a temporary
+// name (`path` + ".partial") and renamed over `path` once it is in SWMR mode, so an existing
+// file at `path` survives any failure before that. observer(i) records run i; the observers
+// of different runs may be called from different threads. Runs that have not ended when the
+// writer closes are recorded as Stopped.
 class RunFileWriter {
 public:
+    // From the trainers' RunInfo (Trainer::info()): the layout (layer names and shapes) is known.
+    RunFileWriter(const std::string &path, const std::vector<RunInfo> &runs, const RunFileOptions &options = {});
+    // From configs only: builds each run's model once (loading its data) to learn the layout.
+    // Throws ConfigError/DataError before touching `path` when a config cannot train.
     RunFileWriter(const std::string &path, const std::vector<RunConfig> &runs, const RunFileOptions &options = {});
-    ~RunFileWriter(); // flushes and closes
+    ~RunFileWriter(); // flushes and closes; never throws
     RunFileWriter(const RunFileWriter &) = delete;
     RunFileWriter &operator=(const RunFileWriter &) = delete;
 
@@ -73,12 +92,16 @@ struct RunHeader {
     std::string configJson;   // the full config (every key)
     RunConfig config;
     RecipeKind recipe = RecipeKind::Dense;
-    std::string status;       // Running, Completed, Stopped, Diverged
+    std::string status;       // Pending (not started), Running, Completed, Stopped, Diverged
     long lastStep = 0;        // steps recorded so far
     std::vector<SparseLayerInfo> layers;  // every Linear layer
     std::vector<std::string> sparseLayers; // column order of the per-layer series
     RunSummary summary;       // final metrics when finished (NaN otherwise)
     std::string modelDescription, dataDescription;
+    uint64_t seed = 0;
+    std::string nm;           // configured N:M, e.g. "2:4"
+    long parameterCount = 0, effectiveParameterCount = 0;
+    int threads = 0;
 };
 
 // Opens a finished or still-written file; reads only the headers on open and everything else
@@ -94,6 +117,11 @@ public:
     int schemaVersion() const;
     std::string toolVersion() const;
     std::string createdAt() const; // ISO 8601, UTC
+    // Unix time (seconds) of the writer's last flush; NaN if it never flushed. A file whose
+    // runs say Running but whose last flush is old was left by a writer that died.
+    double lastFlushTime() const;
+    // True when the file was opened in SWMR read mode (every run file is; refresh() follows it).
+    bool followsWriter() const;
 
     // Re-reads sizes and statuses of a file that is still being written.
     void refresh();

@@ -1,0 +1,398 @@
+#include "nmcore/experiment.h"
+
+#include "nmcore/error.h"
+#include "nmcore/platform.h"
+#include "nmcore/sparsity.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace nm {
+
+std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::string> &recipes,
+                                  const std::vector<uint64_t> &seeds)
+{
+    if (recipes.empty())
+        throw ConfigError("recipes: the list is empty; give one or more of the --recipe spellings, e.g. ste,srste,sste");
+    if (seeds.empty())
+        throw ConfigError("seeds: the list is empty; give one or more seeds, e.g. 1,2,3");
+    std::set<std::string> seenRecipes;
+    for (const auto &r : recipes) {
+        parseRecipe(r); // throws ConfigError listing the choices
+        if (!seenRecipes.insert(r).second)
+            throw ConfigError("recipes: '" + r + "' is listed twice");
+    }
+    std::set<uint64_t> seenSeeds;
+    for (uint64_t s : seeds)
+        if (!seenSeeds.insert(s).second)
+            throw ConfigError("seeds: " + std::to_string(s) + " is listed twice");
+    std::vector<RunConfig> runs;
+    for (const auto &r : recipes)
+        for (uint64_t s : seeds) {
+            RunConfig c = base;
+            c.recipe = r;
+            c.seed = s;
+            const std::string tag = r + "_s" + std::to_string(s);
+            c.name = base.name == "run" ? tag : base.name + "_" + tag;
+            runs.push_back(std::move(c));
+        }
+    return runs;
+}
+
+std::vector<std::shared_ptr<const Dataset>> loadRunData(const std::vector<RunConfig> &runs)
+{
+    std::map<std::string, std::shared_ptr<const Dataset>> loaded;
+    std::vector<std::shared_ptr<const Dataset>> out;
+    for (const auto &c : runs) {
+        const DataOptions o = dataOptions(c);
+        const std::string key = o.source + '\n' + std::to_string(static_cast<int>(o.task)) + '\n' + o.idxDir + '\n' +
+                                o.textFile + '\n' + std::to_string(o.valCount) + '\n' +
+                                std::to_string(o.textValFraction);
+        auto it = loaded.find(key);
+        if (it == loaded.end())
+            it = loaded.emplace(key, loadDataset(o)).first;
+        out.push_back(it->second);
+    }
+    return out;
+}
+
+ThreadBudget threadBudget(int runs, int cores)
+{
+    if (cores <= 0)
+        cores = hardwareThreads();
+    ThreadBudget b;
+    b.concurrentRuns = std::max(1, std::min(runs, cores));
+    b.threadsPerRun = std::max(1, cores / b.concurrentRuns);
+    return b;
+}
+
+// ---- Experiment ----------------------------------------------------------------------------
+
+namespace {
+// The last observer of every run: between steps it hands the run's compute slot to the next
+// waiting run and takes one back (waiting while the experiment is paused).
+class SlotObserver : public TrainingObserver {
+public:
+    explicit SlotObserver(std::function<void()> between) : m_between(std::move(between)) {}
+    void onStep(const StepMetrics &) override { m_between(); }
+
+private:
+    std::function<void()> m_between;
+};
+} // namespace
+
+Experiment::Experiment(std::vector<RunConfig> runs, int threads)
+{
+    if (runs.empty())
+        throw ConfigError("an experiment needs at least one run");
+    m_budget = threadBudget(static_cast<int>(runs.size()), threads);
+    for (auto &c : runs)
+        c.threads = m_budget.threadsPerRun;
+    const auto data = loadRunData(runs);
+    m_runs.resize(runs.size());
+    for (size_t i = 0; i < runs.size(); ++i) {
+        m_runs[i].config = runs[i];
+        m_runs[i].trainer = std::make_unique<Trainer>(runs[i], data[i]);
+    }
+}
+
+Experiment::~Experiment()
+{
+    requestStop();
+    for (auto &t : m_threads)
+        if (t.joinable())
+            t.join();
+}
+
+const RunConfig &Experiment::config(int run) const
+{
+    return m_runs.at(static_cast<size_t>(run)).config;
+}
+
+Trainer &Experiment::trainer(int run)
+{
+    return *m_runs.at(static_cast<size_t>(run)).trainer;
+}
+
+std::vector<RunInfo> Experiment::infos() const
+{
+    std::vector<RunInfo> v;
+    for (const auto &r : m_runs)
+        v.push_back(r.trainer->info());
+    return v;
+}
+
+void Experiment::addObserver(int run, TrainingObserver *observer)
+{
+    if (!m_threads.empty())
+        throw Error("experiment: observers must be added before start()");
+    trainer(run).addObserver(observer);
+}
+
+void Experiment::record(RunFileWriter &writer)
+{
+    if (writer.runCount() != runCount())
+        throw RunFileError("experiment has " + std::to_string(runCount()) + " runs, the run file " +
+                           std::to_string(writer.runCount()));
+    for (int i = 0; i < runCount(); ++i)
+        addObserver(i, writer.observer(i));
+}
+
+void Experiment::acquireSlot()
+{
+    std::unique_lock lock(m_slotMutex);
+    const uint64_t ticket = m_nextTicket++;
+    m_slotCv.wait(lock, [&] { return ticket == m_serving && m_freeSlots > 0; });
+    --m_freeSlots;
+    ++m_serving;
+    m_slotCv.notify_all();
+}
+
+void Experiment::releaseSlot()
+{
+    {
+        std::lock_guard lock(m_slotMutex);
+        ++m_freeSlots;
+    }
+    m_slotCv.notify_all();
+}
+
+void Experiment::start()
+{
+    if (!m_threads.empty())
+        throw Error("experiment: already started");
+    m_freeSlots = m_budget.concurrentRuns;
+    m_running = runCount();
+    for (size_t i = 0; i < m_runs.size(); ++i) {
+        m_slotObservers.push_back(std::make_unique<SlotObserver>([this] {
+            releaseSlot();
+            {
+                std::unique_lock lock(m_slotMutex);
+                m_slotCv.wait(lock, [&] { return !m_paused || m_stop; });
+            }
+            acquireSlot();
+        }));
+        m_runs[i].trainer->addObserver(m_slotObservers.back().get());
+    }
+    for (size_t i = 0; i < m_runs.size(); ++i)
+        m_threads.emplace_back([this, i] { runThread(i); });
+}
+
+void Experiment::runThread(size_t i)
+{
+    Run &r = m_runs[i];
+    acquireSlot();
+    try {
+        r.summary = r.trainer->run();
+    } catch (...) {
+        r.error = std::current_exception();
+        requestStop();
+    }
+    releaseSlot();
+    {
+        std::lock_guard lock(m_slotMutex);
+        --m_running;
+    }
+    m_doneCv.notify_all();
+}
+
+bool Experiment::wait(double seconds)
+{
+    std::unique_lock lock(m_slotMutex);
+    auto done = [&] { return m_running == 0; };
+    if (seconds < 0) {
+        m_doneCv.wait(lock, done);
+        return true;
+    }
+    return m_doneCv.wait_for(lock, std::chrono::duration<double>(seconds), done);
+}
+
+std::vector<RunSummary> Experiment::join()
+{
+    if (m_threads.empty())
+        throw Error("experiment: join() before start()");
+    for (auto &t : m_threads)
+        if (t.joinable())
+            t.join();
+    std::vector<RunSummary> out;
+    for (auto &r : m_runs) {
+        if (r.error)
+            std::rethrow_exception(r.error);
+        out.push_back(r.summary);
+    }
+    return out;
+}
+
+std::vector<RunSummary> Experiment::run()
+{
+    start();
+    return join();
+}
+
+void Experiment::requestStop()
+{
+    m_stop = true;
+    for (auto &r : m_runs)
+        r.trainer->requestStop();
+    std::lock_guard lock(m_slotMutex);
+    m_slotCv.notify_all();
+}
+
+void Experiment::setPaused(bool paused)
+{
+    {
+        std::lock_guard lock(m_slotMutex);
+        m_paused = paused;
+    }
+    m_slotCv.notify_all();
+}
+
+// ---- Mean and spread -----------------------------------------------------------------------
+
+MetricSpread spread(const std::vector<double> &values)
+{
+    MetricSpread s;
+    double sum = 0;
+    for (double v : values) {
+        if (!std::isfinite(v))
+            continue;
+        if (s.count == 0)
+            s.min = s.max = v;
+        s.min = std::min(s.min, v);
+        s.max = std::max(s.max, v);
+        sum += v;
+        ++s.count;
+    }
+    if (s.count == 0) {
+        s.mean = s.stddev = s.min = s.max = std::nan("");
+        return s;
+    }
+    s.mean = sum / s.count;
+    double ss = 0;
+    for (double v : values)
+        if (std::isfinite(v))
+            ss += (v - s.mean) * (v - s.mean);
+    s.stddev = s.count > 1 ? std::sqrt(ss / (s.count - 1)) : 0.0;
+    return s;
+}
+
+SeriesBand bandOverSeeds(const std::vector<Series> &series)
+{
+    std::map<long, std::vector<double>> byStep;
+    for (const auto &s : series) {
+        const size_t n = std::min(s.steps.size(), s.values.size());
+        for (size_t i = 0; i < n; ++i)
+            byStep[s.steps[i]].push_back(s.values[i]);
+    }
+    SeriesBand b;
+    for (const auto &[step, values] : byStep) {
+        const MetricSpread m = spread(values);
+        b.steps.push_back(step);
+        b.count.push_back(m.count);
+        b.mean.push_back(static_cast<float>(m.mean));
+        b.stddev.push_back(static_cast<float>(m.stddev));
+        b.min.push_back(static_cast<float>(m.min));
+        b.max.push_back(static_cast<float>(m.max));
+    }
+    return b;
+}
+
+std::vector<RecipeSummary> summarizeByRecipe(const std::vector<RunConfig> &configs,
+                                             const std::vector<RunSummary> &summaries)
+{
+    if (configs.size() != summaries.size())
+        throw Error("summarizeByRecipe: " + std::to_string(configs.size()) + " configs but " +
+                    std::to_string(summaries.size()) + " summaries");
+    std::vector<RecipeSummary> groups;
+    std::vector<std::vector<size_t>> members;
+    for (size_t i = 0; i < configs.size(); ++i) {
+        auto it = std::find_if(groups.begin(), groups.end(), [&](const RecipeSummary &g) {
+            return g.recipe == configs[i].recipe && g.nm == configs[i].nm;
+        });
+        if (it == groups.end()) {
+            groups.push_back({configs[i].recipe, configs[i].nm, 0, {}, {}, {}, {}, {}, {}});
+            members.emplace_back();
+            it = groups.end() - 1;
+        }
+        members[static_cast<size_t>(it - groups.begin())].push_back(i);
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+        std::vector<double> vl, va, tl, ta, sec;
+        for (size_t i : members[g]) {
+            const RunSummary &s = summaries[i];
+            groups[g].statuses.push_back(toString(s.status));
+            vl.push_back(s.valLoss);
+            va.push_back(s.valAccuracy);
+            tl.push_back(s.testLoss);
+            ta.push_back(s.testAccuracy);
+            sec.push_back(s.seconds);
+        }
+        groups[g].runs = static_cast<int>(members[g].size());
+        groups[g].valLoss = spread(vl);
+        groups[g].valAccuracy = spread(va);
+        groups[g].testLoss = spread(tl);
+        groups[g].testAccuracy = spread(ta);
+        groups[g].seconds = spread(sec);
+    }
+    return groups;
+}
+
+namespace {
+std::string cell(const MetricSpread &m, int runs, int prec)
+{
+    if (m.count == 0)
+        return "-";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f ± %.*f", prec, m.mean, prec, m.stddev);
+    std::string s = buf;
+    if (m.count < runs)
+        s += " (" + std::to_string(m.count) + ")";
+    return s;
+}
+} // namespace
+
+std::string formatSummaryTable(const std::vector<RecipeSummary> &groups)
+{
+    std::vector<std::vector<std::string>> rows = {
+        {"recipe", "N:M", "runs", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "status"}};
+    for (const auto &g : groups) {
+        std::map<std::string, int> counts;
+        for (const auto &s : g.statuses)
+            ++counts[s];
+        std::string status;
+        for (const auto &[s, n] : counts)
+            status += (status.empty() ? "" : ",") + s + (n > 1 ? "×" + std::to_string(n) : "");
+        rows.push_back({g.recipe, g.nm, std::to_string(g.runs), cell(g.valLoss, g.runs, 4),
+                        cell(g.valAccuracy, g.runs, 4), cell(g.testLoss, g.runs, 4), cell(g.testAccuracy, g.runs, 4),
+                        cell(g.seconds, g.runs, 1), status});
+    }
+    // Column widths in characters (± and × are one character, two bytes in UTF-8).
+    auto width = [](const std::string &s) {
+        size_t w = 0;
+        for (unsigned char c : s)
+            w += (c & 0xC0) != 0x80;
+        return w;
+    };
+    std::vector<size_t> widths(rows[0].size(), 0);
+    for (const auto &r : rows)
+        for (size_t c = 0; c < r.size(); ++c)
+            widths[c] = std::max(widths[c], width(r[c]));
+    std::string out;
+    for (const auto &r : rows) {
+        std::string line;
+        for (size_t c = 0; c < r.size(); ++c) {
+            line += r[c];
+            if (c + 1 < r.size())
+                line += std::string(widths[c] - width(r[c]) + 2, ' ');
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+} // namespace nm
