@@ -6,6 +6,7 @@
 #include "headless.h"
 #include "main_window.h"
 
+#include "nmcore/config.h"
 #include "nmcore/error.h"
 #include "nmcore/platform.h"
 
@@ -19,6 +20,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 
 namespace {
 
@@ -69,11 +72,15 @@ int main(int argc, char **argv)
     QCommandLineOption outOpt(QStringLiteral("out"), QStringLiteral("Folder for headless output."), QStringLiteral("DIR"));
     QCommandLineOption stepsOpt(QStringLiteral("steps"), QStringLiteral("Steps per run for headless runs and screenshots."),
                                 QStringLiteral("N"));
+    QCommandLineOption setOpt(QStringLiteral("set"),
+                              QStringLiteral("Change an option of every run of the default comparison, as nmtrain "
+                                             "spells it (repeatable), e.g. --set steps=1000 --set nm=1:4."),
+                              QStringLiteral("KEY=VALUE"));
     QCommandLineOption shotsOpt(QStringLiteral("screenshots"),
                                 QStringLiteral("Train the default comparison in a window and save a PNG of every page "
                                                "into DIR."),
                                 QStringLiteral("DIR"));
-    cli.addOptions({exportOpt, headlessOpt, outOpt, stepsOpt, shotsOpt});
+    cli.addOptions({exportOpt, headlessOpt, outOpt, stepsOpt, setOpt, shotsOpt});
     cli.addPositionalArgument(QStringLiteral("FILE.h5"), QStringLiteral("Run files to open."));
     cli.process(app);
 
@@ -94,9 +101,34 @@ int main(int argc, char **argv)
             c.snapshotEvery = std::max<long>(1, std::min<long>(c.snapshotEvery, steps / 6));
         }
     }
+    if (cli.isSet(setOpt)) {
+        std::map<std::string, std::string> flags;
+        for (const QString &kv : cli.values(setOpt)) {
+            const qsizetype eq = kv.indexOf('=');
+            if (eq <= 0) {
+                std::fprintf(stderr, "nmstudio: --set: expected KEY=VALUE, got '%s'\n", qPrintable(kv));
+                return 1;
+            }
+            flags[kv.left(eq).toStdString()] = kv.mid(eq + 1).toStdString();
+        }
+        try {
+            for (auto &c : configs) {
+                const std::string name = c.name;
+                c = nm::parseConfig(nm::configToJson(c), "the default comparison", flags);
+                c.name = name;
+            }
+        } catch (const nm::Error &e) {
+            std::fprintf(stderr, "nmstudio: --set: %s\n", e.what());
+            return 1;
+        }
+    }
+    const QStringList files = cli.positionalArguments();
     if (cli.isSet(exportOpt)) {
-        std::fprintf(stderr, "nmstudio: --export needs the run-file reader, which this build does not have yet\n");
-        return 1;
+        if (files.isEmpty()) {
+            std::fprintf(stderr, "nmstudio: --export DIR needs at least one run file (nmstudio --export DIR FILE.h5)\n");
+            return 1;
+        }
+        return nmui::exportRunFiles(files, cli.value(exportOpt), out);
     }
     if (cli.isSet(shotsOpt))
         return nmui::renderScreenshots(configs, cli.value(shotsOpt), out);
@@ -117,5 +149,13 @@ int main(int argc, char **argv)
     nmui::MainWindow window;
     window.restoreSettings();
     window.show();
+    for (const QString &f : files) {
+        QString why;
+        if (!window.openRunFile(f, &why))
+            std::fprintf(stderr, "nmstudio: %s\n", qPrintable(why));
+    }
+    if (files.isEmpty() && window.showSampleAtStart())
+        for (const QString &f : nmui::MainWindow::sampleFiles())
+            window.openRunFile(f);
     return app.exec();
 }

@@ -242,8 +242,7 @@ void ChartPages::refreshAll()
     m_heatmaps->refresh();
     for (const auto &[panel, p] : m_panels)
         panel->refresh();
-    for (ChartPanel *c : m_inspector->charts())
-        c->refresh();
+    m_inspector->refresh();
 }
 
 } // namespace nmui

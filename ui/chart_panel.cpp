@@ -60,6 +60,7 @@ ChartPanel::ChartPanel(RunStore *store, const QString &title, QWidget *parent)
 QString ChartPanel::slug() const
 {
     QString s = m_title.toLower();
+    s.remove(QRegularExpression(QStringLiteral("\\([^)]*\\)"))); // "(dashed: planned)" and the like
     s.replace(QRegularExpression(QStringLiteral("[^a-z0-9]+")), QStringLiteral("-"));
     while (s.endsWith('-'))
         s.chop(1);

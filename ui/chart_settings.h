@@ -30,7 +30,7 @@ Q_SIGNALS:
     void changed();
 
 private:
-    double m_smoothing = 0.8;
+    double m_smoothing = 0.9;
     XAxisMode m_xMode = XAxisMode::Step;
     bool m_groupSeeds = true;
     bool m_follow = false;

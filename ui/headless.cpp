@@ -3,6 +3,7 @@
 #include "chart_pages.h"
 #include "experiment_panel.h"
 #include "main_window.h"
+#include "run_file_loader.h"
 #include "run_store.h"
 
 #include <QCoreApplication>
@@ -89,6 +90,11 @@ int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir
         out << "nmstudio: the experiment is invalid: " << window.experiment()->firstError() << '\n';
         return 1;
     }
+    QDir().mkpath(outDir);
+    const QString runFile = QDir(outDir).filePath(QStringLiteral("comparison.h5"));
+    window.controller()->setRecordPath(runFile);
+    out << "recording the runs to " << QDir(runFile).absolutePath() << '\n';
+    out.flush();
     if (!trainToEnd(window, 24 * 3600 * 1000, &out)) {
         out << "nmstudio: training did not finish\n";
         return 1;
@@ -97,6 +103,29 @@ int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir
     QStringList errors;
     const QStringList files = window.exportAll(outDir, &errors, QSize(1000, 620));
     out << QStringLiteral("wrote %1 files to %2\n").arg(files.size()).arg(QDir(outDir).absolutePath());
+    for (const QString &e : errors)
+        out << "nmstudio: " << e << '\n';
+    out.flush();
+    return errors.isEmpty() ? 0 : 1;
+}
+
+int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out)
+{
+    MainWindow window;
+    window.resize(1500, 940);
+    window.controller()->setExperiment({}); // the files' runs only
+    for (const QString &f : files) {
+        QString why;
+        if (!window.openRunFile(f, &why)) {
+            out << "nmstudio: " << why << '\n';
+            return 1;
+        }
+    }
+    window.store()->flush();
+    printSummary(*window.store(), out);
+    QStringList errors;
+    const QStringList written = window.exportAll(outDir, &errors, QSize(1000, 620));
+    out << QStringLiteral("wrote %1 files to %2\n").arg(written.size()).arg(QDir(outDir).absolutePath());
     for (const QString &e : errors)
         out << "nmstudio: " << e << '\n';
     out.flush();

@@ -6,6 +6,7 @@
 #include "nmcore/config.h"
 
 #include <QString>
+#include <QStringList>
 #include <QTextStream>
 
 #include <vector>
@@ -21,8 +22,12 @@ void initResources();
 // The first-start comparison: STE, SR-STE and S-STE at 2:4 on the Fashion-MNIST MLP.
 std::vector<nm::RunConfig> defaultComparison();
 
-// Trains `configs` to completion and exports every chart into `outDir`; 0 on success.
+// Trains `configs` to completion, recording them into `outDir`/comparison.h5, and exports
+// every chart into `outDir`; 0 on success.
 int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out);
+
+// Reads run files and exports every chart into `outDir` (nmstudio --export DIR FILE.h5).
+int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out);
 
 // Trains `configs` in a window (on whatever platform is active), then saves a PNG of every
 // page of the window into `outDir`.

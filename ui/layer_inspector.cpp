@@ -199,6 +199,12 @@ QList<ChartPanel *> LayerInspector::charts() const
     return {m_weights, m_mask, m_bars};
 }
 
+void LayerInspector::refresh()
+{
+    syncChoices();
+    showSelection();
+}
+
 int LayerInspector::runId() const
 {
     return m_run->currentData().toInt();

@@ -35,6 +35,8 @@ public:
     explicit LayerInspector(RunStore *store, QWidget *parent = nullptr);
 
     QList<ChartPanel *> charts() const;
+    // Brings the page up to date with the store, shown or not (exports).
+    void refresh();
     void select(int runId, int layer, long step);
     int runId() const;
     int layer() const;

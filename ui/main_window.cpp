@@ -7,6 +7,7 @@
 #include "fork_dialog.h"
 #include "layer_inspector.h"
 #include "live_panel.h"
+#include "run_file_loader.h"
 #include "run_store.h"
 #include "runs_table.h"
 
@@ -22,6 +23,8 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QMimeData>
+#include <QStandardPaths>
 #include <QSettings>
 #include <QSlider>
 #include <QStatusBar>
@@ -48,7 +51,7 @@ QString formatElapsed(double seconds)
 
 MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent), m_store(new RunStore(this)), m_controller(new TrainingController(m_store, this)),
-      m_settings(new ChartSettings(this))
+      m_settings(new ChartSettings(this)), m_loader(new RunFileLoader(m_store, this))
 {
     setWindowTitle(QStringLiteral("nmstudio"));
     setObjectName(QStringLiteral("nmstudio"));
@@ -84,6 +87,8 @@ MainWindow::MainWindow(QWidget *parent)
     });
     connect(m_pages, &ChartPages::exportRequested, this, &MainWindow::exportChart);
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
+    connect(m_controller, &TrainingController::recordingFailed, this,
+            [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
         m_pages->setCurrentWidget(m_pages->inspector());
         m_pages->inspector()->select(id, 0, 1L << 40);
@@ -112,6 +117,10 @@ void MainWindow::buildActions()
     m_reset->setToolTip(tr("Stop and clear the runs so the experiment can start again (Ctrl+R)"));
     m_fork = new QAction(tr("Fork…"), this);
     m_fork->setToolTip(tr("Continue a run from step k with another recipe"));
+    m_record = new QAction(tr("Record runs to run files"), this);
+    m_record->setCheckable(true);
+    m_record->setChecked(true);
+    m_record->setToolTip(tr("Each start writes its runs to an HDF5 run file that nmstudio, h5py or HDFView can open"));
     m_exportAll = new QAction(tr("Export all charts…"), this);
     m_exportAll->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
     auto *space = new QAction(this);
@@ -231,6 +240,25 @@ void MainWindow::buildDocks()
 void MainWindow::buildMenus()
 {
     QMenu *file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("&Open run file…"), QKeySequence::Open, this, &MainWindow::openDialog);
+    m_recentMenu = file->addMenu(tr("Open &recent"));
+    connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::fillRecentMenu);
+    file->addAction(tr("Open the sample experiment"), this, [this] {
+        for (const QString &f : sampleFiles())
+            openRunFile(f);
+    });
+    file->addAction(tr("Close run files"), this, [this] {
+        for (const QString &f : m_loader->files())
+            m_loader->close(f);
+    });
+    file->addSeparator();
+    file->addAction(m_record);
+    file->addAction(tr("Recording folder…"), this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Record run files into"), m_recordFolder);
+        if (!dir.isEmpty())
+            setRecordFolder(dir);
+    });
+    file->addSeparator();
     file->addAction(tr("New comparison (defaults)"), this, [this] {
         if (m_controller->isActive())
             m_controller->reset();
@@ -250,6 +278,11 @@ void MainWindow::buildMenus()
         view->addAction(d->toggleViewAction());
     view->addSeparator();
     view->addActions({m_follow, m_group});
+    view->addSeparator();
+    m_sampleAtStart = view->addAction(tr("Show the sample experiment at start"));
+    m_sampleAtStart->setCheckable(true);
+    m_sampleAtStart->setChecked(QSettings().value("samples/show", true).toBool());
+    connect(m_sampleAtStart, &QAction::toggled, this, [](bool on) { QSettings().setValue("samples/show", on); });
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("Mouse and keys"), this, [this] {
         QMessageBox::information(
@@ -361,7 +394,105 @@ void MainWindow::startOrRestart()
     } else if (m_experimentDirty) {
         applyExperiment();
     }
+    QString path;
+    if (m_record->isChecked() && !m_recordFolder.isEmpty()) {
+        QDir().mkpath(m_recordFolder);
+        path = QDir(m_recordFolder)
+                   .filePath(QStringLiteral("experiment-%1.h5")
+                                 .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))));
+    }
+    m_controller->setRecordPath(path);
     m_controller->start();
+    if (!path.isEmpty()) {
+        showMessage(tr("Recording to %1").arg(path));
+        addRecent(path);
+    }
+}
+
+void MainWindow::setRecordFolder(const QString &folder)
+{
+    m_recordFolder = folder;
+    m_record->setChecked(!folder.isEmpty());
+}
+
+bool MainWindow::openRunFile(const QString &path, QString *error)
+{
+    QString why;
+    const QList<int> ids = m_loader->open(path, &why);
+    if (ids.isEmpty()) {
+        if (why.isEmpty())
+            why = tr("%1 holds no runs").arg(path);
+        showMessage(why, true);
+        if (error)
+            *error = why;
+        return false;
+    }
+    addRecent(QFileInfo(path).absoluteFilePath());
+    showMessage(tr("Opened %1: %n run(s)", "", static_cast<int>(ids.size())).arg(QFileInfo(path).fileName()));
+    return true;
+}
+
+void MainWindow::openDialog()
+{
+    QSettings s;
+    const QStringList files = QFileDialog::getOpenFileNames(
+        this, tr("Open run files"), s.value("open/dir", QDir::homePath()).toString(), tr("Run files (*.h5)"));
+    for (const QString &f : files) {
+        s.setValue("open/dir", QFileInfo(f).absolutePath());
+        QString why;
+        if (!openRunFile(f, &why))
+            QMessageBox::warning(this, tr("Cannot open run file"), why);
+    }
+}
+
+bool MainWindow::showSampleAtStart() const
+{
+    return m_sampleAtStart->isChecked();
+}
+
+QStringList MainWindow::recentFiles() const
+{
+    return QSettings().value("files/recent").toStringList();
+}
+
+void MainWindow::addRecent(const QString &path)
+{
+    QStringList list = recentFiles();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > 10)
+        list.removeLast();
+    QSettings().setValue("files/recent", list);
+}
+
+void MainWindow::fillRecentMenu()
+{
+    m_recentMenu->clear();
+    for (const QString &f : recentFiles())
+        m_recentMenu->addAction(QFileInfo(f).fileName() + QStringLiteral("  —  ") + QFileInfo(f).absolutePath(), this,
+                                [this, f] { openRunFile(f); })
+            ->setEnabled(QFileInfo::exists(f));
+    if (m_recentMenu->isEmpty())
+        m_recentMenu->addAction(tr("(none)"))->setEnabled(false);
+}
+
+QStringList MainWindow::sampleFiles()
+{
+    const QStringList dirs = {
+        QCoreApplication::applicationDirPath() + QStringLiteral("/../share/nmstudio/sample_runs"),
+        QStringLiteral(NMSTUDIO_SAMPLE_DIR),
+    };
+    for (const QString &d : dirs) {
+        const QDir dir(d);
+        const QStringList files = dir.entryList({QStringLiteral("*.h5")}, QDir::Files, QDir::Name);
+        if (!files.isEmpty()) {
+            QStringList out;
+            for (const QString &f : files)
+                out << dir.absoluteFilePath(f);
+            return out;
+        }
+    }
+    return {};
 }
 
 void MainWindow::forkDialog(int runId)
@@ -434,6 +565,10 @@ void MainWindow::restoreSettings()
     const QVariantMap form = s.value("experiment/form").toMap();
     if (!form.isEmpty())
         m_experiment->restoreState(form); // otherwise the default comparison stays
+    setRecordFolder(s.value("record/folder",
+                            QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + QStringLiteral("/runs"))
+                        .toString());
+    m_record->setChecked(s.value("record/on", true).toBool());
     applyExperiment();
 }
 
@@ -448,6 +583,9 @@ void MainWindow::saveSettings() const
     s.setValue("charts/groupSeeds", m_settings->groupSeeds());
     s.setValue("charts/follow", m_settings->followLatest());
     s.setValue("experiment/form", m_experiment->state());
+    s.setValue("record/folder", m_recordFolder);
+    s.setValue("record/on", m_record->isChecked());
+    s.setValue("started", true);
 }
 
 void MainWindow::closeEvent(QCloseEvent *e)

@@ -25,6 +25,7 @@ class ChartPages;
 class ChartPanel;
 class ExperimentPanel;
 class LivePanel;
+class RunFileLoader;
 class RunStore;
 class RunsTable;
 
@@ -41,6 +42,17 @@ public:
     ChartPages *pages() const { return m_pages; }
     ChartSettings *chartSettings() const { return m_settings; }
     RunsTable *runsTable() const { return m_runs; }
+    RunFileLoader *loader() const { return m_loader; }
+
+    // Opens a run file (finished or still being written); false with *error when it cannot.
+    bool openRunFile(const QString &path, QString *error = nullptr);
+    QStringList recentFiles() const;
+    // The run files shipped with nmstudio (sample_runs/*.h5), wherever they are installed.
+    static QStringList sampleFiles();
+    // Record the runs of each start into a run file in `folder` (empty: do not record).
+    void setRecordFolder(const QString &folder);
+    QString recordFolder() const { return m_recordFolder; }
+    bool showSampleAtStart() const;
     QLabel *statusStep() const { return m_statusStep; }
 
     // File dialogs go through this, so tests and headless runs can answer them.
@@ -72,6 +84,9 @@ private:
     void startOrRestart();
     void forkDialog(int runId);
     void showMessage(const QString &text, bool error = false);
+    void addRecent(const QString &path);
+    void fillRecentMenu();
+    void openDialog();
     QString askPath(const QString &caption, const QString &suggested, const QString &filter);
 
     RunStore *m_store;
@@ -81,9 +96,12 @@ private:
     ExperimentPanel *m_experiment;
     LivePanel *m_live;
     RunsTable *m_runs;
+    RunFileLoader *m_loader;
     AskPath m_askPath;
+    QString m_recordFolder;
+    QMenu *m_recentMenu = nullptr;
 
-    QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group;
+    QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group, *m_record, *m_sampleAtStart;
     QSlider *m_smoothSlider;
     QDoubleSpinBox *m_smoothSpin;
     QComboBox *m_xMode;

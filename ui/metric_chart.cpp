@@ -332,10 +332,12 @@ void MetricChart::syncTraces(const QList<Entity> &list)
         delete t.lower;
         it = m_traces.erase(it);
     }
+    bool created = false;
     for (const Entity &e : list)
         for (int s = 0; s < m_specs.size(); ++s) {
             const QString key = e.key + QStringLiteral("#%1").arg(s);
             auto found = std::find_if(m_traces.begin(), m_traces.end(), [&](const auto &t) { return t->key == key; });
+            created = created || found == m_traces.end();
             Trace *t = found == m_traces.end() ? createTrace(e, s) : found->get();
             const QString name = m_specs.size() > 1 && !m_specs[s].label.isEmpty()
                                      ? e.name + QStringLiteral(" · ") + m_specs[s].label
@@ -362,6 +364,22 @@ void MetricChart::syncTraces(const QList<Entity> &list)
                 }
             }
         }
+    if (created && m_traces.size() > 1)
+        restack();
+}
+
+void MetricChart::restack()
+{
+    // Qt Charts paints series in the order they were added: put every run's main line above
+    // every band and faded raw curve, so no run's raw noise hides another run's line.
+    for (auto &t : m_traces) {
+        chart()->removeSeries(t->main);
+        chart()->addSeries(t->main);
+        t->main->attachAxis(m_xAxis);
+        t->main->attachAxis(m_yAxis);
+        if (!m_specs[t->spec].legend)
+            hideFromLegend(chart(), t->main);
+    }
 }
 
 plot::Range MetricChart::fullXRange() const

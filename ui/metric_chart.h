@@ -95,6 +95,7 @@ private:
     std::string columnName(const CurveSpec &spec) const;
     QList<Entity> entities() const;
     void syncTraces(const QList<Entity> &list);
+    void restack();
     Trace *createTrace(const Entity &e, int spec);
     void updateTrace(Trace &t, double x0, double x1, int columns, plot::Range &yr);
     plot::Range fullXRange() const;

@@ -17,8 +17,29 @@ std::shared_ptr<const nm::Dataset> DatasetCache::get(const nm::DataOptions &o)
     return slot;
 }
 
-RunWorker::RunWorker(int runId, Source source, std::shared_ptr<DatasetCache> data, BatchObserver::Post post)
-    : m_runId(runId), m_source(std::move(source)), m_data(std::move(data)), m_observer(runId, std::move(post))
+void ComputeSlots::acquire()
+{
+    std::unique_lock lock(m_mutex);
+    const uint64_t ticket = m_nextTicket++;
+    m_cv.wait(lock, [&] { return ticket == m_serving && m_free > 0; });
+    --m_free;
+    ++m_serving;
+    m_cv.notify_all();
+}
+
+void ComputeSlots::release()
+{
+    {
+        std::lock_guard lock(m_mutex);
+        ++m_free;
+    }
+    m_cv.notify_all();
+}
+
+RunWorker::RunWorker(int runId, Source source, std::shared_ptr<DatasetCache> data,
+                     std::shared_ptr<ComputeSlots> computeSlots, BatchObserver::Post post)
+    : m_runId(runId), m_source(std::move(source)), m_data(std::move(data)), m_slots(std::move(computeSlots)),
+      m_observer(runId, std::move(post))
 {
 }
 
@@ -133,6 +154,7 @@ std::unique_ptr<nm::Trainer> RunWorker::acquire()
                 if (m_stop)
                     return nullptr;
             }
+            ComputeSlots::Guard slot(m_slots.get());
             if (!parent->stepOnce() && parent->step() < s.replaySteps)
                 throw nm::Error("fork: the parent run ended at step " + std::to_string(parent->step()) +
                                 " before reaching step " + std::to_string(s.replaySteps));
@@ -149,6 +171,7 @@ void RunWorker::threadMain()
         auto trainer = acquire();
         if (trainer) {
             trainer->addObserver(&m_observer);
+            attachRecorder(*trainer);
             m_step = trainer->step();
             {
                 std::lock_guard lock(m_mutex);
@@ -175,6 +198,19 @@ void RunWorker::threadMain()
         late.swap(m_forks);
     }
     serveForks(late);
+    m_source.recorder = {}; // the last holder closes the run file
+}
+
+void RunWorker::attachRecorder(nm::Trainer &trainer)
+{
+    if (!m_source.recorder.valid() || m_source.recordIndex < 0)
+        return;
+    try {
+        if (const auto &writer = m_source.recorder.get())
+            trainer.addObserver(writer->observer(m_source.recordIndex));
+    } catch (const std::exception &) {
+        // The controller reports why the file could not be created; the run trains anyway.
+    }
 }
 
 void RunWorker::loop()
@@ -216,6 +252,7 @@ void RunWorker::loop()
             serveForks(forks);
             continue;
         }
+        ComputeSlots::Guard slot(m_slots.get());
         if (next == Next::Stop) {
             m_trainer->requestStop();
             m_trainer->run(); // ends at once with status Stopped (final evaluation included)

@@ -6,9 +6,11 @@
 #include "batch_observer.h"
 
 #include "nmcore/data.h"
+#include "nmcore/runfile.h"
 #include "nmcore/trainer.h"
 
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,46 @@ private:
     std::map<std::string, std::shared_ptr<const nm::Dataset>> m_sets;
 };
 
+// Compute slots shared by an experiment's workers (the same rule as nm::Experiment): at most
+// `count` runs step at any moment, each on its share of the cores, and waiting runs are
+// served first come, first served, so every run keeps advancing and cores are never
+// oversubscribed, whatever the number of runs (forks included).
+class ComputeSlots {
+public:
+    explicit ComputeSlots(int count) : m_free(count) {}
+    void acquire();
+    void release();
+
+    class Guard {
+    public:
+        explicit Guard(ComputeSlots *s) : m_slots(s)
+        {
+            if (m_slots)
+                m_slots->acquire();
+        }
+        ~Guard()
+        {
+            if (m_slots)
+                m_slots->release();
+        }
+        Guard(const Guard &) = delete;
+        Guard &operator=(const Guard &) = delete;
+
+    private:
+        ComputeSlots *m_slots;
+    };
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    int m_free;
+    uint64_t m_nextTicket = 0, m_serving = 0;
+};
+
+// A run file being written for the experiment; made off the UI thread (it loads the data to
+// learn the layout), so workers wait for it before their first step.
+using Recorder = std::shared_future<std::shared_ptr<nm::RunFileWriter>>;
+
 class RunWorker {
 public:
     // How the thread gets its trainer.
@@ -42,9 +84,13 @@ public:
         bool handoff = false;
         std::unique_ptr<nm::Trainer> trainer;
         long forkStep = -1; // for replay and handoff: the step the fork continues from
+        // Recording: the run file and this run's index in it (invalid future: not recorded).
+        Recorder recorder;
+        int recordIndex = -1;
     };
 
-    RunWorker(int runId, Source source, std::shared_ptr<DatasetCache> data, BatchObserver::Post post);
+    RunWorker(int runId, Source source, std::shared_ptr<DatasetCache> data, std::shared_ptr<ComputeSlots> computeSlots,
+              BatchObserver::Post post);
     ~RunWorker(); // stops and joins
 
     void start(bool paused);
@@ -76,11 +122,13 @@ private:
     std::unique_ptr<nm::Trainer> acquire();
     void loop();
     void serveForks(std::vector<ForkRequest> &requests);
+    void attachRecorder(nm::Trainer &trainer);
     bool waitForWork(std::vector<ForkRequest> &forks); // false: stop requested
 
     int m_runId;
     Source m_source;
     std::shared_ptr<DatasetCache> m_data;
+    std::shared_ptr<ComputeSlots> m_slots;
     BatchObserver m_observer;
     std::unique_ptr<nm::Trainer> m_trainer;
     std::thread m_thread;

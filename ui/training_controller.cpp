@@ -3,10 +3,12 @@
 #include "run_worker.h"
 
 #include "nmcore/error.h"
+#include "nmcore/experiment.h"
 #include "nmcore/platform.h"
 #include "nmcore/sparsity.h"
 
 #include <QMetaObject>
+#include <QPointer>
 
 #include <algorithm>
 
@@ -64,8 +66,7 @@ void TrainingController::setExperiment(const std::vector<nm::RunConfig> &runs)
 
 int TrainingController::threadsPerRun(int runs) const
 {
-    const int budget = m_threadBudget > 0 ? m_threadBudget : nm::hardwareThreads();
-    return std::max(1, budget / std::max(1, runs));
+    return nm::threadBudget(runs, m_threadBudget).threadsPerRun;
 }
 
 void TrainingController::setThreadBudget(int threads)
@@ -90,21 +91,13 @@ BatchObserver::Post TrainingController::makePost()
 
 RunWorker *TrainingController::addWorker(int runId, RunWorker::Source source)
 {
-    auto worker = std::make_unique<RunWorker>(runId, std::move(source), m_data, makePost());
+    if (!m_slots)
+        m_slots = std::make_shared<ComputeSlots>(nm::threadBudget(1, m_threadBudget).concurrentRuns);
+    auto worker = std::make_unique<RunWorker>(runId, std::move(source), m_data, m_slots, makePost());
     RunWorker *w = worker.get();
     m_workers[runId] = std::move(worker);
     w->setLogEvery(m_live.logEvery);
     m_rates[runId] = Rate{};
-    return w;
-}
-
-RunWorker *TrainingController::startWorker(int runId, nm::RunConfig config, bool paused)
-{
-    RunWorker::Source source;
-    source.config = std::move(config);
-    RunWorker *w = addWorker(runId, std::move(source));
-    m_store->setState(runId, RunState::Starting);
-    w->start(paused);
     return w;
 }
 
@@ -116,20 +109,65 @@ void TrainingController::start()
         resume();
         return;
     }
+    launch(false);
+}
+
+void TrainingController::launch(bool paused)
+{
     if (m_state == State::Finished)
         reset();
     if (m_runIds.isEmpty())
         return;
-    const int threads = threadsPerRun(static_cast<int>(m_runIds.size()));
-    for (qsizetype i = 0; i < m_runIds.size(); ++i) {
-        nm::RunConfig c = m_configs[static_cast<size_t>(i)];
+    // The same budget as nm::Experiment: min(runs, cores) compute slots, cores shared among them.
+    const nm::ThreadBudget budget = nm::threadBudget(static_cast<int>(m_runIds.size()), m_threadBudget);
+    m_slots = std::make_shared<ComputeSlots>(budget.concurrentRuns);
+    std::vector<nm::RunConfig> configs = m_configs;
+    for (auto &c : configs)
         if (c.threads == 0)
-            c.threads = threads;
-        startWorker(m_runIds[i], c, false);
+            c.threads = budget.threadsPerRun;
+    startRecorder(configs);
+    for (qsizetype i = 0; i < m_runIds.size(); ++i) {
+        RunWorker::Source source;
+        source.config = configs[static_cast<size_t>(i)];
+        source.recorder = m_recorder;
+        source.recordIndex = m_recorder.valid() ? static_cast<int>(i) : -1;
+        RunWorker *w = addWorker(m_runIds[i], std::move(source));
+        m_store->setState(m_runIds[i], RunState::Starting);
+        w->start(paused);
+        if (paused)
+            w->requestStep();
     }
     m_elapsedBefore = 0;
     m_runningClock.start();
-    setState(State::Running);
+    setState(paused ? State::Paused : State::Running);
+}
+
+void TrainingController::startRecorder(const std::vector<nm::RunConfig> &configs)
+{
+    m_recorder = {};
+    m_recordedPath.clear();
+    if (m_recordPath.isEmpty())
+        return;
+    const std::string path = m_recordPath.toStdString();
+    QPointer<TrainingController> self(this);
+    // Off the UI thread: the writer loads the data once to learn each model's layout.
+    m_recorder = std::async(std::launch::async, [self, path, configs]() -> std::shared_ptr<nm::RunFileWriter> {
+                     try {
+                         return std::make_shared<nm::RunFileWriter>(path, configs);
+                     } catch (const std::exception &e) {
+                         const QString why = QString::fromStdString(e.what());
+                         QMetaObject::invokeMethod(
+                             self, [self, why] { if (self) Q_EMIT self->recordingFailed(why); },
+                             Qt::QueuedConnection);
+                         return nullptr;
+                     }
+                 }).share();
+    m_recordedPath = m_recordPath;
+}
+
+void TrainingController::setRecordPath(const QString &path)
+{
+    m_recordPath = path;
 }
 
 void TrainingController::pause()
@@ -175,20 +213,9 @@ void TrainingController::stepOnce()
         pause();
         return;
     case State::Idle:
-    case State::Finished: {
-        if (m_state == State::Finished)
-            reset();
-        const int threads = threadsPerRun(static_cast<int>(m_runIds.size()));
-        for (qsizetype i = 0; i < m_runIds.size(); ++i) {
-            nm::RunConfig c = m_configs[static_cast<size_t>(i)];
-            if (c.threads == 0)
-                c.threads = threads;
-            startWorker(m_runIds[i], c, true)->requestStep();
-        }
-        m_elapsedBefore = 0;
-        setState(State::Paused);
+    case State::Finished:
+        launch(true);
         return;
-    }
     case State::Paused:
         for (auto &[id, w] : m_workers)
             w->requestStep();
@@ -228,6 +255,7 @@ void TrainingController::reapFinished()
 void TrainingController::reset()
 {
     retireWorkers();
+    m_recorder = {};
     for (const auto &[id, rate] : m_rates)
         if (!m_runIds.contains(id))
             m_store->removeRun(id);
@@ -296,6 +324,7 @@ void TrainingController::onBatch(const RunBatch &b, quint64 epoch)
             if (const Run *r = m_store->run(id); r && !isFinished(r->meta.state))
                 allDone = false;
         if (allDone && isActive()) {
+            m_recorder = {}; // the workers let go of it as they end: the file closes
             if (m_state == State::Running)
                 m_elapsedBefore += static_cast<double>(m_runningClock.elapsed()) / 1000.0;
             setState(State::Finished);

@@ -69,6 +69,13 @@ public:
     // Returns the new run's id, or -1 with *error saying why.
     int fork(int runId, long atStep, nm::RunConfig child, QString *error = nullptr);
 
+    // Record the runs of the next start into this HDF5 run file (empty: do not record).
+    // Forks made later live in the session only: a run file's layout is fixed when it is made.
+    void setRecordPath(const QString &path);
+    QString recordPath() const { return m_recordPath; }
+    // The file the current experiment is being (or was) recorded into; empty if none.
+    QString recordedPath() const { return m_recordedPath; }
+
     void setLiveSettings(const Live &live);
     Live liveSettings() const { return m_live; }
     void setThreadBudget(int threads);
@@ -79,10 +86,12 @@ signals:
     void stateChanged(nmui::TrainingController::State state);
     void progressChanged();
     void runFailed(int id, const QString &message);
+    void recordingFailed(const QString &message);
 
 private:
     void onBatch(const RunBatch &batch, quint64 epoch);
-    RunWorker *startWorker(int runId, nm::RunConfig config, bool paused);
+    void launch(bool paused);
+    void startRecorder(const std::vector<nm::RunConfig> &configs);
     RunWorker *addWorker(int runId, RunWorker::Source source);
     BatchObserver::Post makePost();
     void setState(State s);
@@ -94,6 +103,9 @@ private:
 
     RunStore *m_store;
     std::shared_ptr<DatasetCache> m_data;
+    std::shared_ptr<ComputeSlots> m_slots;
+    Recorder m_recorder;
+    QString m_recordPath, m_recordedPath;
     std::vector<nm::RunConfig> m_configs;
     QList<int> m_runIds;
     std::map<int, std::unique_ptr<RunWorker>> m_workers;  // live workers by run id
