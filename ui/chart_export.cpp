@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QClipboard>
 #include <QDir>
+#include <QGraphicsLayout>
 #include <QGraphicsScene>
 #include <QPainter>
 #include <QSaveFile>
@@ -22,6 +23,8 @@ public:
         m_old = m_chart->size();
         if (size.isValid() && size != m_old.toSize()) {
             m_chart->resize(size);
+            if (QGraphicsLayout *l = m_chart->layout())
+                l->activate(); // the plot area for the new size, now rather than on the next event
             panel->refresh(); // decimation and images for the export size
             m_changed = true;
         }
@@ -32,6 +35,8 @@ public:
     {
         if (m_changed) {
             m_chart->resize(m_old);
+            if (QGraphicsLayout *l = m_chart->layout())
+                l->activate();
             m_panel->refresh();
         }
     }

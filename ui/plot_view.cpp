@@ -76,6 +76,11 @@ void PlotView::hideCrosshair()
     m_box->hide();
 }
 
+QString PlotView::crosshairText() const
+{
+    return m_box->isVisible() ? m_text->toHtml() : QString();
+}
+
 int PlotView::plotColumns() const
 {
     return std::max(16, static_cast<int>(chart()->plotArea().width()));

@@ -36,6 +36,8 @@ public:
     void zoomToX(double x0, double x1);
     // Hides the crosshair (exports) and shows it again at the last position.
     void hideCrosshair();
+    // The readout on screen (HTML), empty when hidden.
+    QString crosshairText() const;
     // Plot-area width in pixels: the number of decimation columns.
     int plotColumns() const;
     // The current axis ranges (first horizontal / first vertical axis).

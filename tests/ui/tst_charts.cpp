@@ -1,0 +1,322 @@
+// The plotting layer on screen (offscreen platform): charts receive points through one
+// replace() per frame, decimation bounds the point count, zoom survives live updates,
+// smoothing draws the raw curve underneath, log axes drop non-positive values, seed groups
+// draw a band, the crosshair reads every run, heatmaps place the right colours.
+#include "ui_test_main.h"
+#include "ui_test_util.h"
+
+#include "chart_settings.h"
+#include "flip_heatmap.h"
+#include "heatmap_panel.h"
+#include "metric_chart.h"
+#include "palette.h"
+#include "scatter_chart.h"
+
+#include <QAreaSeries>
+#include <QChart>
+#include <QLineSeries>
+#include <QLogValueAxis>
+#include <QScatterSeries>
+#include <QSignalSpy>
+#include <QValueAxis>
+
+using namespace nmui;
+using namespace nmui::test;
+
+namespace {
+
+QPoint toView(MetricChart &c, QPointF value)
+{
+    QLineSeries *s = qobject_cast<QLineSeries *>(c.chart()->series().first());
+    const QPointF scene = c.chart()->mapToScene(c.chart()->mapToPosition(value, s));
+    return c.view()->mapFromScene(scene);
+}
+
+double xMin(ChartPanel &c)
+{
+    return c.view()->xRange().x();
+}
+double xMax(ChartPanel &c)
+{
+    return c.view()->xRange().y();
+}
+
+MetricChart *lossChart(RunStore &store, ChartSettings &settings)
+{
+    auto *c = new MetricChart(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
+                              {columnCurve(TableKind::Train, "loss")});
+    c->resize(900, 500);
+    c->show();
+    return c;
+}
+
+} // namespace
+
+class TestCharts : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void chartsReceivePointsWithOneReplacePerFrame()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        const int a = addRun(store, {QStringLiteral("A"), "ste", 1, 500});
+        const int b = addRun(store, {QStringLiteral("B"), "srste", 1, 500});
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        store.flush();
+        QLineSeries *sa = c->mainSeries(a), *sb = c->mainSeries(b);
+        QVERIFY(sa && sb);
+        QCOMPARE(sa->count(), 500); // 500 points fit the plot width undecimated
+        QCOMPARE(sa->at(0), QPointF(1, 2.0));
+        QSignalSpy replaced(sa, &QXYSeries::pointsReplaced);
+        QSignalSpy added(sa, &QXYSeries::pointAdded);
+        appendSteps(store, a, 501, 600, 0.05f);
+        appendSteps(store, b, 501, 600, 0.06f);
+        store.flush(); // one frame
+        QCOMPARE(replaced.count(), 1);
+        QCOMPARE(added.count(), 0);
+        QCOMPARE(sa->count(), 600);
+        QCOMPARE(sa->at(599).y(), static_cast<double>(0.05f));
+        // Distinct, stable colours from the palette.
+        QCOMPARE(sa->pen().color(), runPalette()[0]);
+        QCOMPARE(sb->pen().color(), runPalette()[1]);
+    }
+
+    void decimationBoundsThePointCount()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        SyntheticRun big{QStringLiteral("big"), "ste", 1, 100000};
+        big.loss = [](long s) { return s == 54321 ? 50.0f : 1.0f + 0.1f * std::sin(0.01f * static_cast<float>(s)); };
+        const int id = addRun(store, big);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        c->refresh();
+        QLineSeries *s = c->mainSeries(id);
+        const int columns = c->view()->plotColumns();
+        QVERIFY2(s->count() <= 4 * columns + 8, qPrintable(QString::number(s->count())));
+        bool spike = false;
+        for (const QPointF &p : s->points())
+            spike = spike || p.y() == 50.0;
+        QVERIFY(spike); // min/max decimation keeps the outlier
+        QCOMPARE(s->points().last().x(), 100000.0);
+    }
+
+    void smoothingDrawsTheRawCurveUnderneath()
+    {
+        RunStore store;
+        ChartSettings settings;
+        SyntheticRun noisy{QStringLiteral("noisy"), "ste", 1, 400};
+        noisy.loss = [](long s) { return (s % 2) ? 1.0f : 3.0f; };
+        const int id = addRun(store, noisy);
+        settings.setSmoothing(0.9);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        c->refresh();
+        QLineSeries *raw = c->rawSeries(id), *main = c->mainSeries(id);
+        QCOMPARE(raw->count(), 400);
+        QCOMPARE(raw->pen().color().alpha(), 70); // faded
+        // The smoothed curve settles near the mean, 2, while the raw one alternates 1 and 3.
+        QVERIFY(std::abs(main->points().last().y() - 2.0) < 0.2);
+        settings.setSmoothing(0.0);
+        c->refresh();
+        QCOMPARE(c->rawSeries(id)->count(), 0);
+        QCOMPARE(c->mainSeries(id)->points().last().y(), 3.0);
+    }
+
+    void zoomSurvivesLiveUpdatesAndFollowLatestSlides()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        const int id = addRun(store, {QStringLiteral("A"), "ste", 1, 1000});
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        c->refresh();
+        QCOMPARE(xMax(*c), 1000.0);
+        // Rubber-band zoom on the viewport, from step 200 to step 400.
+        const QPoint p1 = toView(*c, {200, 1.5}), p2 = toView(*c, {400, 0.2});
+        QTest::mousePress(c->view()->viewport(), Qt::LeftButton, {}, p1);
+        QTest::mouseMove(c->view()->viewport(), p2);
+        QTest::mouseRelease(c->view()->viewport(), Qt::LeftButton, {}, p2);
+        QVERIFY(c->view()->userZoomed());
+        const double z0 = xMin(*c), z1 = xMax(*c);
+        QVERIFY(std::abs(z0 - 200) < 10 && std::abs(z1 - 400) < 10);
+        const QPointF y = c->view()->yRange();
+        appendSteps(store, id, 1001, 1500, 0.1f); // live update
+        store.flush();
+        QCOMPARE(xMin(*c), z0);
+        QCOMPARE(xMax(*c), z1);
+        QCOMPARE(c->view()->yRange(), y);
+        // Zoomed points are decimated from the zoomed range only: every step in it is there.
+        QVERIFY(c->mainSeries(id)->count() >= 190);
+        // Follow latest slides the zoomed window to the newest step, keeping its width.
+        settings.setFollowLatest(true);
+        appendSteps(store, id, 1501, 1600, 0.1f);
+        store.flush();
+        QCOMPARE(xMax(*c), 1600.0);
+        QVERIFY(std::abs((xMax(*c) - xMin(*c)) - (z1 - z0)) < 1e-6);
+        // Double-click resets to the full range.
+        settings.setFollowLatest(false);
+        QTest::mouseDClick(c->view()->viewport(), Qt::LeftButton, {}, p1);
+        QVERIFY(!c->view()->userZoomed());
+        QCOMPARE(xMax(*c), 1600.0);
+        QCOMPARE(xMin(*c), 1.0);
+    }
+
+    void logAxisDropsNonPositiveValues()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        SyntheticRun zeros{QStringLiteral("Z"), "ste", 1, 100};
+        zeros.loss = [](long s) { return s % 10 == 0 ? 0.0f : 0.5f; };
+        const int id = addRun(store, zeros);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        c->setLogY(true);
+        c->refresh();
+        QVERIFY(qobject_cast<QLogValueAxis *>(c->chart()->axes(Qt::Vertical).first()));
+        QCOMPARE(c->mainSeries(id)->count(), 90);
+        for (const QPointF &p : c->mainSeries(id)->points())
+            QVERIFY(p.y() > 0);
+        QVERIFY(c->view()->yRange().x() > 0);
+    }
+
+    void seedsDrawAMeanLineOverABand()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        SyntheticRun s1{QStringLiteral("STE s1"), "ste", 1, 200}, s2{QStringLiteral("STE s2"), "ste", 2, 200};
+        s1.loss = [](long) { return 1.0f; };
+        s2.loss = [](long) { return 3.0f; };
+        const int a = addRun(store, s1), b = addRun(store, s2);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        c->refresh();
+        QCOMPARE(c->traceCount(), 1);
+        QCOMPARE(c->mainSeries(a), c->mainSeries(b));
+        QCOMPARE(c->mainSeries(a)->points().first().y(), 2.0);
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean of 2 seeds)"));
+        int bands = 0;
+        for (QAbstractSeries *s : c->chart()->series())
+            if (auto *area = qobject_cast<QAreaSeries *>(s)) {
+                ++bands;
+                QCOMPARE(area->upperSeries()->points().first().y(), 3.0);
+                QCOMPARE(area->lowerSeries()->points().first().y(), 1.0);
+            }
+        QCOMPARE(bands, 1);
+        settings.setGroupSeeds(false);
+        c->refresh();
+        QCOMPARE(c->traceCount(), 2);
+    }
+
+    void crosshairReadsEveryRunAtTheHoveredStep()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        SyntheticRun a{QStringLiteral("Alpha"), "ste", 1, 300}, b{QStringLiteral("Beta"), "srste", 1, 300};
+        a.loss = [](long s) { return static_cast<float>(s) / 100.0f; };
+        b.loss = [](long) { return 0.25f; };
+        addRun(store, a);
+        addRun(store, b);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        c->refresh();
+        QTest::mouseMove(c->view()->viewport(), toView(*c, {150, 1.0}));
+        const QString text = c->view()->crosshairText();
+        QVERIFY2(text.contains(QStringLiteral("step 150")), qPrintable(text));
+        QVERIFY(text.contains(QStringLiteral("Alpha")) && text.contains(QStringLiteral("Beta")));
+        QVERIFY(text.contains(QStringLiteral("1.5")) && text.contains(QStringLiteral("0.25")));
+        // Nearest run first: Alpha (1.5) is nearer to the cursor at 1.0 than Beta (0.25).
+        QVERIFY(text.indexOf(QStringLiteral("Alpha")) < text.indexOf(QStringLiteral("Beta")));
+    }
+
+    void hiddenRunsLeaveTheCharts()
+    {
+        RunStore store;
+        ChartSettings settings;
+        const int a = addRun(store, {QStringLiteral("A"), "ste", 1, 100});
+        const int b = addRun(store, {QStringLiteral("B"), "sste", 1, 100});
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        c->refresh();
+        const QColor colorB = c->mainSeries(b)->pen().color();
+        store.setVisible(a, false);
+        store.flush();
+        QVERIFY(!c->mainSeries(a));
+        QCOMPARE(c->mainSeries(b)->pen().color(), colorB); // colours stay with their runs
+    }
+
+    void heatmapPlacesTheRightColours()
+    {
+        RunStore store;
+        SyntheticRun r{QStringLiteral("H"), "ste", 1, 400};
+        r.flipRate = [](int l, long s) { return l == 1 && s > 200 ? 0.5f : 0.0f; };
+        const int id = addRun(store, r);
+        FlipHeatmap map(&store);
+        map.setAutoRefresh(false);
+        map.resize(900, 300);
+        map.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&map));
+        map.setRun(id);
+        map.refresh();
+        QCOMPARE(map.cells().height(), 3); // one row per layer
+        const int cols = map.cells().width();
+        QVERIFY(cols >= 2 && cols <= map.view()->plotColumns());
+        // Layer fc2 (row 1) flips from step 201 on: the last column is the top of the scale,
+        // the first is the bottom; other layers never flip.
+        QCOMPARE(map.cells().pixel(cols - 1, 1), viridisTable()[255] | 0xff000000u);
+        QCOMPARE(map.cells().pixel(0, 1), viridisTable()[0] | 0xff000000u);
+        QCOMPARE(map.cells().pixel(cols - 1, 0), viridisTable()[0] | 0xff000000u);
+        QCOMPARE(map.cellValue(1, cols - 1), 0.5);
+        QCOMPARE(map.table(false).rows.size(), 400);
+    }
+
+    void heatmapsShareOneScaleAndShowDifferences()
+    {
+        RunStore store;
+        ChartSettings settings;
+        SyntheticRun hot{QStringLiteral("hot"), "ste", 1, 300}, cold{QStringLiteral("cold"), "sste", 1, 300};
+        hot.flipRate = [](int, long) { return 0.2f; };
+        cold.flipRate = [](int, long) { return 0.1f; };
+        const int a = addRun(store, hot), b = addRun(store, cold);
+        HeatmapPanel panel(&store, &settings);
+        panel.resize(1000, 900);
+        panel.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&panel));
+        panel.setLogScale(false);
+        FlipHeatmap *ma = panel.heatmapFor(a), *mb = panel.heatmapFor(b);
+        QVERIFY(ma && mb);
+        // Shared linear scale 0…0.2: the hot run is at the top, the cold one half way.
+        QCOMPARE(ma->cells().pixel(0, 0), viridisTable()[255] | 0xff000000u);
+        QCOMPARE(mb->cells().pixel(0, 0), viridisTable()[128] | 0xff000000u);
+        panel.setSharedScale(false); // each its own: both at the top
+        QCOMPARE(mb->cells().pixel(0, 0), viridisTable()[255] | 0xff000000u);
+        panel.setDifference(true, a, b);
+        FlipHeatmap *d = panel.differenceMap();
+        QVERIFY(d->isVisible());
+        QVERIFY(std::abs(d->cellValue(0, 0) - 0.1) < 1e-6); // A − B
+        // Positive differences are red (the upper end of the diverging map).
+        const QRgb px = d->cells().pixel(0, 0);
+        QVERIFY(qRed(px) > qBlue(px));
+    }
+
+    void continuityScatterHasOnePointPerMeasurement()
+    {
+        RunStore store;
+        const int id = addRun(store, {QStringLiteral("S"), "sste", 1, 1000});
+        ScatterChart c(&store, QStringLiteral("continuity"), TableKind::Continuity, "dF2", "dF1", QStringLiteral("dF2"),
+                       QStringLiteral("dF1"));
+        c.resize(600, 500);
+        c.show();
+        c.refresh();
+        QCOMPARE(c.seriesFor(id)->count(), 10);
+        QCOMPARE(c.seriesFor(id)->at(2), QPointF(-0.01f * 0, -0.01f * (300 % 7)));
+        QCOMPARE(c.table(false).rows.size(), 10);
+    }
+};
+
+NM_UI_TEST_MAIN(TestCharts)
+#include "tst_charts.moc"

@@ -1,0 +1,252 @@
+// The whole window as a user drives it: start a short experiment, pause, resume, stop; the
+// charts and the status bar follow; runs are recorded to a run file that opens again with
+// the same numbers; the shipped sample opens; exports go where asked; settings persist.
+#include "ui_test_main.h"
+
+#include "chart_pages.h"
+#include "chart_panel.h"
+#include "experiment_panel.h"
+#include "fork_dialog.h"
+#include "heatmap_panel.h"
+#include "flip_heatmap.h"
+#include "layer_inspector.h"
+#include "main_window.h"
+#include "metric_chart.h"
+#include "recipe_editor.h"
+#include "run_file_loader.h"
+#include "run_store.h"
+
+#include <QAction>
+#include <QLabel>
+#include <QLineSeries>
+#include <QSettings>
+#include <QTemporaryDir>
+
+using namespace nmui;
+using State = TrainingController::State;
+
+namespace {
+
+QAction *action(MainWindow &w, const QString &text)
+{
+    for (QAction *a : w.findChildren<QAction *>())
+        if (a->text() == text)
+            return a;
+    return nullptr;
+}
+
+// A small experiment that trains in about a second.
+void makeSmall(MainWindow &w, long steps)
+{
+    ExperimentPanel *p = w.experiment();
+    p->setValue("data", QStringLiteral("synthetic"));
+    p->setValue("mlp_hidden", QStringLiteral("32,32"));
+    p->setValue("batch", QStringLiteral("32"));
+    p->setValue("steps", QString::number(steps));
+    p->setValue("eval_every", QStringLiteral("50"));
+    p->setValue("snapshot_every", QStringLiteral("50"));
+    w.applyExperiment();
+}
+
+long stepOf(MainWindow &w, int id)
+{
+    return w.store()->run(id)->meta.step;
+}
+
+} // namespace
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+private:
+    QTemporaryDir m_dir;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        QSettings().clear();
+    }
+
+    void startPauseResumeStop()
+    {
+        MainWindow w;
+        w.setRecordFolder(QString()); // not recorded here
+        w.resize(1400, 900);
+        w.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&w));
+        makeSmall(w, 100000);
+        const QList<int> ids = w.controller()->experimentRuns();
+        QCOMPARE(ids.size(), 3);
+        QAction *start = action(w, QStringLiteral("Start")), *pause = action(w, QStringLiteral("Pause"));
+        QVERIFY(start && start->isEnabled() && !pause->isEnabled());
+        start->trigger();
+        QCOMPARE(w.controller()->state(), State::Running);
+        QVERIFY(!start->isEnabled());
+        QVERIFY(!w.experiment()->isEnabled() || !w.experiment()->field("nm")->widget()->isEnabled()); // locked
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, ids[2]) > 50, 20000);
+        // The loss chart has every run's points; the status bar counts steps.
+        MetricChart *loss = w.pages()->trainLoss();
+        QTRY_VERIFY(loss->mainSeries(ids[0]) && loss->mainSeries(ids[0])->count() > 10);
+        QTRY_VERIFY(w.statusStep()->text().startsWith(QStringLiteral("step ")));
+        pause->trigger();
+        QCOMPARE(w.controller()->state(), State::Paused);
+        QTRY_VERIFY(w.store()->run(ids[0])->meta.state == RunState::Paused);
+        QTest::qWait(100);
+        const long s = stepOf(w, ids[0]);
+        QTest::qWait(300);
+        QCOMPARE(stepOf(w, ids[0]), s);
+        pause->trigger();
+        QCOMPARE(w.controller()->state(), State::Running);
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, ids[0]) > s + 20, 20000);
+        action(w, QStringLiteral("Stop"))->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 20000);
+        QCOMPARE(w.store()->run(ids[0])->meta.state, RunState::Stopped);
+        QCOMPARE(action(w, QStringLiteral("Restart"))->isEnabled(), true);
+        QVERIFY(w.experiment()->field("nm")->widget()->isEnabled()); // unlocked
+    }
+
+    void invalidFormDisablesStart()
+    {
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.experiment()->setValue("lr", QStringLiteral("fast"));
+        QTRY_VERIFY(!action(w, QStringLiteral("Start"))->isEnabled());
+        w.experiment()->setValue("lr", QStringLiteral("0.05"));
+        QTRY_VERIFY(action(w, QStringLiteral("Start"))->isEnabled());
+    }
+
+    void recordsARunFileThatOpensAgain()
+    {
+        const QString folder = m_dir.filePath(QStringLiteral("runs"));
+        QString recorded;
+        std::vector<float> liveLoss;
+        {
+            MainWindow w;
+            w.setRecordFolder(folder);
+            makeSmall(w, 120);
+            action(w, QStringLiteral("Start"))->trigger();
+            recorded = w.controller()->recordedPath();
+            QVERIFY(recorded.startsWith(folder));
+            QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 30000);
+            const int id = w.controller()->experimentRuns()[1];
+            liveLoss = *w.store()->run(id)->train.column("loss");
+            QCOMPARE(liveLoss.size(), size_t(120));
+            QVERIFY(w.recentFiles().contains(recorded));
+        }
+        QTRY_VERIFY(QFile::exists(recorded));
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QString error;
+        QVERIFY2(w.openRunFile(recorded, &error), qPrintable(error));
+        QCOMPARE(w.store()->count(), 3);
+        const Run *r = w.store()->run(w.store()->runIds()[1]);
+        QCOMPARE(r->meta.name, QStringLiteral("SR-STE"));
+        QCOMPARE(r->meta.state, RunState::Completed);
+        QCOMPARE(*r->train.column("loss"), liveLoss);
+        QCOMPARE(r->meta.sparseLayers.size(), size_t(3));
+        QVERIFY(r->train.column("flip_rate/2"));
+        QCOMPARE(static_cast<int>(r->snapshots.size()), 4); // 0, 50, 100, 120
+    }
+
+    void sampleExperimentOpens()
+    {
+        const QStringList samples = MainWindow::sampleFiles();
+        QVERIFY(!samples.isEmpty());
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.resize(1400, 900);
+        w.show();
+        for (const QString &f : samples)
+            QVERIFY(w.openRunFile(f));
+        QList<int> loaded;
+        for (int id : w.store()->runIds())
+            if (!w.store()->run(id)->meta.source.isEmpty())
+                loaded << id;
+        QCOMPARE(loaded.size(), 3);
+        for (int id : loaded) {
+            const Run *r = w.store()->run(id);
+            QCOMPARE(r->meta.state, RunState::Completed);
+            QCOMPARE(r->train.size(), size_t(3000));
+            QVERIFY(r->meta.hasSummary && r->meta.summary.testAccuracy > 0.85f);
+        }
+        // Every page draws the sample: loss curves, one heatmap per run, the inspector.
+        w.store()->flush();
+        QTRY_VERIFY(w.pages()->trainLoss()->mainSeries(loaded[0]));
+        w.pages()->setCurrentWidget(w.pages()->heatmaps());
+        QTRY_VERIFY(w.pages()->heatmaps()->heatmapFor(loaded[0]) != nullptr);
+        QVERIFY(w.pages()->heatmaps()->heatmapFor(loaded[0])->cells().height() >= 1);
+        w.pages()->setCurrentWidget(w.pages()->inspector());
+        w.pages()->inspector()->select(loaded[2], 0, 3000);
+        QCOMPARE(w.pages()->inspector()->step(), 3000L);
+        QVERIFY(!w.pages()->inspector()->maskChart()->image().isNull());
+        QVERIFY(w.pages()->inspector()->flippedCount() > 0); // flips since step 0
+    }
+
+    void exportsGoWhereAsked()
+    {
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(MainWindow::sampleFiles().first()));
+        const QString target = m_dir.filePath(QStringLiteral("asked.svg"));
+        w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
+            return suggested.endsWith(QStringLiteral(".svg")) ? target : QString();
+        });
+        QVERIFY(w.exportChart(w.pages()->trainLoss(), QStringLiteral("svg")));
+        QVERIFY(QFile::exists(target));
+        QVERIFY(!w.exportChart(w.pages()->trainLoss(), QStringLiteral("png"))); // cancelled
+        QStringList errors;
+        const QStringList files = w.exportAll(m_dir.filePath(QStringLiteral("everything")), &errors, QSize(800, 500));
+        QVERIFY2(errors.isEmpty(), qPrintable(errors.join("; ")));
+        QCOMPARE(files.size(), 4 * w.pages()->charts().size());
+    }
+
+    void forkFromTheSampleReplaysItsPrefix()
+    {
+        // Forking a recorded run at step 20 with its own recipe and length replays its first
+        // 20 steps and then continues exactly as the recorded run did (up to the rounding of
+        // another BLAS kernel, if this machine picks one).
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(MainWindow::sampleFiles().first()));
+        const int parent = w.store()->runIds().first();
+        const Run *p = w.store()->run(parent);
+        QCOMPARE(p->meta.config.recipe, std::string("ste"));
+        ForkDialog d(w.store(), w.controller(), parent, &w);
+        d.stepSpin()->setValue(20);
+        d.recipe()->setRecipe(QStringLiteral("ste"));
+        QCOMPARE(d.stepsEdit()->text(), QStringLiteral("3000"));
+        const int child = d.forkNow();
+        QVERIFY2(child > 0, qPrintable(d.error()));
+        QTRY_VERIFY_WITH_TIMEOUT(w.store()->run(child)->meta.step >= 30, 60000);
+        w.controller()->stop();
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 30000);
+        const Run *c = w.store()->run(child);
+        QCOMPARE(c->meta.forkStep, 20L);
+        QCOMPARE(c->meta.parentId, parent);
+        const auto &lc = *c->train.column("loss"), &lp = *p->train.column("loss");
+        QVERIFY(lc.size() >= 30);
+        for (size_t i = 0; i < 30; ++i)
+            QVERIFY2(std::abs(lc[i] - lp[i]) <= 1e-3f * std::abs(lp[i]),
+                     qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
+    }
+
+    void settingsPersist()
+    {
+        {
+            MainWindow w;
+            w.experiment()->setValue("lr", QStringLiteral("0.03"));
+            w.chartSettings()->setSmoothing(0.42);
+            w.saveSettings();
+        }
+        MainWindow w;
+        w.restoreSettings();
+        QCOMPARE(w.experiment()->field("lr")->text(), QStringLiteral("0.03"));
+        QCOMPARE(w.chartSettings()->smoothing(), 0.42);
+    }
+};
+
+NM_UI_TEST_MAIN(TestMainWindow)
+#include "tst_main_window.moc"

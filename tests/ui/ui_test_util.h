@@ -1,0 +1,91 @@
+#pragma once
+// Runs with known data, put straight into a RunStore (no training), for chart tests.
+#include "run_store.h"
+
+#include "nmcore/config.h"
+
+#include <cmath>
+#include <functional>
+
+namespace nmui::test {
+
+struct SyntheticRun {
+    QString name = QStringLiteral("run");
+    std::string recipe = "ste";
+    uint64_t seed = 1;
+    long steps = 1000;
+    int layers = 3;
+    long firstStep = 1;
+    std::function<float(long step)> loss = [](long s) { return 2.0f / std::sqrt(static_cast<float>(s)); };
+    // Flip rate of layer l at a step.
+    std::function<float(int layer, long step)> flipRate = [](int l, long s) {
+        return 0.01f * static_cast<float>(l + 1) / static_cast<float>(1 + s / 100);
+    };
+};
+
+inline int addRun(RunStore &store, const SyntheticRun &s)
+{
+    RunMeta meta;
+    meta.name = s.name;
+    meta.config = nm::defaultConfig();
+    meta.config.recipe = s.recipe;
+    meta.config.seed = s.seed;
+    meta.config.steps = s.steps;
+    meta.config.name = s.name.toStdString();
+    meta.recipeTitle = QString::fromStdString(s.recipe);
+    meta.state = RunState::Loaded;
+    for (int l = 0; l < s.layers; ++l) {
+        nm::SparseLayerInfo info;
+        info.name = "fc" + std::to_string(l + 1);
+        info.in = info.out = 16;
+        info.sparse = true;
+        info.n = 2;
+        info.m = 4;
+        meta.layers.push_back(info);
+        meta.sparseLayers.push_back(info.name);
+    }
+    const int id = store.addRun(meta);
+    MetricTable train, val, test, cont;
+    for (long step = s.firstStep; step <= s.steps; ++step) {
+        train.step.push_back(static_cast<double>(step));
+        train.time.push_back(0.01 * static_cast<double>(step));
+        train.wall.push_back(0.02 * static_cast<double>(step));
+        train.columns["loss"].push_back(s.loss(step));
+        train.columns["accuracy"].push_back(1.0f - s.loss(step) / 4.0f);
+        for (int l = 0; l < s.layers; ++l) {
+            const float r = s.flipRate(l, step);
+            train.columns[layerColumn("flip_rate", l)].push_back(r);
+            train.columns[layerColumn("flips", l)].push_back(std::round(r * 256.0f));
+            train.columns[layerColumn("grad_noise_kept", l)].push_back(0.2f);
+            train.columns[layerColumn("grad_noise_pruned", l)].push_back(0.4f);
+        }
+        if (step % 100 == 0) {
+            val.step.push_back(static_cast<double>(step));
+            val.time.push_back(0.01 * static_cast<double>(step));
+            val.columns["loss"].push_back(s.loss(step) * 1.1f);
+            val.columns["accuracy"].push_back(0.8f);
+            cont.step.push_back(static_cast<double>(step));
+            cont.time.push_back(0.01 * static_cast<double>(step));
+            cont.columns["dF1"].push_back(-0.01f * static_cast<float>(step % 7));
+            cont.columns["dF2"].push_back(-0.01f * static_cast<float>(step % 5));
+        }
+    }
+    store.setSeries(id, std::move(train), std::move(val), std::move(test), std::move(cont));
+    return id;
+}
+
+// Appends steps (a live run growing).
+inline void appendSteps(RunStore &store, int id, long from, long to, float value)
+{
+    RunBatch b;
+    b.runId = id;
+    for (long s = from; s <= to; ++s) {
+        b.train.step.push_back(static_cast<double>(s));
+        b.train.time.push_back(0.01 * static_cast<double>(s));
+        b.train.wall.push_back(0.02 * static_cast<double>(s));
+        b.train.columns["loss"].push_back(value);
+    }
+    store.apply(b);
+}
+
+} // namespace nmui::test
