@@ -31,7 +31,7 @@ public:
 
 struct RunFileOptions {
     double flushSeconds = 2.0; // flush at least this often while training
-    int deflate = 4;           // gzip level (with byte shuffle) for series and snapshots; 0: none
+    int deflate = 4;           // gzip level (with byte shuffle) for snapshots; 0: none
 };
 
 // Scalar series (reader names, "group/field") and per-layer series (LayerStats fields), in
