@@ -538,6 +538,7 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
     auto guard = h5::lock();
     h5::Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
     h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "file access properties");
+    h5::check(H5Pset_file_locking(fapl.get(), 1, 1), "file access properties"); // go on where locks are unsupported
     file = h5::Id(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!file.valid())
         h5::fail("cannot create run file '" + partial + "' (is the directory writable?)");
