@@ -122,11 +122,13 @@ void RunFileReader::Impl::open()
     // to report. A few attempts cover a live writer.
     h5::Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
     h5::check(H5Pset_metadata_read_attempts(fapl.get(), kReadAttempts), "file access properties");
+    // Lock where the file system can; where it cannot (some network file systems), go on.
+    h5::check(H5Pset_file_locking(fapl.get(), 1, 1), "file access properties");
     file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()));
     swmr = file.valid();
     if (!swmr) {
         const std::string swmrMessage = h5::lastMessage();
-        file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+        file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
         if (!file.valid()) {
             const std::string msg = h5::lastMessage();
             throw RunFileError("cannot open run file '" + path + "': the file is truncated or corrupt (HDF5: " +
@@ -322,9 +324,12 @@ LayerSnapshot RunFileReader::Impl::readSnapshot(const RunHeader &h, const std::s
     };
     h5::Id weight = open("weight", 3), forward = open("forward", 3), mask = open("mask", 3);
     h5::Id beta = open("beta", 1), alpha = open("alpha", 1), n = open("n", 1), m = open("m", 1);
+    // Compare the inner dimensions only: a live writer may already have appended the next
+    // snapshot to some of the datasets.
     const auto d = h5::dims(weight.get());
+    const auto fd = h5::dims(forward.get());
     const auto md = h5::dims(mask.get());
-    if (h5::dims(forward.get()) != d || md[1] != d[1] || md[2] != (d[2] + 7) / 8 || d[1] == 0 || d[2] == 0)
+    if (fd[1] != d[1] || fd[2] != d[2] || md[1] != d[1] || md[2] != (d[2] + 7) / 8 || d[1] == 0 || d[2] == 0)
         throw RunFileError("snapshot datasets of layer '" + layer + "' disagree in shape; the file is corrupt");
     checkSize(d[1] * d[2], "the snapshot");
     LayerSnapshot s;
@@ -363,7 +368,12 @@ RunFileReader::RunFileReader(const std::string &path) : m_impl(std::make_unique<
 {
     auto guard = h5::lock();
     m_impl->path = path;
-    m_impl->guarded("open", [&] { m_impl->open(); });
+    try {
+        m_impl->guarded("open", [&] { m_impl->open(); });
+    } catch (...) {
+        m_impl.reset(); // close what was opened while the HDF5 lock is held
+        throw;
+    }
     // Run order: the writer's index, the number that starts each group name ("runs/012_...").
     auto index = [](const RunHeader &h) { return std::atol(h.group.c_str() + std::strlen(schema::kRunsGroup) + 1); };
     std::stable_sort(m_impl->runs.begin(), m_impl->runs.end(),

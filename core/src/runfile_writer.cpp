@@ -116,8 +116,9 @@ struct Table {
     }
 };
 
-// width 0: a 1-D series; width >= 1: a (rows × width) matrix.
-h5::ChunkedSpec seriesSpec(Kind kind, size_t width, int deflate)
+// width 0: a 1-D series; width >= 1: a (rows × width) matrix. Chunks of `rows` rows (capped
+// near 16 KiB): small enough that the allocated but unused tail of a short series stays small.
+h5::ChunkedSpec seriesSpec(Kind kind, size_t width, int deflate, hsize_t rows = 512)
 {
     static const float nanF = kNaNf;
     static const double nanD = kNaN;
@@ -125,7 +126,7 @@ h5::ChunkedSpec seriesSpec(Kind kind, size_t width, int deflate)
     s.fileType = schema::fileType(kind);
     if (width > 0)
         s.inner = {width};
-    s.chunkRows = std::max<hsize_t>(64, 4096 / std::max<size_t>(width, 1));
+    s.chunkRows = std::max<hsize_t>(16, std::min<hsize_t>(rows, 2048 / std::max<size_t>(width, 1)));
     s.deflate = deflate;
     if (kind == Kind::F32) {
         s.fill = &nanF;
@@ -137,21 +138,21 @@ h5::ChunkedSpec seriesSpec(Kind kind, size_t width, int deflate)
     return s;
 }
 
-Column makeColumn(hid_t group, const std::string &name, Kind kind, size_t width, int deflate)
+Column makeColumn(hid_t group, const std::string &name, Kind kind, size_t width, int deflate, hsize_t rows)
 {
     Column c;
     c.kind = kind;
     c.width = std::max<size_t>(width, 1);
-    c.ds = h5::createGrowing(group, name, seriesSpec(kind, width, deflate));
+    c.ds = h5::createGrowing(group, name, seriesSpec(kind, width, deflate, rows));
     return c;
 }
 
-Column makeStepColumn(hid_t group, int deflate)
+Column makeStepColumn(hid_t group, int deflate, hsize_t rows)
 {
     static const int64_t minusOne = -1; // a step row whose data never arrived reads as -1
     Column c;
     c.kind = Kind::I64;
-    h5::ChunkedSpec s = seriesSpec(Kind::I64, 0, deflate);
+    h5::ChunkedSpec s = seriesSpec(Kind::I64, 0, deflate, rows);
     s.fill = &minusOne;
     s.fillType = H5T_NATIVE_INT64;
     c.ds = h5::createGrowing(group, "step", s);
@@ -160,13 +161,13 @@ Column makeStepColumn(hid_t group, int deflate)
 
 template <typename Source, size_t N>
 Table makeTable(hid_t run, const std::string &name, const schema::Field<Source> (&fields)[N], size_t width,
-                int deflate)
+                int deflate, hsize_t rows)
 {
     h5::Id g = h5::createGroup(run, name);
     Table t;
     for (const auto &f : fields)
-        t.values.push_back(makeColumn(g.get(), f.name, f.kind, width, deflate));
-    t.step = makeStepColumn(g.get(), deflate);
+        t.values.push_back(makeColumn(g.get(), f.name, f.kind, width, deflate, rows));
+    t.step = makeStepColumn(g.get(), deflate, rows);
     return t;
 }
 
@@ -244,7 +245,10 @@ RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOption
 
 void RunSink::layout(hid_t run)
 {
-    const int z = m_options.deflate;
+    // Series stay uncompressed: each flush rewrites the last, partly filled chunk, which fixed-
+    // size chunks do in place; compressed ones would move and leave the old space unused (the
+    // file grew 4x that way). Snapshot chunks are written once, so they are compressed.
+    const int z = 0;
     // Every Linear layer, sparse or not, in model order.
     {
         h5::Id g = h5::createGroup(run, "layers");
@@ -271,21 +275,21 @@ void RunSink::layout(hid_t run)
         h5::writeArray(g.get(), "dense_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, dense.data());
         h5::writeArray(g.get(), "effective_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, effective.data());
     }
-    m_train = makeTable(run, "train", schema::kTrainFields, 0, z);
-    m_val = makeTable(run, "val", schema::kEvalFields, 0, z);
-    m_test = makeTable(run, "test", schema::kEvalFields, 0, z);
-    m_continuity = makeTable(run, "continuity", schema::kContinuityFields, 0, z);
+    m_train = makeTable(run, "train", schema::kTrainFields, 0, z, 512);
+    m_val = makeTable(run, "val", schema::kEvalFields, 0, z, 16);
+    m_test = makeTable(run, "test", schema::kEvalFields, 0, z, 16);
+    m_continuity = makeTable(run, "continuity", schema::kContinuityFields, 0, z, 64);
     {
         h5::Id g = h5::createGroup(run, "layer_stats");
         h5::writeStrings(g.get(), "layer", m_sparse);
-        m_layers.step = makeStepColumn(g.get(), z);
+        m_layers.step = makeStepColumn(g.get(), z, 512);
         if (!m_sparse.empty())
             for (const auto &f : schema::kLayerFields) // (steps × sparse layers), also for one layer
-                m_layers.values.push_back(makeColumn(g.get(), f.name, f.kind, m_sparse.size(), z));
+                m_layers.values.push_back(makeColumn(g.get(), f.name, f.kind, m_sparse.size(), z, 512));
     }
     {
         h5::Id g = h5::createGroup(run, "snapshots");
-        m_snapStep = makeStepColumn(g.get(), z);
+        m_snapStep = makeStepColumn(g.get(), z, 16);
         for (const auto &l : m_info.layers) {
             if (!l.sparse)
                 continue;
@@ -300,7 +304,7 @@ void RunSink::layout(hid_t run)
             const hsize_t rows = static_cast<hsize_t>(l.out), cols = static_cast<hsize_t>(l.in);
             w.inner = {rows, cols};
             w.chunkRows = 1;
-            w.deflate = z;
+            w.deflate = m_options.deflate;
             // Chunks of at most ~1 MiB: whole rows of one snapshot.
             const hsize_t chunkR = std::clamp<hsize_t>((1u << 18) / std::max<hsize_t>(cols, 1), 1, rows);
             w.chunkInner = {chunkR, cols};
@@ -534,6 +538,7 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
     auto guard = h5::lock();
     h5::Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
     h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "file access properties");
+    h5::check(H5Pset_file_locking(fapl.get(), 1, 1), "file access properties"); // go on where locks are unsupported
     file = h5::Id(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!file.valid())
         h5::fail("cannot create run file '" + partial + "' (is the directory writable?)");

@@ -31,7 +31,7 @@ public:
 
 struct RunFileOptions {
     double flushSeconds = 2.0; // flush at least this often while training
-    int deflate = 4;           // gzip level (with byte shuffle) for series and snapshots; 0: none
+    int deflate = 4;           // gzip level (with byte shuffle) for snapshots; 0: none
 };
 
 // Scalar series (reader names, "group/field") and per-layer series (LayerStats fields), in
@@ -123,16 +123,19 @@ public:
     // True when the file was opened in SWMR read mode (every run file is; refresh() follows it).
     bool followsWriter() const;
 
-    // Re-reads sizes and statuses of a file that is still being written.
+    // Re-reads statuses, summaries and lastStep of a file that is still being written.
+    // series(), layerSeries() and the snapshot calls always return everything flushed so far.
     void refresh();
 
     int runCount() const;
     const RunHeader &run(int i) const;
 
     // Scalar series by dataset name: "train/loss", "train/accuracy", "train/lr", "train/grad_norm",
-    // "train/step_seconds", "train/elapsed_seconds", "val/loss", "val/accuracy", "test/loss",
-    // "test/accuracy", "continuity/dF1", "continuity/dF2", "continuity/aod_actual",
-    // "continuity/aod_predicted", "continuity/flips". Missing or empty: empty Series.
+    // "train/step_seconds", "train/elapsed_seconds", "val/loss", "val/accuracy",
+    // "val/bits_per_char", "test/loss", "test/accuracy", "test/bits_per_char",
+    // "continuity/loss_before", "continuity/dF1", "continuity/dF2", "continuity/aod_actual",
+    // "continuity/aod_predicted", "continuity/flips" (scalarSeriesNames()). Missing or empty:
+    // empty Series. Values are converted to float (lr, times and flips are stored wider).
     Series series(int run, const std::string &name) const;
     // Per-layer series by LayerStats field name: "flip_rate", "flips", "sad", "oscillation",
     // "grad_norm", "grad_norm_kept", "grad_norm_pruned", "pruned_share", "grad_std_kept",
