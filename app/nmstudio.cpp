@@ -155,7 +155,7 @@ int main(int argc, char **argv)
             std::fprintf(stderr, "nmstudio: %s\n", qPrintable(why));
     }
     if (files.isEmpty() && window.showSampleAtStart())
-        for (const QString &f : nmui::MainWindow::sampleFiles())
-            window.openRunFile(f);
+        if (const QString sample = nmui::MainWindow::defaultSampleFile(); !sample.isEmpty())
+            window.openRunFile(sample);
     return app.exec();
 }

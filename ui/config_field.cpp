@@ -101,7 +101,8 @@ ConfigField::ConfigField(const nm::OptionInfo &info, QWidget *parent) : QObject(
                                 QString::fromStdString(info.defaultText.empty() ? "empty" : info.defaultText)));
     layout->addWidget(editor);
     m_errorLabel = new QLabel(m_box);
-    m_errorLabel->setWordWrap(true);
+    // No word wrap: a height-for-width label in a QFormLayout row that gets hidden makes Qt
+    // 6.4's QFormLayout write outside its layout arrays (heap corruption, seen under valgrind).
     m_errorLabel->setStyleSheet(QStringLiteral("color: #b2182b;"));
     m_errorLabel->setVisible(false);
     layout->addWidget(m_errorLabel);

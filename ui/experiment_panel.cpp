@@ -66,6 +66,18 @@ ExperimentPanel::ExperimentPanel(QWidget *parent) : QWidget(parent)
     setDefaultComparison();
 }
 
+ExperimentPanel::~ExperimentPanel()
+{
+    // QWidget's destructor takes the focus from a child line edit, which then reports
+    // editingFinished; by then this panel's members are gone. Stop listening first (by
+    // receiver: a wildcard disconnect would also cut Qt's accessibility cache off).
+    for (auto &[key, f] : m_fields)
+        disconnect(f, nullptr, this, nullptr);
+    for (RecipeEditor *r : m_recipes)
+        disconnect(r, nullptr, this, nullptr);
+    disconnect(m_seeds, nullptr, this, nullptr);
+}
+
 QWidget *ExperimentPanel::buildGroup(const QString &title, const std::vector<std::string> &keys)
 {
     auto *box = new QGroupBox(title, this);
@@ -107,7 +119,7 @@ QWidget *ExperimentPanel::buildRecipes()
                            "seeds are drawn as a mean line with a min–max band."));
     m_seedError = new QLabel(box);
     m_seedError->setStyleSheet(QStringLiteral("color: #b2182b;"));
-    m_seedError->setWordWrap(true);
+    // No word wrap inside a form row: see ConfigField.
     m_seedError->setVisible(false);
     auto *seedBox = new QWidget(box);
     auto *seedLayout = new QVBoxLayout(seedBox);
@@ -372,7 +384,7 @@ QString ExperimentPanel::firstError() const
         for (const auto &key : RecipeEditor::hyperparameters(r->recipe()))
             if (ConfigField *f = r->field(key); f && !f->error().isEmpty())
                 return f->error();
-    if (m_seedError->isVisible())
+    if (!m_seedError->isHidden())
         return m_seedError->text();
     return m_valid ? QString() : m_summary->text();
 }

@@ -23,6 +23,7 @@ class ExperimentPanel : public QWidget {
     Q_OBJECT
 public:
     explicit ExperimentPanel(QWidget *parent = nullptr);
+    ~ExperimentPanel() override;
 
     // STE, SR-STE and S-STE at 2:4 on the Fashion-MNIST MLP (every layer sparse), one seed.
     void setDefaultComparison();

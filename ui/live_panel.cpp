@@ -22,7 +22,7 @@ LivePanel::LivePanel(QWidget *parent) : QGroupBox(tr("Live settings (apply at th
     m_logEvery->setToolTip(tr("Record one point per k steps: means over the k steps, flips summed"));
     m_error = new QLabel(this);
     m_error->setStyleSheet(QStringLiteral("color: #b2182b;"));
-    m_error->setWordWrap(true);
+    // No word wrap inside a form row: see ConfigField.
     m_error->setVisible(false);
     auto *form = new QFormLayout(this);
     form->addRow(tr("learning rate"), m_lr);
@@ -44,9 +44,18 @@ void LivePanel::setValues(const TrainingController::Live &live)
     m_error->setVisible(false);
 }
 
+LivePanel::~LivePanel()
+{
+    // See ~ExperimentPanel: a focused editor reports editingFinished while QWidget's
+    // destructor runs, after this panel's members are gone.
+    for (QObject *editor : {static_cast<QObject *>(m_lr), static_cast<QObject *>(m_lambda),
+                            static_cast<QObject *>(m_logEvery)})
+        disconnect(editor, nullptr, this, nullptr);
+}
+
 QString LivePanel::error() const
 {
-    return m_error->isVisible() ? m_error->text() : QString();
+    return m_error->isHidden() ? QString() : m_error->text();
 }
 
 void LivePanel::apply()

@@ -17,6 +17,7 @@ class LivePanel : public QGroupBox {
     Q_OBJECT
 public:
     explicit LivePanel(QWidget *parent = nullptr);
+    ~LivePanel() override;
 
     void setValues(const TrainingController::Live &live);
     TrainingController::Live values() const { return m_live; }

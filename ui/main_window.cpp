@@ -243,10 +243,11 @@ void MainWindow::buildMenus()
     file->addAction(tr("&Open run file…"), QKeySequence::Open, this, &MainWindow::openDialog);
     m_recentMenu = file->addMenu(tr("Open &recent"));
     connect(m_recentMenu, &QMenu::aboutToShow, this, &MainWindow::fillRecentMenu);
-    file->addAction(tr("Open the sample experiment"), this, [this] {
-        for (const QString &f : sampleFiles())
-            openRunFile(f);
-    });
+    QMenu *samples = file->addMenu(tr("Open &sample runs"));
+    for (const QString &f : sampleFiles())
+        samples->addAction(QFileInfo(f).completeBaseName(), this, [this, f] { openRunFile(f); });
+    if (samples->isEmpty())
+        samples->addAction(tr("(none installed)"))->setEnabled(false);
     file->addAction(tr("Close run files"), this, [this] {
         for (const QString &f : m_loader->files())
             m_loader->close(f);
@@ -493,6 +494,15 @@ QStringList MainWindow::sampleFiles()
         }
     }
     return {};
+}
+
+QString MainWindow::defaultSampleFile()
+{
+    const QStringList files = sampleFiles();
+    for (const QString &f : files)
+        if (QFileInfo(f).fileName() == QStringLiteral("mlp_2to4_ste_srste_sste.h5"))
+            return f;
+    return files.isEmpty() ? QString() : files.first();
 }
 
 void MainWindow::forkDialog(int runId)

@@ -49,6 +49,8 @@ public:
     QStringList recentFiles() const;
     // The run files shipped with nmstudio (sample_runs/*.h5), wherever they are installed.
     static QStringList sampleFiles();
+    // The sample experiment shown on first start: STE vs SR-STE vs S-STE at 2:4 on the MLP.
+    static QString defaultSampleFile();
     // Record the runs of each start into a run file in `folder` (empty: do not record).
     void setRecordFolder(const QString &folder);
     QString recordFolder() const { return m_recordFolder; }

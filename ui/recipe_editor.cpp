@@ -52,7 +52,8 @@ RecipeEditor::RecipeEditor(const QString &recipe, QWidget *parent) : QFrame(pare
     });
     connect(m_remove, &QToolButton::clicked, this, [this] { Q_EMIT removeRequested(this); });
     setRecipe(recipe);
-    rebuild();
+    if (m_fields.empty())
+        rebuild(); // setRecipe built the fields already unless the recipe was the first entry
 }
 
 std::vector<std::string> RecipeEditor::hyperparameters(const QString &recipe)
@@ -91,7 +92,9 @@ void RecipeEditor::rebuild()
     for (const auto &[key, f] : m_fields)
         keep[key] = f->text();
     while (m_form->rowCount() > 0)
-        m_form->removeRow(0);
+        m_form->removeRow(0); // deletes the fields' widgets
+    for (const auto &[key, f] : m_fields)
+        delete f;
     m_fields.clear();
     for (const auto &key : hyperparameters(recipe())) {
         const nm::OptionInfo *info = findOptionInfo(key);

@@ -16,6 +16,7 @@
 #include <QChart>
 #include <QLineSeries>
 #include <QLogValueAxis>
+#include <QMouseEvent>
 #include <QScatterSeries>
 #include <QSignalSpy>
 #include <QValueAxis>
@@ -30,6 +31,15 @@ QPoint toView(MetricChart &c, QPointF value)
     QLineSeries *s = qobject_cast<QLineSeries *>(c.chart()->series().first());
     const QPointF scene = c.chart()->mapToScene(c.chart()->mapToPosition(value, s));
     return c.view()->mapFromScene(scene);
+}
+
+// A plain hover (no button): QTest::mouseMove does not reach a widget under the offscreen
+// platform unless the window is under the cursor, so the event goes to the viewport directly.
+void hover(QWidget *viewport, QPoint p)
+{
+    QMouseEvent e(QEvent::MouseMove, QPointF(p), QPointF(viewport->mapToGlobal(p)), Qt::NoButton, Qt::NoButton,
+                  Qt::NoModifier);
+    QApplication::sendEvent(viewport, &e);
 }
 
 double xMin(ChartPanel &c)
@@ -225,7 +235,7 @@ private Q_SLOTS:
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         QVERIFY(QTest::qWaitForWindowExposed(c.get()));
         c->refresh();
-        QTest::mouseMove(c->view()->viewport(), toView(*c, {150, 1.0}));
+        hover(c->view()->viewport(), toView(*c, {150, 1.0}));
         const QString text = c->view()->crosshairText();
         QVERIFY2(text.contains(QStringLiteral("step 150")), qPrintable(text));
         QVERIFY(text.contains(QStringLiteral("Alpha")) && text.contains(QStringLiteral("Beta")));

@@ -144,7 +144,10 @@ private Q_SLOTS:
             QVERIFY2(QFile::exists(dir + '/' + QString::fromLatin1(name)), name);
         // The heatmap's PNG shows viridis colours: its colour scale and cells.
         const QImage heat(dir + QStringLiteral("/mask-flips-alpha-the-first.png"));
-        QVERIFY(pixelsNear(heat, QColor(0x440154)) > 100);
+        // fc3's first 100 steps hold the largest flip rate: a block of viridis yellow. The
+        // colour bar's foot is viridis purple.
+        QVERIFY(pixelsNear(heat, QColor(0xfde725)) > 5000);
+        QVERIFY(pixelsNear(heat, QColor(0x440154)) > 10);
     }
 };
 

@@ -8,6 +8,7 @@
 #include "experiment_panel.h"
 #include "fork_dialog.h"
 #include "heatmap_panel.h"
+#include "image_chart.h"
 #include "flip_heatmap.h"
 #include "layer_inspector.h"
 #include "main_window.h"
@@ -18,8 +19,10 @@
 
 #include <QAction>
 #include <QLabel>
+#include <QLineEdit>
 #include <QLineSeries>
 #include <QSettings>
+#include <QSpinBox>
 #include <QTemporaryDir>
 
 using namespace nmui;
@@ -151,23 +154,23 @@ private Q_SLOTS:
 
     void sampleExperimentOpens()
     {
-        const QStringList samples = MainWindow::sampleFiles();
-        QVERIFY(!samples.isEmpty());
+        QCOMPARE(MainWindow::sampleFiles().size(), 3);
+        const QString sample = MainWindow::defaultSampleFile();
+        QVERIFY(sample.endsWith(QStringLiteral("mlp_2to4_ste_srste_sste.h5")));
         MainWindow w;
         w.setRecordFolder(QString());
         w.resize(1400, 900);
         w.show();
-        for (const QString &f : samples)
-            QVERIFY(w.openRunFile(f));
+        QVERIFY(w.openRunFile(sample));
         QList<int> loaded;
         for (int id : w.store()->runIds())
             if (!w.store()->run(id)->meta.source.isEmpty())
                 loaded << id;
-        QCOMPARE(loaded.size(), 3);
+        QCOMPARE(loaded.size(), 6); // STE, SR-STE, S-STE x seeds 1, 2
         for (int id : loaded) {
             const Run *r = w.store()->run(id);
             QCOMPARE(r->meta.state, RunState::Completed);
-            QCOMPARE(r->train.size(), size_t(3000));
+            QCOMPARE(r->train.size(), size_t(2000));
             QVERIFY(r->meta.hasSummary && r->meta.summary.testAccuracy > 0.85f);
         }
         // Every page draws the sample: loss curves, one heatmap per run, the inspector.
@@ -177,8 +180,8 @@ private Q_SLOTS:
         QTRY_VERIFY(w.pages()->heatmaps()->heatmapFor(loaded[0]) != nullptr);
         QVERIFY(w.pages()->heatmaps()->heatmapFor(loaded[0])->cells().height() >= 1);
         w.pages()->setCurrentWidget(w.pages()->inspector());
-        w.pages()->inspector()->select(loaded[2], 0, 3000);
-        QCOMPARE(w.pages()->inspector()->step(), 3000L);
+        w.pages()->inspector()->select(loaded[2], 0, 2000);
+        QCOMPARE(w.pages()->inspector()->step(), 2000L);
         QVERIFY(!w.pages()->inspector()->maskChart()->image().isNull());
         QVERIFY(w.pages()->inspector()->flippedCount() > 0); // flips since step 0
     }
@@ -188,7 +191,7 @@ private Q_SLOTS:
         MainWindow w;
         w.setRecordFolder(QString());
         w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(MainWindow::sampleFiles().first()));
+        QVERIFY(w.openRunFile(MainWindow::defaultSampleFile()));
         const QString target = m_dir.filePath(QStringLiteral("asked.svg"));
         w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
             return suggested.endsWith(QStringLiteral(".svg")) ? target : QString();
@@ -210,14 +213,14 @@ private Q_SLOTS:
         MainWindow w;
         w.setRecordFolder(QString());
         w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(MainWindow::sampleFiles().first()));
+        QVERIFY(w.openRunFile(MainWindow::defaultSampleFile()));
         const int parent = w.store()->runIds().first();
         const Run *p = w.store()->run(parent);
         QCOMPARE(p->meta.config.recipe, std::string("ste"));
         ForkDialog d(w.store(), w.controller(), parent, &w);
         d.stepSpin()->setValue(20);
         d.recipe()->setRecipe(QStringLiteral("ste"));
-        QCOMPARE(d.stepsEdit()->text(), QStringLiteral("3000"));
+        QCOMPARE(d.stepsEdit()->text(), QStringLiteral("2000"));
         const int child = d.forkNow();
         QVERIFY2(child > 0, qPrintable(d.error()));
         QTRY_VERIFY_WITH_TIMEOUT(w.store()->run(child)->meta.step >= 30, 60000);
