@@ -1,0 +1,667 @@
+// nmuibench: the two GUI speed targets, each measured against a peer in the same run.
+//
+//  1. Chart redraw: 4 runs x 100,000 steps in the training-loss MetricChart (1200x700) must
+//     redraw in under 50 ms. Each repetition changes the visible x range (a zoom window or the
+//     full range), so the per-pixel-column decimation is redone, refreshes, and is timed until
+//     the view has painted once (pending events processed, else a synchronous repaint()).
+//     Peer: a plain QChart/QChartView, same view size and render hints, whose 4 QLineSeries get
+//     replace() with all 100k points each (no decimation), timed the same way.
+//  2. UI-thread responsiveness while training: MainWindow trains 4 runs of the default
+//     comparison (MLP on Fashion-MNIST) while the chart pages are cycled so every page draws
+//     live data; a 5 ms QTimer records the gaps between its ticks (event-loop latency).
+//     Peer: the same timer, duration and page cycling with the window idle (no training).
+//     No threshold is stated for this one; gaps over 50 ms (a visible stall) are counted.
+//
+// A benchmark, not a test: it exits 0 whether or not a target is met (non-zero only when the
+// measurement itself could not be made). Runs on the offscreen platform unless
+// QT_QPA_PLATFORM is set. Total run time is about 30-40 s. Arguments "redraw" or "latency"
+// run one part only.
+#include "blas_setup.h"
+
+#include "../ui/ui_test_util.h"
+
+#include "chart_pages.h"
+#include "chart_settings.h"
+#include "experiment_panel.h"
+#include "main_window.h"
+#include "metric_chart.h"
+#include "run_store.h"
+
+#include <QAbstractAxis>
+#include <QApplication>
+#include <QChart>
+#include <QChartView>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QLineSeries>
+#include <QStandardPaths>
+#include <QThread>
+#include <QTimer>
+#include <QValueAxis>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace nmui;
+
+namespace {
+
+constexpr long kPoints = 100000;
+constexpr int kRuns = 4;
+constexpr QSize kChartSize(1200, 700);
+constexpr int kRedrawReps = 15;
+constexpr double kRedrawTargetMs = 50.0;
+constexpr double kNaiveBudgetMs = 15000.0; // the naive peer stops repeating after this (at least 3 reps)
+constexpr int kTrainMs = 8000;
+constexpr int kTickMs = 5;
+constexpr int kPageEveryMs = 1000;
+constexpr double kLatencyTargetMs = 50.0;
+
+double nowMs(const QElapsedTimer &t)
+{
+    return static_cast<double>(t.nsecsElapsed()) / 1e6;
+}
+
+// CPU time of the calling thread, in ms.
+double threadCpuMs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// The 1-minute load average (other processes on the machine skew every number here).
+double loadAverage()
+{
+    double load = NAN;
+    if (FILE *f = std::fopen("/proc/loadavg", "r")) {
+        if (std::fscanf(f, "%lf", &load) != 1)
+            load = NAN;
+        std::fclose(f);
+    }
+    return load;
+}
+
+// CPU time of the whole process, in ms.
+double processCpuMs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// CPU the rest of the machine used over an interval, in cores: all busy time (/proc/stat)
+// minus this process's. Another build or program on a 2-core machine changes every number.
+class OtherLoad {
+public:
+    OtherLoad() { restart(); }
+    void restart()
+    {
+        m_busy0 = machineBusyMs();
+        m_proc0 = processCpuMs();
+        m_wall.start();
+    }
+    double cores() const
+    {
+        const double wall = nowMs(m_wall);
+        return wall > 0 ? std::max(0.0, (machineBusyMs() - m_busy0) - (processCpuMs() - m_proc0)) / wall : NAN;
+    }
+
+private:
+    static double machineBusyMs()
+    {
+        unsigned long long v[8] = {};
+        if (FILE *f = std::fopen("/proc/stat", "r")) {
+            if (std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                            &v[6], &v[7]) != 8)
+                std::fill(std::begin(v), std::end(v), 0ull);
+            std::fclose(f);
+        }
+        // user nice system idle iowait irq softirq steal: everything but idle and iowait
+        const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        return static_cast<double>(busy) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    double m_busy0 = 0, m_proc0 = 0;
+    QElapsedTimer m_wall;
+};
+
+double quantile(std::vector<double> v, double q)
+{
+    if (v.empty())
+        return NAN;
+    std::sort(v.begin(), v.end());
+    const double pos = q * static_cast<double>(v.size() - 1);
+    const auto i = static_cast<size_t>(pos);
+    const double frac = pos - static_cast<double>(i);
+    return i + 1 < v.size() ? v[i] * (1 - frac) + v[i + 1] * frac : v[i];
+}
+
+double median(const std::vector<double> &v)
+{
+    return quantile(v, 0.5);
+}
+
+double maxOf(const std::vector<double> &v)
+{
+    return v.empty() ? NAN : *std::max_element(v.begin(), v.end());
+}
+
+// Runs the event loop for `ms` milliseconds.
+void spin(int ms)
+{
+    QEventLoop loop;
+    QTimer::singleShot(ms, Qt::PreciseTimer, &loop, &QEventLoop::quit);
+    loop.exec();
+}
+
+// Spins until `done` or `timeoutMs`; false on timeout.
+bool spinUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    QElapsedTimer t;
+    t.start();
+    while (!done()) {
+        if (t.elapsed() > timeoutMs)
+            return false;
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 20);
+        if (!done())
+            spin(5);
+    }
+    return true;
+}
+
+// Counts paint events of a widget (checks that a repetition painted, and only once).
+class PaintCounter : public QObject {
+public:
+    int paints = 0;
+    bool eventFilter(QObject *, QEvent *e) override
+    {
+        if (e->type() == QEvent::Paint)
+            ++paints;
+        return false;
+    }
+};
+
+// Brings a view on screen now, as the event loop would after a change: pending layout, scene
+// and update requests are processed (which paints the changed region); if that painted
+// nothing, a synchronous repaint() of the whole viewport. One paint per call, never two.
+void paintNow(QChartView *view, const PaintCounter *counter = nullptr)
+{
+    const int before = counter ? counter->paints : 0;
+    QCoreApplication::processEvents();
+    if (!counter || counter->paints == before) {
+        view->viewport()->repaint();
+        QCoreApplication::processEvents();
+    }
+}
+
+// The visible x range of repetition `rep`: every third one the full range, else a zoom window
+// of varying width and position.
+struct Window {
+    bool full;
+    double x0, x1;
+};
+Window windowFor(int rep)
+{
+    if (rep % 3 == 0)
+        return {true, 1, static_cast<double>(kPoints)};
+    const double width = 4000.0 + static_cast<double>((rep * 7919) % 46000);
+    const double x0 = 1.0 + static_cast<double>((rep * 15485) % static_cast<int>(kPoints - width));
+    return {false, x0, x0 + width};
+}
+
+// A noisy, decaying loss (deterministic): decimation has something to keep.
+float syntheticLoss(int run, long step)
+{
+    uint64_t h = static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(run) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 29;
+    const float noise = static_cast<float>(h % 10000) / 10000.0f - 0.5f;
+    return (0.3f + 0.1f * static_cast<float>(run)) + 2.0f / std::sqrt(static_cast<float>(step)) + 0.15f * noise;
+}
+
+struct RedrawResult {
+    std::vector<double> ms;
+    std::vector<double> updateMs; // range change and series update (refresh() / replace()), before painting
+    int paints = 0;       // viewport paint events over all repetitions
+    int badRefreshes = 0; // repetitions that did not replace the series exactly once
+    int points = 0;       // points in one run's main series after the last repetition
+    QSize viewSize;       // the chart view (the panel also holds a header row)
+};
+
+RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
+{
+    ChartSettings settings;
+    settings.setSmoothing(smoothing);
+    // Exactly as tests/ui/tst_charts.cpp lossChart(), at the benchmark's size.
+    auto chart = std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
+                                               QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
+    chart->resize(kChartSize);
+    chart->show();
+    spinUntil([&] { return chart->isVisible() && chart->view()->viewport()->isVisible(); }, 5000);
+    store.flush();
+    chart->refresh();
+    paintNow(chart->view());
+    if (chart->traceCount() != kRuns)
+        std::printf("warning: the chart shows %d traces, expected %d\n", chart->traceCount(), kRuns);
+
+    PaintCounter counter;
+    chart->view()->viewport()->installEventFilter(&counter);
+    int replaced = 0;
+    QObject::connect(chart->mainSeries(ids.first()), &QXYSeries::pointsReplaced, [&] { ++replaced; });
+
+    RedrawResult r;
+    QElapsedTimer t;
+    for (int rep = 0; rep < kRedrawReps; ++rep) {
+        const Window w = windowFor(rep);
+        const int paintsBefore = counter.paints;
+        replaced = 0;
+        t.start();
+        if (w.full) {
+            chart->view()->resetZoom(); // the panel refreshes on zoomWasReset
+        } else {
+            chart->view()->zoomToX(w.x0, w.x1);
+            chart->refresh();
+        }
+        r.updateMs.push_back(nowMs(t));
+        paintNow(chart->view(), &counter);
+        r.ms.push_back(nowMs(t));
+        r.paints += counter.paints - paintsBefore;
+        if (replaced != 1)
+            ++r.badRefreshes;
+    }
+    r.points = static_cast<int>(chart->mainSeries(ids.first())->count());
+    r.viewSize = chart->view()->size();
+    chart->view()->viewport()->removeEventFilter(&counter);
+    return r;
+}
+
+RedrawResult timeNaive(const std::vector<QList<QPointF>> &data, double ylo, double yhi, QSize viewSize)
+{
+    auto *chart = new QChart;
+    chart->setAnimationOptions(QChart::NoAnimation);
+    chart->setTitle(QStringLiteral("Training loss (naive)"));
+    chart->legend()->setAlignment(Qt::AlignBottom);
+    auto *x = new QValueAxis;
+    auto *y = new QValueAxis;
+    chart->addAxis(x, Qt::AlignBottom);
+    chart->addAxis(y, Qt::AlignLeft);
+    std::vector<QLineSeries *> series;
+    for (size_t i = 0; i < data.size(); ++i) {
+        auto *s = new QLineSeries;
+        s->setName(QStringLiteral("run %1").arg(i + 1));
+        chart->addSeries(s);
+        s->attachAxis(x);
+        s->attachAxis(y);
+        series.push_back(s);
+    }
+    QChartView view(chart);
+    view.setRenderHint(QPainter::Antialiasing); // as PlotView draws
+    view.resize(viewSize); // the size of MetricChart's view
+    view.show();
+    spinUntil([&] { return view.isVisible(); }, 5000);
+    x->setRange(1, static_cast<double>(kPoints));
+    y->setRange(ylo, yhi);
+    paintNow(&view);
+
+    PaintCounter counter;
+    view.viewport()->installEventFilter(&counter);
+    RedrawResult r;
+    QElapsedTimer t, total;
+    total.start();
+    for (int rep = 0; rep < kRedrawReps; ++rep) {
+        if (rep >= 3 && nowMs(total) > kNaiveBudgetMs)
+            break;
+        const Window w = windowFor(rep);
+        const int paintsBefore = counter.paints;
+        t.start();
+        x->setRange(w.x0, w.x1);
+        for (size_t i = 0; i < data.size(); ++i)
+            series[i]->replace(data[i]); // every point, every frame
+        r.updateMs.push_back(nowMs(t));
+        paintNow(&view, &counter);
+        r.ms.push_back(nowMs(t));
+        r.paints += counter.paints - paintsBefore;
+    }
+    r.points = static_cast<int>(series.front()->count());
+    r.viewSize = view.size();
+    view.viewport()->removeEventFilter(&counter);
+    return r;
+}
+
+void benchRedraw()
+{
+    QElapsedTimer build;
+    build.start();
+    RunStore store;
+    QList<int> ids;
+    const char *recipes[kRuns] = {"ste", "srste", "sste", "mdgf-linear"}; // distinct: no seed grouping
+    std::vector<QList<QPointF>> naiveData(kRuns);
+    double ylo = INFINITY, yhi = -INFINITY;
+    for (int i = 0; i < kRuns; ++i) {
+        test::SyntheticRun s;
+        s.name = QStringLiteral("run%1").arg(i + 1);
+        s.recipe = recipes[i];
+        s.steps = kPoints;
+        s.layers = 1;
+        s.loss = [i](long step) { return syntheticLoss(i, step); };
+        ids << test::addRun(store, s);
+        QList<QPointF> &pts = naiveData[static_cast<size_t>(i)];
+        pts.reserve(kPoints);
+        for (long step = 1; step <= kPoints; ++step) {
+            const float v = syntheticLoss(i, step);
+            pts.append(QPointF(static_cast<double>(step), static_cast<double>(v)));
+            ylo = std::min(ylo, static_cast<double>(v));
+            yhi = std::max(yhi, static_cast<double>(v));
+        }
+    }
+    std::printf("redraw: %d runs x %ld points built in %.0f ms; chart %dx%d, %d repetitions, zoom window changed "
+                "every repetition (every third: full range)\n",
+                kRuns, kPoints, nowMs(build), kChartSize.width(), kChartSize.height(), kRedrawReps);
+    std::fflush(stdout);
+
+    OtherLoad others;
+    const RedrawResult ours = timeOurs(store, ids, ChartSettings().smoothing());
+    const RedrawResult ours0 = timeOurs(store, ids, 0.0);
+    const RedrawResult naive = timeNaive(naiveData, ylo, yhi, ours.viewSize);
+
+    auto note = [](const RedrawResult &r) {
+        QString s;
+        if (r.paints != static_cast<int>(r.ms.size()))
+            s += QStringLiteral(" [%1 paints in %2 reps]").arg(r.paints).arg(r.ms.size());
+        if (r.badRefreshes)
+            s += QStringLiteral(" [%1 reps without exactly one replace()]").arg(r.badRefreshes);
+        return s.toStdString();
+    };
+    const double mOurs = median(ours.ms), mOurs0 = median(ours0.ms), mNaive = median(naive.ms);
+    std::printf("redraw 4x100k: nmstudio median %.1f ms (max %.1f, smoothing %.2g: raw+smoothed curves, %d pts/curve)%s"
+                " | naive replace median %.1f ms (max %.1f, %zu reps, %d pts/curve)%s | ratio %.3f | target < %.0f ms: %s\n",
+                mOurs, maxOf(ours.ms), ChartSettings().smoothing(), ours.points, note(ours).c_str(), mNaive,
+                maxOf(naive.ms), naive.ms.size(), naive.points, note(naive).c_str(), mOurs / mNaive, kRedrawTargetMs,
+                mOurs < kRedrawTargetMs ? "met" : "NOT met");
+    std::printf("redraw 4x100k, smoothing off: nmstudio median %.1f ms (max %.1f, %d pts/curve)%s | naive replace "
+                "median %.1f ms | ratio %.3f | target < %.0f ms: %s\n",
+                mOurs0, maxOf(ours0.ms), ours0.points, note(ours0).c_str(), mNaive, mOurs0 / mNaive, kRedrawTargetMs,
+                mOurs0 < kRedrawTargetMs ? "met" : "NOT met");
+    std::printf("  of which range change + series update (before painting), median: nmstudio %.1f ms, smoothing off "
+                "%.1f ms, naive %.1f ms; the rest is layout + paint. Chart views %dx%d (both). Other processes used %.2f cores meanwhile\n",
+                median(ours.updateMs), median(ours0.updateMs), median(naive.updateMs), ours.viewSize.width(),
+                ours.viewSize.height(), others.cores());
+    std::fflush(stdout);
+}
+
+// Gaps between the ticks of a 5 ms timer on the UI thread, each tagged (the chart page shown
+// when it ended).
+class LatencyProbe : public QObject {
+public:
+    explicit LatencyProbe(std::function<int()> tag = {}) : m_tag(std::move(tag))
+    {
+        m_timer.setTimerType(Qt::PreciseTimer);
+        m_timer.setInterval(kTickMs);
+        connect(&m_timer, &QTimer::timeout, this, [this] {
+            const double now = nowMs(m_clock);
+            if (m_last >= 0) {
+                m_gaps.push_back(now - m_last);
+                m_tags.push_back(m_tag ? m_tag() : 0);
+            }
+            m_last = now;
+        });
+    }
+    void start()
+    {
+        m_gaps.clear();
+        m_tags.clear();
+        m_last = -1;
+        m_clock.start();
+        m_timer.start();
+    }
+    std::vector<double> stop()
+    {
+        m_timer.stop();
+        return m_gaps;
+    }
+    const std::vector<int> &tags() const { return m_tags; }
+
+private:
+    std::function<int()> m_tag;
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    double m_last = -1;
+    std::vector<double> m_gaps;
+    std::vector<int> m_tags;
+};
+
+struct LatencyStats {
+    double median = NAN, p99 = NAN, max = NAN;
+    double uiBusy = NAN;   // UI-thread CPU time / wall time over the window
+    double others = NAN;   // cores used by other processes over the window
+    double procCores = NAN; // process CPU time / wall time (cores in use by this process)
+    long over50 = 0, over16 = 0, ticks = 0;
+};
+
+LatencyStats stats(const std::vector<double> &gaps)
+{
+    LatencyStats s;
+    s.median = median(gaps);
+    s.p99 = quantile(gaps, 0.99);
+    s.max = maxOf(gaps);
+    s.ticks = static_cast<long>(gaps.size());
+    for (double g : gaps) {
+        s.over50 += g > kLatencyTargetMs;
+        s.over16 += g > 16.7;
+    }
+    return s;
+}
+
+// Measures for `ms` while switching the chart page every second, so every page is shown
+// (and refreshes with live data) during the window; also the worst gap per page.
+std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<double> &worstPerPage, double &uiBusy,
+                                         double &procCores, double &others)
+{
+    ChartPages *pages = w.pages();
+    const int n = static_cast<int>(pages->count());
+    pages->setCurrentIndex(0);
+    spin(50);
+    LatencyProbe probe([pages] { return pages->currentIndex(); });
+    QTimer cycle;
+    cycle.setInterval(kPageEveryMs);
+    QObject::connect(&cycle, &QTimer::timeout, [&] { pages->setCurrentIndex((pages->currentIndex() + 1) % n); });
+    QElapsedTimer wall;
+    const double cpu0 = threadCpuMs(), proc0 = processCpuMs();
+    OtherLoad load;
+    wall.start();
+    probe.start();
+    cycle.start();
+    spin(ms);
+    cycle.stop();
+    const std::vector<double> gaps = probe.stop();
+    uiBusy = (threadCpuMs() - cpu0) / nowMs(wall);
+    procCores = (processCpuMs() - proc0) / nowMs(wall);
+    others = load.cores();
+    worstPerPage.assign(static_cast<size_t>(n), 0.0);
+    for (size_t i = 0; i < gaps.size(); ++i) {
+        const int p = probe.tags()[i];
+        if (p >= 0 && p < n)
+            worstPerPage[static_cast<size_t>(p)] = std::max(worstPerPage[static_cast<size_t>(p)], gaps[i]);
+    }
+    pages->setCurrentIndex(0);
+    return gaps;
+}
+
+void printWorstPerPage(MainWindow &w, const char *label, const std::vector<double> &worst)
+{
+    std::printf("  %-9s worst gap per page:", label);
+    for (size_t p = 0; p < worst.size(); ++p)
+        std::printf("%s %s %.1f ms", p ? "," : "",
+                    qPrintable(w.pages()->tabText(static_cast<int>(p)).replace(QStringLiteral("&&"), QStringLiteral("&"))),
+                    worst[p]);
+    std::printf("\n");
+}
+
+void printLatency(const char *label, const LatencyStats &s)
+{
+    std::printf("  %-9s ticks %5ld | median %.2f ms | p99 %.2f ms | max %.1f ms | gaps > 16.7 ms: %ld | gaps > 50 ms: "
+                "%ld | CPU: UI thread %.0f%%, process %.2f cores, other processes %.2f cores\n",
+                label, s.ticks, s.median, s.p99, s.max, s.over16, s.over50, 100.0 * s.uiBusy, s.procCores, s.others);
+}
+
+int benchResponsiveness()
+{
+    MainWindow w;
+    w.setRecordFolder(QString()); // not recorded
+    w.resize(1400, 900);
+    w.show();
+    if (!spinUntil([&] { return w.isVisible(); }, 5000)) {
+        std::printf("responsiveness: the window did not show\n");
+        return 1;
+    }
+    // The default comparison (STE, SR-STE, S-STE, 2:4 MLP on Fashion-MNIST) plus a fourth recipe,
+    // long enough to train for the whole window; stopped when the window ends.
+    w.experiment()->addRecipe(QStringLiteral("mdgf-linear"));
+    w.experiment()->setValue("steps", QStringLiteral("100000"));
+    w.applyExperiment();
+    QList<int> ids = w.controller()->experimentRuns();
+    if (ids.size() != kRuns) {
+        std::printf("responsiveness: expected %d runs, the experiment has %lld (%s)\n", kRuns,
+                    static_cast<long long>(ids.size()), qPrintable(w.experiment()->firstError()));
+        return 1;
+    }
+    const nm::RunConfig cfg = w.store()->run(ids.first())->meta.config;
+    QStringList hidden;
+    for (int h : cfg.mlpHidden)
+        hidden << QString::number(h);
+    std::printf("responsiveness: %d runs (%s model, hidden %s, batch %d, data %s, eval every %d, snapshot every %ld), "
+                "window 1400x900, %lld chart pages cycled every %d ms, %d ms timer, %d ms windows\n",
+                kRuns, cfg.model.c_str(), qPrintable(hidden.join(',')), cfg.batch, cfg.data.c_str(), cfg.evalEvery,
+                cfg.snapshotEvery, static_cast<long long>(w.pages()->count()), kPageEveryMs, kTickMs, kTrainMs);
+    std::fflush(stdout);
+    spin(300); // let the window settle
+
+    // Peer first: the same window, idle. Counts runs (re-)added meanwhile: an idle window
+    // should add none.
+    int runsAdded = 0;
+    QObject::connect(w.store(), &RunStore::runAdded, &w, [&runsAdded] { ++runsAdded; });
+    std::vector<double> worstIdle, worstTrain;
+    double busy = 0, cores = 0, others = 0;
+    LatencyStats idle = stats(measureWithPageCycle(w, kTrainMs, worstIdle, busy, cores, others));
+    idle.uiBusy = busy;
+    idle.procCores = cores;
+    idle.others = others;
+    const int runsAddedIdle = runsAdded;
+
+    // Start (through the toolbar's action, as a user does), then wait until every run steps.
+    QAction *start = nullptr;
+    for (QAction *a : w.findChildren<QAction *>())
+        if (a->text() == QStringLiteral("Start"))
+            start = a;
+    if (!start || !start->isEnabled()) {
+        std::printf("responsiveness: no enabled Start action\n");
+        return 1;
+    }
+    QElapsedTimer clock;
+    clock.start();
+    LatencyProbe startup;
+    startup.start();
+    start->trigger();
+    const double triggerMs = nowMs(clock);
+    // The form's edits re-apply the experiment (new run ids) until the start: read them now.
+    ids = w.controller()->experimentRuns();
+    auto stepOf = [&](int id) {
+        const Run *r = w.store()->run(id);
+        return r ? r->meta.step : -1L;
+    };
+    const bool stepping = spinUntil(
+        [&] {
+            for (int id : ids)
+                if (stepOf(id) < 1)
+                    return false;
+            return true;
+        },
+        60000);
+    const LatencyStats boot = stats(startup.stop());
+    const double bootMs = nowMs(clock);
+    if (!stepping) {
+        std::printf("responsiveness: the runs did not start stepping within 60 s\n");
+        w.controller()->stop();
+        spinUntil([&] { return w.controller()->state() != TrainingController::State::Running; }, 30000);
+        return 1;
+    }
+    long stepsBefore = 0;
+    for (int id : ids)
+        stepsBefore += stepOf(id);
+
+    LatencyStats train = stats(measureWithPageCycle(w, kTrainMs, worstTrain, busy, cores, others));
+    train.uiBusy = busy;
+    train.procCores = cores;
+    train.others = others;
+
+    long stepsAfter = 0;
+    for (int id : ids)
+        stepsAfter += stepOf(id);
+    QElapsedTimer stopClock;
+    stopClock.start();
+    w.controller()->stop();
+    const double stopCallMs = nowMs(stopClock);
+    spinUntil([&] { return w.controller()->state() == TrainingController::State::Finished; }, 30000);
+    const double stoppedMs = nowMs(stopClock);
+
+    std::printf("  start: Start action took %.1f ms on the UI thread; all runs stepping after %.0f ms (max gap "
+                "meanwhile %.1f ms)\n",
+                triggerMs, bootMs, boot.max);
+    std::printf("  training window: %ld steps over %d runs (%.0f steps/s together); stop() took %.1f ms, all runs "
+                "stopped after %.0f ms\n",
+                stepsAfter - stepsBefore, kRuns, static_cast<double>(stepsAfter - stepsBefore) / (kTrainMs / 1000.0),
+                stopCallMs, stoppedMs);
+    if (runsAddedIdle > 0)
+        std::printf("  note: %d runs were added to the store during the idle window (the experiment was re-applied "
+                    "about every %.0f ms while nothing changed)\n",
+                    runsAddedIdle, kTrainMs / (static_cast<double>(runsAddedIdle) / kRuns));
+    printLatency("idle", idle);
+    printLatency("training", train);
+    printWorstPerPage(w, "idle", worstIdle);
+    printWorstPerPage(w, "training", worstTrain);
+    std::printf("ui latency 4 runs training: nmstudio median %.2f ms p99 %.2f ms max %.1f ms (%ld gaps > 50 ms) | idle "
+                "median %.2f ms p99 %.2f ms max %.1f ms (%ld gaps > 50 ms) | ratio p99 training/idle %.2f | max gap < "
+                "%.0f ms while training: %s\n",
+                train.median, train.p99, train.max, train.over50, idle.median, idle.p99, idle.max, idle.over50,
+                train.p99 / idle.p99, kLatencyTargetMs, train.max < kLatencyTargetMs ? "met" : "NOT met");
+    std::fflush(stdout);
+    w.controller()->reset();
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    nm::ensureFastBlas(argc, argv);
+    if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+        qputenv("QT_QPA_PLATFORM", "offscreen");
+    QStandardPaths::setTestModeEnabled(true); // QSettings stay out of the user's configuration
+    QApplication app(argc, argv);
+    app.setOrganizationName(QStringLiteral("nmstudio-bench"));
+    app.setApplicationName(QStringLiteral("nmuibench"));
+    std::printf("nmuibench: Qt %s, platform %s, %d cores, load average %.2f\n", qVersion(),
+                qPrintable(QGuiApplication::platformName()), QThread::idealThreadCount(), loadAverage());
+    QElapsedTimer total;
+    total.start();
+    // Arguments: "redraw" and/or "latency" run only those parts (default: both).
+    const QStringList args = app.arguments().mid(1);
+    const bool all = !args.contains(QStringLiteral("redraw")) && !args.contains(QStringLiteral("latency"));
+    if (all || args.contains(QStringLiteral("redraw")))
+        benchRedraw();
+    int rc = 0;
+    if (all || args.contains(QStringLiteral("latency")))
+        rc = benchResponsiveness();
+    std::printf("total %.1f s, load average now %.2f (other processes on the machine skew these numbers)\n",
+                nowMs(total) / 1000.0, loadAverage());
+    return rc;
+}
