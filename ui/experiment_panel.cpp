@@ -361,11 +361,17 @@ void ExperimentPanel::revalidate()
         }
     }
     m_valid = ok;
+    std::string outcome = ok ? "valid" : "invalid";
     if (ok) {
         m_lastValid = runs;
         m_summary->setText(tr("%n run(s) of %1 steps", "", static_cast<int>(runs.size()))
                                .arg(runs.empty() ? 0 : runs.front().steps));
+        for (const auto &r : runs)
+            outcome += '\n' + nm::configToJson(r);
     }
+    if (outcome == m_announced)
+        return;
+    m_announced = std::move(outcome);
     Q_EMIT changed();
 }
 

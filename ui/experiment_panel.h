@@ -74,6 +74,9 @@ private:
     bool m_valid = true;
     bool m_loading = false;
     std::vector<nm::RunConfig> m_lastValid;
+    // What the last changed() announced: validity and the runs' configs. configs() revalidates,
+    // and listeners that call it on changed() must not be told again when nothing changed.
+    std::string m_announced;
 };
 
 // Text of the run-option defaults the panel starts from for a model (GUI defaults applied).

@@ -4,6 +4,10 @@
 
 #include <cmath>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 namespace nmui {
 
 std::shared_ptr<const nm::Dataset> DatasetCache::get(const nm::DataOptions &o)
@@ -167,6 +171,9 @@ std::unique_ptr<nm::Trainer> RunWorker::acquire()
 
 void RunWorker::threadMain()
 {
+    // Training yields to the UI thread: on Linux the nice value is per thread, and the OpenMP
+    // team (OpenBLAS included) this thread starts inherits it. Best effort; failure is harmless.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
     try {
         auto trainer = acquire();
         if (trainer) {
