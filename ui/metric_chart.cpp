@@ -29,6 +29,7 @@ struct MetricChart::Trace {
     std::vector<plot::EmaSmoother> smoothers; // one per run
     plot::SeedAggregate aggregate;            // groups: this frame's mean and band
     QList<QPointF> rawPts, mainPts, upPts, loPts;
+    bool showRaw = false; // the faded raw curve under a smoothed line
 };
 
 namespace {
@@ -432,18 +433,14 @@ void MetricChart::updateTrace(Trace &t, double x0, double x1, int columns, plot:
         plot::decimateMinMax(t.aggregate.x, t.aggregate.mean, x0, x1, columns, m_logY, t.mainPts);
         plot::decimateMinMax(t.aggregate.x, t.aggregate.hi, x0, x1, columns, m_logY, t.upPts);
         plot::decimateMinMax(t.aggregate.x, t.aggregate.lo, x0, x1, columns, m_logY, t.loPts);
-        t.upper->replace(t.upPts);
-        t.lower->replace(t.loPts);
         yr.include(plot::yRange(t.upPts));
         yr.include(plot::yRange(t.loPts));
     }
-    const bool showRaw = t.runs.size() == 1 && !t.mainPts.isEmpty();
+    t.showRaw = t.runs.size() == 1 && !t.mainPts.isEmpty();
     if (t.runs.size() == 1 && t.mainPts.isEmpty())
         std::swap(t.rawPts, t.mainPts); // no smoothing: the raw curve is the main line
-    t.raw->replace(showRaw ? t.rawPts : QList<QPointF>{});
-    t.main->replace(t.mainPts);
     yr.include(plot::yRange(t.mainPts));
-    if (showRaw)
+    if (t.showRaw)
         yr.include(plot::yRange(t.rawPts));
 }
 
@@ -479,6 +476,16 @@ void MetricChart::updateAxes(double x0, double x1, const plot::Range &yr)
     view()->setRanges(x0, x1, y.lo, y.hi);
 }
 
+void MetricChart::pushTrace(Trace &t)
+{
+    if (t.runs.size() > 1) {
+        t.upper->replace(t.upPts);
+        t.lower->replace(t.loPts);
+    }
+    t.raw->replace(t.showRaw ? t.rawPts : QList<QPointF>{});
+    t.main->replace(t.mainPts);
+}
+
 void MetricChart::refresh()
 {
     updateLayerChoices();
@@ -500,10 +507,11 @@ void MetricChart::refresh()
     plot::Range yr;
     for (auto &t : m_traces)
         updateTrace(*t, x0, x1, columns, yr);
-    if (!zoomed)
+    // Ranges first, then the points: Qt Charts rebuilds a series' geometry on each of both.
+    if (!zoomed || m_settings->followLatest())
         updateAxes(x0, x1, yr);
-    else if (m_settings->followLatest())
-        updateAxes(x0, x1, yr);
+    for (auto &t : m_traces)
+        pushTrace(*t);
     updateMarkers();
 }
 

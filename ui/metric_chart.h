@@ -97,7 +97,10 @@ private:
     void syncTraces(const QList<Entity> &list);
     void restack();
     Trace *createTrace(const Entity &e, int spec);
+    // Decimates (and smooths) a trace's curves for the visible range; pushTrace hands them
+    // to the series.
     void updateTrace(Trace &t, double x0, double x1, int columns, plot::Range &yr);
+    void pushTrace(Trace &t);
     plot::Range fullXRange() const;
     void installYAxis();
     void followTicks(QValueAxis *axis, int pixelsPerTick, bool horizontal);
