@@ -15,6 +15,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -39,13 +40,14 @@ struct CliArgs {
     std::string recipes, seeds, out; // experiment options (not config keys)
     std::map<std::string, std::string> flags;
     bool json = false, quiet = false, help = false, printConfig = false;
+    bool overwrite = false, append = false; // what --out does with an existing file
 };
 
 void printHelp()
 {
     std::printf(
-        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST] [--out FILE.h5]\n"
-        "               [--json] [--quiet]\n"
+        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST]\n"
+        "               [--out FILE.h5 [--overwrite | --append]] [--json] [--quiet]\n"
         "\n"
         "Trains an MLP on Fashion-MNIST or a char-level GPT on text and prints one summary line per run:\n"
         "  final run=NAME step=N val_loss=X val_acc=Y status=Completed|Stopped|Diverged [test_loss=.. test_acc=..] "
@@ -56,7 +58,10 @@ void printHelp()
         "  --recipes LIST    experiment: one run per recipe and seed, e.g. ste,srste,sste (instead of --recipe)\n"
         "  --seeds LIST      experiment: seeds, e.g. 1,2,3 (instead of --seed); runs with one seed share the\n"
         "                    data order and initial weights; a table of mean ± std per recipe ends the output\n"
-        "  --out FILE.h5     record every run in an HDF5 run file (layout: README, \"Run-file format\")\n"
+        "  --out FILE.h5     record every run in an HDF5 run file (layout: README, \"Run-file format\");\n"
+        "                    an existing file is never replaced unless --overwrite or --append is given\n"
+        "  --overwrite       replace an existing --out file\n"
+        "  --append          add the runs to an existing --out file, after its own runs\n"
         "  --json            print JSON lines on stdout (start, eval, final) instead of the summary line\n"
         "  --quiet           no progress output on stderr\n"
         "  --print-config    print the resolved configuration as JSON and exit\n"
@@ -123,8 +128,13 @@ CliArgs parseArgs(int argc, char **argv)
             name = name.substr(0, eq);
             hasValue = true;
         }
-        if (name == "json" || name == "quiet" || name == "print-config" || name == "print_config") {
-            (name == "json" ? a.json : name == "quiet" ? a.quiet : a.printConfig) = true;
+        if (name == "json" || name == "quiet" || name == "print-config" || name == "print_config" ||
+            name == "overwrite" || name == "append") {
+            (name == "json"        ? a.json
+             : name == "quiet"     ? a.quiet
+             : name == "overwrite" ? a.overwrite
+             : name == "append"    ? a.append
+                                   : a.printConfig) = true;
             continue;
         }
         const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "out";
@@ -217,6 +227,25 @@ std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig 
     return nm::expandRuns(config, recipes, seeds);
 }
 
+// What --out does with an existing file, checked before anything trains.
+nm::RunFileOptions runFileOptions(const CliArgs &args)
+{
+    nm::RunFileOptions o;
+    if (args.overwrite && args.append)
+        throw nm::ConfigError("give either --overwrite or --append, not both");
+    if ((args.overwrite || args.append) && args.out.empty())
+        throw nm::ConfigError(std::string(args.overwrite ? "--overwrite" : "--append") +
+                              " applies to the run file of --out FILE.h5, which is not given");
+    o.existing = args.overwrite ? nm::ExistingRunFile::Overwrite
+                 : args.append  ? nm::ExistingRunFile::Append
+                                : nm::ExistingRunFile::Refuse;
+    if (o.existing == nm::ExistingRunFile::Refuse && !args.out.empty() && std::filesystem::exists(args.out))
+        throw nm::RunFileExists("run file '" + args.out + "' already exists and was left as it is; pass "
+                                "--overwrite to replace it, --append to add these runs to it, or choose "
+                                "another --out");
+    return o;
+}
+
 void printExperimentSummary(const std::vector<nm::RunConfig> &runs, const std::vector<nm::RunSummary> &summaries,
                             bool json)
 {
@@ -263,6 +292,7 @@ int main(int argc, char **argv)
             std::printf("%s\n", nm::configToJson(config, 2).c_str());
             return 0;
         }
+        const nm::RunFileOptions fileOptions = runFileOptions(args);
         const std::vector<nm::RunConfig> runs = plannedRuns(args, config);
         nm::Experiment experiment(runs, config.threads);
         const nm::ThreadBudget budget = experiment.budget();
@@ -274,7 +304,7 @@ int main(int argc, char **argv)
         }
         std::unique_ptr<nm::RunFileWriter> writer;
         if (!args.out.empty()) {
-            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos());
+            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos(), fileOptions);
             experiment.record(*writer);
         }
         std::shared_ptr<nm::ConsoleGroup> group;
@@ -299,7 +329,8 @@ int main(int argc, char **argv)
         if (writer) {
             writer->close();
             if (!args.quiet)
-                std::fprintf(stderr, "run file: %s\n", args.out.c_str());
+                std::fprintf(stderr, "run file: %s%s\n", args.out.c_str(),
+                             fileOptions.existing == nm::ExistingRunFile::Append ? " (runs appended)" : "");
         }
         if (runs.size() > 1)
             printExperimentSummary(runs, summaries, args.json);

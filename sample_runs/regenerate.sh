@@ -19,7 +19,7 @@ run() {
   local tmp="$here/.${out}.tmp"
   rm -f "$tmp"
   echo "== $out" >&2
-  "$nmtrain" --threads 2 --snapshot-every 0 --out "$tmp" "$@"
+  "$nmtrain" --threads 2 --snapshot-every 0 --out "$tmp" --overwrite "$@"
   mv "$tmp" "$here/$out"
 }
 

@@ -6,6 +6,8 @@
 #include "run_file_loader.h"
 #include "run_store.h"
 
+#include "nmcore/runfile.h"
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QEventLoop>
@@ -91,7 +93,8 @@ int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir
         return 1;
     }
     QDir().mkpath(outDir);
-    const QString runFile = QDir(outDir).filePath(QStringLiteral("comparison.h5"));
+    const QString runFile = QString::fromStdString(
+        nm::freshRunFilePath(QDir(outDir).filePath(QStringLiteral("comparison.h5")).toStdString()));
     window.controller()->setRecordPath(runFile);
     out << "recording the runs to " << QDir(runFile).absolutePath() << '\n';
     out.flush();

@@ -11,6 +11,8 @@
 #include "run_store.h"
 #include "runs_table.h"
 
+#include "nmcore/runfile.h"
+
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
@@ -24,6 +26,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPushButton>
 #include <QStandardPaths>
 #include <QSettings>
 #include <QSlider>
@@ -398,9 +401,12 @@ void MainWindow::startOrRestart()
     QString path;
     if (m_record->isChecked() && !m_recordFolder.isEmpty()) {
         QDir().mkpath(m_recordFolder);
-        path = QDir(m_recordFolder)
-                   .filePath(QStringLiteral("experiment-%1.h5")
-                                 .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))));
+        // A fresh name: two starts in one second, or a file put there by hand, are never replaced.
+        path = QString::fromStdString(nm::freshRunFilePath(
+            QDir(m_recordFolder)
+                .filePath(QStringLiteral("experiment-%1.h5")
+                              .arg(QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-HHmmss"))))
+                .toStdString()));
     }
     m_controller->setRecordPath(path);
     m_controller->start();
@@ -514,6 +520,17 @@ void MainWindow::forkDialog(int runId)
         showMessage(tr("Forked into %1").arg(m_store->run(dialog.forkedRun())->meta.name));
 }
 
+bool MainWindow::confirm(const QString &title, const QString &text, const QString &yes)
+{
+    if (m_confirm)
+        return m_confirm(title, text, yes);
+    QMessageBox box(QMessageBox::Question, title, text, QMessageBox::Cancel, this);
+    QPushButton *go = box.addButton(yes, QMessageBox::AcceptRole);
+    box.setDefaultButton(QMessageBox::Cancel);
+    box.exec();
+    return box.clickedButton() == go;
+}
+
 QString MainWindow::askPath(const QString &caption, const QString &suggested, const QString &filter)
 {
     if (m_askPath)
@@ -600,8 +617,21 @@ void MainWindow::saveSettings() const
 
 void MainWindow::closeEvent(QCloseEvent *e)
 {
+    if (m_controller->isActive()) {
+        const QString file = m_controller->recordedPath();
+        const QString text =
+            file.isEmpty() ? tr("Runs are still training and are not recorded to a run file: closing stops them "
+                                "and their results are lost.")
+                           : tr("Runs are still training. Closing stops them; %1 keeps every step so far, with the "
+                                "runs marked Stopped.")
+                                 .arg(QDir::toNativeSeparators(file));
+        if (!confirm(tr("Stop training and close?"), text, tr("Stop and close"))) {
+            e->ignore();
+            return;
+        }
+    }
     saveSettings();
-    m_controller->reset(); // stop the training threads before the window goes
+    m_controller->shutdown(); // stop and join the training threads; the run file closes
     QMainWindow::closeEvent(e);
 }
 

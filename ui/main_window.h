@@ -60,6 +60,9 @@ public:
     // File dialogs go through this, so tests and headless runs can answer them.
     using AskPath = std::function<QString(const QString &caption, const QString &suggested, const QString &filter)>;
     void setAskPath(AskPath ask) { m_askPath = std::move(ask); }
+    // Yes/no questions (closing while runs train) go through this too; true means go on.
+    using Confirm = std::function<bool(const QString &title, const QString &text, const QString &yes)>;
+    void setConfirm(Confirm confirm) { m_confirm = std::move(confirm); }
 
     // Exports one chart ("png", "png2x", "svg", "csv-visible", "csv-all", "clipboard").
     bool exportChart(ChartPanel *panel, const QString &format);
@@ -90,6 +93,7 @@ private:
     void fillRecentMenu();
     void openDialog();
     QString askPath(const QString &caption, const QString &suggested, const QString &filter);
+    bool confirm(const QString &title, const QString &text, const QString &yes);
 
     RunStore *m_store;
     TrainingController *m_controller;
@@ -100,6 +104,7 @@ private:
     RunsTable *m_runs;
     RunFileLoader *m_loader;
     AskPath m_askPath;
+    Confirm m_confirm;
     QString m_recordFolder;
     QMenu *m_recentMenu = nullptr;
 

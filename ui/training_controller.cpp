@@ -26,6 +26,11 @@ TrainingController::TrainingController(RunStore *store, QObject *parent)
 
 TrainingController::~TrainingController()
 {
+    stopAndJoinAll();
+}
+
+void TrainingController::stopAndJoinAll()
+{
     // Ask every thread to stop first so they wind down together, then join them all.
     for (auto &[id, w] : m_workers)
         w->requestStop();
@@ -35,6 +40,16 @@ TrainingController::~TrainingController()
         w->join();
     for (auto &w : m_retiring)
         w->join();
+}
+
+void TrainingController::shutdown()
+{
+    stopAndJoinAll();
+    m_retiring.clear();
+    m_workers.clear(); // with them the last references to the run file: it closes
+    m_recorder = {};
+    if (isActive())
+        setState(State::Finished);
 }
 
 void TrainingController::setExperiment(const std::vector<nm::RunConfig> &runs)

@@ -58,6 +58,9 @@ public:
     void start();
     void pause();
     void resume();
+    // Stops every run and waits for the training threads; the run file closes, its unfinished
+    // runs recorded as Stopped. For closing the window: blocks for about one step.
+    void shutdown();
     void togglePause();
     void stepOnce(); // one step of every unfinished run; from idle it starts paused first
     void stop();
@@ -95,6 +98,7 @@ private:
     RunWorker *addWorker(int runId, RunWorker::Source source);
     BatchObserver::Post makePost();
     void setState(State s);
+    void stopAndJoinAll();
     void retireWorkers();
     void reapFinished();
     int threadsPerRun(int runs) const;

@@ -9,13 +9,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <functional>
-#include <mutex>
 #include <limits>
+#include <mutex>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #ifndef NMSTUDIO_VERSION
 #define NMSTUDIO_VERSION "unknown"
@@ -528,38 +534,139 @@ struct RunFileWriter::Impl {
     }
 };
 
+namespace {
+
+// A writer flushes at least every few seconds; a run still "Running" in a file nobody flushed
+// for this long was left by a writer that died.
+constexpr double kStaleWriterSeconds = 30.0;
+
+bool pathExists(const std::string &path)
+{
+    std::error_code ec;
+    return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
+}
+
+std::string existsMessage(const std::string &path)
+{
+    return "run file '" + path + "' already exists and was left as it is; write to another file, or ask to "
+           "overwrite it or to append the new runs to it";
+}
+
+// The index the first appended run gets: one past the file's last. Throws RunFileError when
+// the file is not a run file of this version or another program is still writing it.
+int nextRunIndex(const std::string &path)
+{
+    RunFileReader reader(path);
+    const double age = unixSeconds() - reader.lastFlushTime();
+    int next = 0;
+    for (int i = 0; i < reader.runCount(); ++i) {
+        const RunHeader &h = reader.run(i);
+        if ((h.status == "Running" || h.status == "Pending") && !(age > kStaleWriterSeconds))
+            throw RunFileError("cannot append to run file '" + path + "': its run '" + h.name +
+                               "' is still being written (last flush " +
+                               (std::isfinite(age) ? std::to_string(static_cast<long>(age)) + " s ago" : "never") +
+                               "); wait until it ends, or write to another file");
+        const std::string group = h.group.substr(h.group.find('/') + 1);
+        next = std::max(next, std::atoi(group.c_str()) + 1);
+    }
+    return next;
+}
+
+// Moves `from` to `to` unless something exists at `to` (atomically, where the file system
+// can: renameat2's RENAME_NOREPLACE, else a hard link, which also fails on an existing name).
+void renameNoReplace(const std::string &from, const std::string &to)
+{
+    if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+        return;
+    if (errno == EEXIST)
+        throw RunFileExists(existsMessage(to));
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (link(from.c_str(), to.c_str()) == 0) {
+            unlink(from.c_str());
+            return;
+        }
+        if (errno == EEXIST)
+            throw RunFileExists(existsMessage(to));
+    }
+    throw RunFileError("cannot create run file '" + to + "': renaming '" + from + "' failed (" +
+                       std::strerror(errno) + "; is the directory writable?)");
+}
+
+} // namespace
+
+std::string freshRunFilePath(const std::string &path)
+{
+    if (!pathExists(path))
+        return path;
+    const std::filesystem::path p(path);
+    const std::string stem = (p.parent_path() / p.stem()).string(), ext = p.extension().string();
+    for (int k = 2;; ++k)
+        if (std::string candidate = stem + "-" + std::to_string(k) + ext; !pathExists(candidate))
+            return candidate;
+}
+
 void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
 {
     if (infos.empty())
         throw RunFileError("run file '" + path + "': an experiment needs at least one run");
     if (options.flushSeconds < 0 || options.deflate < 0 || options.deflate > 9)
         throw RunFileError("run file options: flushSeconds must be >= 0 and deflate in 0..9");
+    const bool exists = pathExists(path);
+    if (exists && options.existing == ExistingRunFile::Refuse)
+        throw RunFileExists(existsMessage(path));
+    const bool append = exists && options.existing == ExistingRunFile::Append;
+    const int firstIndex = append ? nextRunIndex(path) : 0;
     partial = path + ".partial";
+    if (append) {
+        // Extend a copy, so the original stays whole whatever fails before the rename.
+        std::error_code ec;
+        std::filesystem::copy_file(path, partial, std::filesystem::copy_options::overwrite_existing, ec);
+        if (ec)
+            throw RunFileError("cannot append to run file '" + path + "': copying it to '" + partial +
+                               "' failed (" + ec.message() + ")");
+    }
     auto guard = h5::lock();
     h5::Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
     h5::check(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_LATEST, H5F_LIBVER_LATEST), "file access properties");
     h5::check(H5Pset_file_locking(fapl.get(), 1, 1), "file access properties"); // go on where locks are unsupported
-    file = h5::Id(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
-    if (!file.valid())
-        h5::fail("cannot create run file '" + partial + "' (is the directory writable?)");
+    file = h5::Id(append ? H5Fopen(partial.c_str(), H5F_ACC_RDWR, fapl.get())
+                         : H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+    if (!file.valid()) {
+        if (append)
+            std::remove(partial.c_str());
+        h5::fail(append ? "cannot append to run file '" + path +
+                              "': it does not open for writing (if a writer was killed, h5clear -s clears its "
+                              "open-for-writing mark)"
+                        : "cannot create run file '" + partial + "' (is the directory writable?)");
+    }
     try {
-        h5::writeAttr(file.get(), "schema", std::string(kRunFileSchema));
-        h5::writeAttr(file.get(), "schema_version", static_cast<int32_t>(kRunFileVersion));
-        h5::writeAttr(file.get(), "tool_version", std::string(NMSTUDIO_VERSION));
-        h5::writeAttr(file.get(), "created", isoNowUtc());
-        h5::writeAttr(file.get(), "run_count", static_cast<int32_t>(infos.size()));
-        const double never = kNaN;
-        updated = h5::createScalar(file.get(), "updated", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &never);
-        h5::createGroup(file.get(), schema::kRunsGroup);
+        const int total = firstIndex + static_cast<int>(infos.size());
+        if (append) {
+            h5::check(H5Adelete(file.get(), "run_count"), "update the run count of '" + path + "'");
+            updated = h5::Id(h5::check(H5Dopen2(file.get(), "updated", H5P_DEFAULT), "open 'updated'"));
+        } else {
+            h5::writeAttr(file.get(), "schema", std::string(kRunFileSchema));
+            h5::writeAttr(file.get(), "schema_version", static_cast<int32_t>(kRunFileVersion));
+            h5::writeAttr(file.get(), "tool_version", std::string(NMSTUDIO_VERSION));
+            h5::writeAttr(file.get(), "created", isoNowUtc());
+            const double never = kNaN;
+            updated = h5::createScalar(file.get(), "updated", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &never);
+            h5::createGroup(file.get(), schema::kRunsGroup);
+        }
+        h5::writeAttr(file.get(), "run_count", static_cast<int32_t>(total));
         for (size_t i = 0; i < infos.size(); ++i) {
-            runs.push_back(std::make_unique<RunSink>(file.get(), static_cast<int>(i), infos[i], options));
+            runs.push_back(
+                std::make_unique<RunSink>(file.get(), firstIndex + static_cast<int>(i), infos[i], options));
             runs.back()->flushFile = [this] { flushFile(); };
         }
         h5::check(H5Fstart_swmr_write(file.get()), "switch run file '" + partial + "' to SWMR mode");
         flushFile();
-        if (std::rename(partial.c_str(), path.c_str()) != 0)
-            throw RunFileError("cannot create run file '" + path + "': renaming '" + partial +
-                               "' failed (is the directory writable?)");
+        if (options.existing == ExistingRunFile::Refuse || !exists) {
+            renameNoReplace(partial, path);
+        } else if (std::rename(partial.c_str(), path.c_str()) != 0) {
+            throw RunFileError("cannot write run file '" + path + "': renaming '" + partial +
+                               "' over it failed (is the directory writable?)");
+        }
     } catch (...) {
         runs.clear();
         updated.reset();

@@ -17,10 +17,18 @@
 #include "run_file_loader.h"
 #include "run_store.h"
 
+#include "nmcore/config.h"
+#include "nmcore/experiment.h"
+#include "nmcore/runfile.h"
+
 #include <QAction>
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QSet>
 #include <QSettings>
 #include <QSpinBox>
 #include <QTemporaryDir>
@@ -205,21 +213,156 @@ private Q_SLOTS:
         QCOMPARE(files.size(), 4 * w.pages()->charts().size());
     }
 
-    void forkFromTheSampleReplaysItsPrefix()
+    void closingWhileTrainingAsksAndCancelKeepsTraining()
+    {
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.show();
+        makeSmall(w, 1000000);
+        QStringList asked;
+        w.setConfirm([&](const QString &title, const QString &text, const QString &) {
+            asked << title + QStringLiteral(" | ") + text;
+            return false;
+        });
+        action(w, QStringLiteral("Start"))->trigger();
+        const int id = w.controller()->experimentRuns()[0];
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > 5, 20000);
+        QVERIFY(!w.close());
+        QCOMPARE(asked.size(), 1);
+        QVERIFY2(asked[0].contains(QStringLiteral("not recorded")), qPrintable(asked[0]));
+        QVERIFY(w.isVisible());
+        const long s = stepOf(w, id);
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > s + 5, 20000); // still training
+        QCOMPARE(w.controller()->state(), State::Running);
+        w.controller()->stop();
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 20000);
+        QVERIFY(w.close()); // nothing trains: no question
+        QCOMPARE(asked.size(), 1);
+    }
+
+    void closingWhileTrainingStopsTheRunsAndTheFileSaysStopped()
+    {
+        const QString folder = m_dir.filePath(QStringLiteral("closing"));
+        QString recorded;
+        {
+            MainWindow w;
+            w.setRecordFolder(folder);
+            w.show();
+            makeSmall(w, 1000000);
+            QString question;
+            w.setConfirm([&](const QString &, const QString &text, const QString &) {
+                question = text;
+                return true;
+            });
+            action(w, QStringLiteral("Start"))->trigger();
+            recorded = w.controller()->recordedPath();
+            const int id = w.controller()->experimentRuns()[2];
+            QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > 20, 20000);
+            QVERIFY(w.close());
+            QVERIFY2(question.contains(QDir::toNativeSeparators(recorded)), qPrintable(question));
+            // Closed at once: the threads have stopped and the file is complete on disk.
+            nm::RunFileReader reader(recorded.toStdString());
+            QCOMPARE(reader.runCount(), 3);
+            for (int i = 0; i < 3; ++i) {
+                QCOMPARE(reader.run(i).status, std::string("Stopped"));
+                QVERIFY(reader.run(i).lastStep > 0);
+                QCOMPARE(reader.series(i, "train/loss").steps.size(), size_t(reader.run(i).lastStep));
+            }
+        }
+    }
+
+    void recordingPicksAFreshNameAndNeverReplacesAFile()
+    {
+        const QString folder = m_dir.filePath(QStringLiteral("fresh"));
+        QDir().mkpath(folder);
+        // Files of the names the next seconds' recordings would take, put there by hand.
+        QStringList mine;
+        const QDateTime now = QDateTime::currentDateTime();
+        for (int k = 0; k < 20; ++k) {
+            mine << QDir(folder).filePath(QStringLiteral("experiment-%1.h5")
+                                              .arg(now.addSecs(k).toString(QStringLiteral("yyyyMMdd-HHmmss"))));
+            QFile f(mine.back());
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("precious");
+        }
+        MainWindow w;
+        w.setRecordFolder(folder);
+        makeSmall(w, 30);
+        QStringList paths;
+        for (int k = 0; k < 3; ++k) { // three starts within a second or two: three files
+            action(w, QStringLiteral("Start"))->trigger();
+            paths << w.controller()->recordedPath();
+            QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 30000);
+            w.controller()->reset();
+        }
+        QCOMPARE(QSet<QString>(paths.begin(), paths.end()).size(), 3);
+        for (const QString &p : mine) {
+            QVERIFY(!paths.contains(p));
+            QFile f(p);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QCOMPARE(f.readAll(), QByteArray("precious"));
+        }
+        for (const QString &p : paths) {
+            nm::RunFileReader reader(p.toStdString());
+            QCOMPARE(reader.runCount(), 3);
+            QCOMPARE(reader.run(0).status, std::string("Completed"));
+        }
+    }
+
+    void forkReplaysItsPrefixAndContinuesAsTheRecordedRun()
     {
         // Forking a recorded run at step 20 with its own recipe and length replays its first
-        // 20 steps and then continues exactly as the recorded run did (up to the rounding of
-        // another BLAS kernel, if this machine picks one).
+        // 20 steps and then continues exactly as the recorded run did. The parent is recorded
+        // here, on this machine's BLAS kernel: a shipped file may come from another kernel,
+        // whose rounding differs from step 1 and grows with the steps.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("parent.h5")).toStdString();
+        nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
+                                                        {"mlp_hidden", "32,32"}, {"recipe", "ste"},
+                                                        {"eval_every", "20"}, {"snapshot_every", "30"},
+                                                        {"threads", "1"}, {"name", "parent"}});
+        {
+            nm::Experiment exp({config}, 1);
+            nm::RunFileWriter writer(path, exp.infos());
+            exp.record(writer);
+            exp.run();
+        }
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        const int parent = w.store()->runIds().first();
+        const Run *p = w.store()->run(parent);
+        ForkDialog d(w.store(), w.controller(), parent, &w);
+        d.stepSpin()->setValue(20);
+        d.recipe()->setRecipe(QStringLiteral("ste"));
+        QCOMPARE(d.stepsEdit()->text(), QStringLiteral("60"));
+        const int child = d.forkNow();
+        QVERIFY2(child > 0, qPrintable(d.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
+        const Run *c = w.store()->run(child);
+        QCOMPARE(c->meta.forkStep, 20L);
+        QCOMPARE(c->meta.parentId, parent);
+        const auto &lc = *c->train.column("loss"), &lp = *p->train.column("loss");
+        QCOMPARE(lc.size(), size_t(60));
+        QCOMPARE(lp.size(), size_t(60));
+        // One thread in both, same kernel, same data order: the same arithmetic, bit for bit.
+        for (size_t i = 0; i < 60; ++i)
+            QVERIFY2(lc[i] == lp[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
+    }
+
+    void forkFromTheShippedSampleTrains()
+    {
+        // The shipped sample forks and trains on any machine (its values are not compared:
+        // they depend on the BLAS kernel of the machine that wrote it).
         MainWindow w;
         w.setRecordFolder(QString());
         w.controller()->setExperiment({});
         QVERIFY(w.openRunFile(MainWindow::defaultSampleFile()));
         const int parent = w.store()->runIds().first();
-        const Run *p = w.store()->run(parent);
-        QCOMPARE(p->meta.config.recipe, std::string("ste"));
+        QCOMPARE(w.store()->run(parent)->meta.config.recipe, std::string("ste"));
         ForkDialog d(w.store(), w.controller(), parent, &w);
         d.stepSpin()->setValue(20);
-        d.recipe()->setRecipe(QStringLiteral("ste"));
         QCOMPARE(d.stepsEdit()->text(), QStringLiteral("2000"));
         const int child = d.forkNow();
         QVERIFY2(child > 0, qPrintable(d.error()));
@@ -228,12 +371,9 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 30000);
         const Run *c = w.store()->run(child);
         QCOMPARE(c->meta.forkStep, 20L);
-        QCOMPARE(c->meta.parentId, parent);
-        const auto &lc = *c->train.column("loss"), &lp = *p->train.column("loss");
-        QVERIFY(lc.size() >= 30);
-        for (size_t i = 0; i < 30; ++i)
-            QVERIFY2(std::abs(lc[i] - lp[i]) <= 1e-3f * std::abs(lp[i]),
-                     qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
+        QVERIFY(c->train.column("loss")->size() >= 30);
+        for (float v : *c->train.column("loss"))
+            QVERIFY(std::isfinite(v));
     }
 
     void settingsPersist()

@@ -29,10 +29,28 @@ public:
 
 // ---- Writing -------------------------------------------------------------------------------
 
+// What the writer does when a file exists at its path. It never replaces one unless asked.
+enum class ExistingRunFile {
+    Refuse,    // throw RunFileExists; the file is untouched
+    Overwrite, // replace it (once the new file is laid out, so a failure leaves it as it was)
+    Append,    // add the runs as new groups after the file's own (a copy is extended, then
+               // renamed over it, so a failure leaves it as it was); no file: create one
+};
+
 struct RunFileOptions {
     double flushSeconds = 2.0; // flush at least this often while training
     int deflate = 4;           // gzip level (with byte shuffle) for snapshots; 0: none
+    ExistingRunFile existing = ExistingRunFile::Refuse;
 };
+
+// A file exists at the path and the options say Refuse.
+class RunFileExists : public RunFileError {
+public:
+    using RunFileError::RunFileError;
+};
+
+// `path` if nothing exists there, else the first free of "stem-2.ext", "stem-3.ext", ...
+std::string freshRunFilePath(const std::string &path);
 
 // Scalar series (reader names, "group/field") and per-layer series (LayerStats fields), in
 // the order the README documents them.
@@ -46,8 +64,10 @@ std::vector<uint8_t> unpackMask(const std::vector<uint8_t> &packed, int rows, in
 
 // Creates `path` and lays out one group per run; every dataset is created up front so the
 // file can switch to SWMR mode before training starts. The file is built under a temporary
-// name (`path` + ".partial") and renamed over `path` once it is in SWMR mode, so an existing
-// file at `path` survives any failure before that. observer(i) records run i; the observers
+// name (`path` + ".partial") and renamed to `path` once it is in SWMR mode, so an existing
+// file at `path` survives any failure before that; options.existing says whether an existing
+// file is refused (the default, checked again atomically at the rename), replaced or
+// appended to. observer(i) records run i; the observers
 // of different runs may be called from different threads. Runs that have not ended when the
 // writer closes are recorded as Stopped.
 class RunFileWriter {
