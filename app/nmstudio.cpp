@@ -17,6 +17,7 @@
 #include <QIcon>
 #include <QTextStream>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +46,7 @@ bool displayAvailable(int argc, char **argv)
 int main(int argc, char **argv)
 {
     nm::ensureFastBlas(argc, argv);
+    std::signal(SIGXFSZ, SIG_IGN); // past a file-size limit a write fails (recording stops), not the process
     const bool display = displayAvailable(argc, argv);
     const bool batch = hasArg(argc, argv, "--export") || hasArg(argc, argv, "--headless") ||
                        hasArg(argc, argv, "--help") || hasArg(argc, argv, "--version") || hasArg(argc, argv, "-h");

@@ -98,7 +98,8 @@ void printHelp()
         std::printf("  %-22s %s\n  %-22s %s (default: %s)\n", flag.c_str(), kind.c_str(), "", o.help.c_str(),
                     o.defaultText.empty() ? "empty" : o.defaultText.c_str());
     }
-    std::printf("\nExit status: 0 when a run ends (Completed, Stopped by Ctrl-C, or Diverged), 1 on invalid input.\n"
+    std::printf("\nExit status: 0 when a run ends (Completed, Stopped by Ctrl-C, or Diverged), 1 on invalid input\n"
+                "or when recording to --out stopped early (disk full, file removed; the runs still finish).\n"
                 "The BLAS kernel is chosen at start-up (OPENBLAS_CORETYPE is honoured when set).\n");
 }
 
@@ -304,7 +305,11 @@ int main(int argc, char **argv)
         }
         std::unique_ptr<nm::RunFileWriter> writer;
         if (!args.out.empty()) {
-            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos(), fileOptions);
+            nm::RunFileOptions options = fileOptions;
+            options.onFailure = [](const std::string &message) {
+                std::fprintf(stderr, "nmtrain: warning: %s\n", message.c_str());
+            };
+            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos(), options);
             experiment.record(*writer);
         }
         std::shared_ptr<nm::ConsoleGroup> group;
@@ -321,6 +326,7 @@ int main(int argc, char **argv)
             experiment.addObserver(i, consoles.back().get());
         }
         std::signal(SIGINT, onSigint);
+        std::signal(SIGXFSZ, SIG_IGN); // past a file-size limit a write fails (recording stops), not the process
         experiment.start();
         while (!experiment.wait(0.05))
             if (g_interrupted.load())
@@ -334,6 +340,10 @@ int main(int argc, char **argv)
         }
         if (runs.size() > 1)
             printExperimentSummary(runs, summaries, args.json);
+        if (writer && !writer->failure().empty()) {
+            std::fprintf(stderr, "nmtrain: error: the run file is incomplete: %s\n", writer->failure().c_str());
+            return 1;
+        }
         return 0;
     } catch (const nm::Error &e) {
         std::fprintf(stderr, "nmtrain: error: %s\n", e.what());

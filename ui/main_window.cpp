@@ -92,6 +92,9 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
+    connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &why) {
+        showMessage(why.left(1).toUpper() + why.mid(1), true);
+    });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
         m_pages->setCurrentWidget(m_pages->inspector());
         m_pages->inspector()->select(id, 0, 1L << 40);

@@ -56,6 +56,7 @@ public:
     QString recordFolder() const { return m_recordFolder; }
     bool showSampleAtStart() const;
     QLabel *statusStep() const { return m_statusStep; }
+    QLabel *statusMessage() const { return m_statusMessage; }
 
     // File dialogs go through this, so tests and headless runs can answer them.
     using AskPath = std::function<QString(const QString &caption, const QString &suggested, const QString &filter)>;

@@ -168,7 +168,14 @@ void TrainingController::startRecorder(const std::vector<nm::RunConfig> &configs
     // Off the UI thread: the writer loads the data once to learn each model's layout.
     m_recorder = std::async(std::launch::async, [self, path, configs]() -> std::shared_ptr<nm::RunFileWriter> {
                      try {
-                         return std::make_shared<nm::RunFileWriter>(path, configs);
+                         nm::RunFileOptions options; // an existing file is refused, never replaced
+                         options.onFailure = [self](const std::string &message) {
+                             const QString why = QString::fromStdString(message);
+                             QMetaObject::invokeMethod(
+                                 self, [self, why] { if (self) Q_EMIT self->recordingStopped(why); },
+                                 Qt::QueuedConnection);
+                         };
+                         return std::make_shared<nm::RunFileWriter>(path, configs, options);
                      } catch (const std::exception &e) {
                          const QString why = QString::fromStdString(e.what());
                          QMetaObject::invokeMethod(

@@ -90,6 +90,8 @@ signals:
     void progressChanged();
     void runFailed(int id, const QString &message);
     void recordingFailed(const QString &message);
+    // Recording stopped while the runs go on (disk full, file removed, ...); the message says why.
+    void recordingStopped(const QString &message);
 
 private:
     void onBatch(const RunBatch &batch, quint64 epoch);

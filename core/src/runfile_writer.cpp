@@ -20,7 +20,12 @@
 #include <limits>
 #include <mutex>
 
+#include <atomic>
+
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #ifndef NMSTUDIO_VERSION
@@ -185,10 +190,96 @@ struct SnapshotLayer {
 
 } // namespace
 
+// Whether the file still takes writes; shared by the writer and its runs, read and changed
+// under h5::lock(). Recording stops (the runs train on) when the disk or the file-size limit
+// leaves too little room, when the file is removed or replaced, or when a write fails; the
+// unfinished runs are then marked Stopped at their last flushed step, so what was flushed
+// stays readable and says where it ends.
+class RecordingHealth {
+public:
+    std::string path;
+    std::function<void(const std::string &)> onFailure;
+    std::function<void()> markStopped; // every unfinished run: Stopped, then a flush
+
+    bool failed() const { return m_failed.load(std::memory_order_acquire); }
+    std::string failure() const
+    {
+        auto guard = h5::lock();
+        return m_message;
+    }
+    // Remembers which file `path` names now (after the rename), to notice a removal.
+    void identify()
+    {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0) {
+            m_dev = st.st_dev;
+            m_ino = st.st_ino;
+            m_identified = true;
+        }
+    }
+    // Whether `bytes` more can be written with room left to close the file; else why not.
+    bool roomFor(uint64_t bytes, std::string *why) const
+    {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0 || (m_identified && (st.st_dev != m_dev || st.st_ino != m_ino))) {
+            *why = "the file was removed or replaced (or its folder was)";
+            return false;
+        }
+        const uint64_t need = 2 * bytes + kCloseMargin;
+        const std::string dir = std::filesystem::path(path).parent_path().string();
+        struct statvfs fs {};
+        if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
+            const uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+            if (avail < need) {
+                *why = "the disk is full (" + std::to_string(avail / 1024) + " KiB free, " +
+                       std::to_string(need / 1024) + " KiB needed)";
+                return false;
+            }
+        }
+        struct rlimit lim {};
+        if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+            static_cast<uint64_t>(st.st_size) + need > lim.rlim_cur) {
+            *why = "the file-size limit (ulimit -f, " + std::to_string(lim.rlim_cur / 1024) + " KiB) is reached";
+            return false;
+        }
+        return true;
+    }
+    // Stops recording for good: marks the runs Stopped where it still can, tells onFailure once.
+    void fail(std::string reason)
+    {
+        auto guard = h5::lock();
+        if (failed())
+            return;
+        m_failed.store(true, std::memory_order_release);
+        if (std::string room; !roomFor(0, &room))
+            reason = room; // the cause behind HDF5's "write failed"
+        struct stat st {};
+        const bool there = ::stat(path.c_str(), &st) == 0 && st.st_dev == m_dev && st.st_ino == m_ino;
+        m_message = "recording to '" + path + "' stopped: " + reason + "; the runs go on" +
+                    (there ? ", and the file keeps every step flushed before" : "");
+        try {
+            if (markStopped)
+                markStopped();
+        } catch (const std::exception &) {
+            // The file may take no more writes at all; what was flushed stays as it is.
+        }
+        if (onFailure)
+            onFailure(m_message);
+    }
+
+private:
+    static constexpr uint64_t kCloseMargin = 1 << 20; // statuses, summaries, metadata
+    std::atomic<bool> m_failed{false};
+    std::string m_message;
+    dev_t m_dev = 0;
+    ino_t m_ino = 0;
+    bool m_identified = false;
+};
+
 // Records one run: the observer attached to its trainer.
 class RunSink : public TrainingObserver {
 public:
-    RunSink(hid_t file, int index, const RunInfo &info, const RunFileOptions &options);
+    RunSink(hid_t file, int index, const RunInfo &info, const RunFileOptions &options, RecordingHealth *health);
 
     void onStart(const RunInfo &info) override;
     void onStep(const StepMetrics &m) override;
@@ -196,11 +287,15 @@ public:
     void onSnapshot(const Snapshot &s) override;
     void onEnd(const RunSummary &s) override;
     void writePending();
+    void writeSnapshot(const Snapshot &snap);
 
     // Writes the rows buffered since the last flush (takes the buffer lock, then HDF5's).
     void writeBuffered();
     // Records a run that never ended as Stopped at its last step.
     void closeUnfinished();
+    // The same at its last flushed step, without touching the buffers (under h5::lock(), when
+    // recording fails; the buffers may be held by this run's training thread).
+    void markStoppedLocked();
     std::function<void()> flushFile; // H5Fflush + heartbeat, set by the writer
 
 private:
@@ -208,8 +303,14 @@ private:
     void writeStatus(const char *status);
     void writeSummary(const RunSummary &s);
     void flushNow();
+    uint64_t pendingBytes() const;
+    // Runs a write; a failure, or too little room for `bytes`, stops the recording instead of
+    // the run. False when nothing may be written.
+    template <typename Write>
+    bool guarded(uint64_t bytes, Write &&write);
 
     int m_index;
+    RecordingHealth *m_health;
     RunInfo m_info;
     RunFileOptions m_options;
     std::vector<std::string> m_sparse;
@@ -221,11 +322,12 @@ private:
     std::vector<std::pair<std::string, h5::Id>> m_summary;
     double m_lastFlush = 0;
     long m_lastStep = 0;
+    long m_flushedStep = 0; // the last step written (under h5::lock())
     bool m_started = false, m_ended = false;
 };
 
-RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOptions &options)
-    : m_index(index), m_info(info), m_options(options)
+RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOptions &options, RecordingHealth *health)
+    : m_index(index), m_health(health), m_info(info), m_options(options)
 {
     for (const auto &l : info.layers)
         if (l.sparse)
@@ -357,12 +459,46 @@ void RunSink::onStart(const RunInfo &info)
     auto guard = h5::lock();
     m_started = true;
     m_lastFlush = monotonicSeconds();
-    writeStatus("Running");
-    flushFile();
+    guarded(0, [&] {
+        writeStatus("Running");
+        flushFile();
+    });
+}
+
+template <typename Write>
+bool RunSink::guarded(uint64_t bytes, Write &&write)
+{
+    auto guard = h5::lock();
+    if (m_health->failed())
+        return false;
+    if (std::string why; !m_health->roomFor(bytes, &why)) {
+        m_health->fail(why);
+        return false;
+    }
+    try {
+        write();
+        return true;
+    } catch (const std::exception &e) {
+        m_health->fail(e.what());
+        return false;
+    }
+}
+
+uint64_t RunSink::pendingBytes() const
+{
+    uint64_t bytes = 0;
+    for (const Table *t : {&m_train, &m_layers, &m_continuity, &m_val, &m_test}) {
+        bytes += t->step.pending.size();
+        for (const Column &c : t->values)
+            bytes += c.pending.size();
+    }
+    return bytes;
 }
 
 void RunSink::onStep(const StepMetrics &m)
 {
+    if (m_health->failed())
+        return; // nothing buffers once the file takes no more writes
     {
         std::lock_guard buffers(m_bufferMutex);
         m_lastStep = m.step;
@@ -390,6 +526,8 @@ void RunSink::onStep(const StepMetrics &m)
 
 void RunSink::onEval(const EvalMetrics &e)
 {
+    if (m_health->failed())
+        return;
     std::lock_guard buffers(m_bufferMutex);
     Table &t = e.split == Split::Test ? m_test : m_val;
     t.step.push(static_cast<double>(e.step));
@@ -403,16 +541,31 @@ void RunSink::onSnapshot(const Snapshot &snap)
     if (snap.layers.size() != m_snapLayers.size())
         throw RunFileError("run file: snapshot of run '" + m_info.name + "' has " + std::to_string(snap.layers.size()) +
                            " layers, the file has " + std::to_string(m_snapLayers.size()));
-    auto guard = h5::lock();
+    uint64_t bytes = 0;
     for (size_t i = 0; i < snap.layers.size(); ++i) {
         const LayerSnapshot &l = snap.layers[i];
-        SnapshotLayer &s = m_snapLayers[i];
+        const SnapshotLayer &s = m_snapLayers[i];
         const size_t size = static_cast<size_t>(s.rows) * static_cast<size_t>(s.cols);
         if (l.name != s.name || l.rows != s.rows || l.cols != s.cols || l.weight.size() != size ||
             l.forward.size() != size || l.mask.size() != size)
             throw RunFileError("run file: snapshot layer '" + l.name + "' of run '" + m_info.name +
                                "' does not match the layer '" + s.name + "' (" + std::to_string(s.rows) + "x" +
                                std::to_string(s.cols) + ") laid out in the file");
+        bytes += size * (2 * sizeof(float)) + size / 8 + 64;
+    }
+    // The series first, so they reach at least the snapshot's step wherever recording stops.
+    std::lock_guard buffers(m_bufferMutex);
+    guarded(bytes + pendingBytes(), [&] {
+        writePending();
+        writeSnapshot(snap);
+    });
+}
+
+void RunSink::writeSnapshot(const Snapshot &snap)
+{
+    for (size_t i = 0; i < snap.layers.size(); ++i) {
+        const LayerSnapshot &l = snap.layers[i];
+        SnapshotLayer &s = m_snapLayers[i];
         h5::append(s.weight.get(), H5T_NATIVE_FLOAT, 1, l.weight.data());
         h5::append(s.forward.get(), H5T_NATIVE_FLOAT, 1, l.forward.data());
         const std::vector<uint8_t> packed = packMask(l.mask, l.rows, l.cols);
@@ -432,21 +585,23 @@ void RunSink::onSnapshot(const Snapshot &snap)
 void RunSink::onEnd(const RunSummary &s)
 {
     std::lock_guard buffers(m_bufferMutex);
-    auto guard = h5::lock();
-    writePending();
-    writeSummary(s);
-    writeStatus(toString(s.status));
-    m_ended = true;
-    flushFile();
+    guarded(pendingBytes(), [&] {
+        writePending();
+        writeSummary(s);
+        writeStatus(toString(s.status));
+        m_ended = true;
+        flushFile();
+    });
     m_lastFlush = monotonicSeconds();
 }
 
 void RunSink::flushNow()
 {
     std::lock_guard buffers(m_bufferMutex);
-    auto guard = h5::lock();
-    writePending();
-    flushFile();
+    guarded(pendingBytes(), [&] {
+        writePending();
+        flushFile();
+    });
     m_lastFlush = monotonicSeconds();
 }
 
@@ -463,6 +618,7 @@ void RunSink::writePending()
     flushFile();
     for (Table *t : tables)
         t->writeSteps();
+    m_flushedStep = m_lastStep;
 }
 
 void RunSink::writeStatus(const char *status)
@@ -494,26 +650,31 @@ void RunSink::writeSummary(const RunSummary &s)
 void RunSink::writeBuffered()
 {
     std::lock_guard buffers(m_bufferMutex);
-    auto guard = h5::lock();
-    writePending();
+    guarded(pendingBytes(), [&] { writePending(); });
 }
 
 void RunSink::closeUnfinished()
 {
     std::lock_guard buffers(m_bufferMutex);
-    auto guard = h5::lock();
-    writePending();
+    guarded(pendingBytes(), [&] {
+        writePending();
+        markStoppedLocked();
+    });
+}
+
+void RunSink::markStoppedLocked()
+{
     if (m_ended)
         return;
     RunSummary s;
     s.name = m_info.name;
-    s.step = m_lastStep;
+    s.step = m_flushedStep;
     s.status = RunStatus::Stopped;
     s.valLoss = s.valAccuracy = s.testLoss = s.testAccuracy = kNaNf;
     s.seconds = kNaN;
+    m_ended = true;
     writeSummary(s);
     writeStatus("Stopped");
-    m_ended = true;
 }
 
 // ---- RunFileWriter -------------------------------------------------------------------------
@@ -523,6 +684,7 @@ struct RunFileWriter::Impl {
     RunFileOptions options;
     h5::Id file, updated;
     std::vector<std::unique_ptr<RunSink>> runs;
+    RecordingHealth health;
     bool closed = false;
 
     void create(const std::vector<RunInfo> &infos);
@@ -654,9 +816,16 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
             h5::createGroup(file.get(), schema::kRunsGroup);
         }
         h5::writeAttr(file.get(), "run_count", static_cast<int32_t>(total));
+        health.path = path;
+        health.onFailure = options.onFailure;
+        health.markStopped = [this] {
+            for (auto &r : runs)
+                r->markStoppedLocked();
+            flushFile();
+        };
         for (size_t i = 0; i < infos.size(); ++i) {
-            runs.push_back(
-                std::make_unique<RunSink>(file.get(), firstIndex + static_cast<int>(i), infos[i], options));
+            runs.push_back(std::make_unique<RunSink>(file.get(), firstIndex + static_cast<int>(i), infos[i],
+                                                     options, &health));
             runs.back()->flushFile = [this] { flushFile(); };
         }
         h5::check(H5Fstart_swmr_write(file.get()), "switch run file '" + partial + "' to SWMR mode");
@@ -667,6 +836,7 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
             throw RunFileError("cannot write run file '" + path + "': renaming '" + partial +
                                "' over it failed (is the directory writable?)");
         }
+        health.identify();
     } catch (...) {
         runs.clear();
         updated.reset();
@@ -724,6 +894,11 @@ const std::string &RunFileWriter::path() const
     return m_impl->path;
 }
 
+std::string RunFileWriter::failure() const
+{
+    return m_impl->health.failure();
+}
+
 void RunFileWriter::flush()
 {
     if (m_impl->closed)
@@ -731,7 +906,13 @@ void RunFileWriter::flush()
     for (auto &r : m_impl->runs)
         r->writeBuffered();
     auto guard = h5::lock();
-    m_impl->flushFile();
+    if (m_impl->health.failed())
+        return;
+    try {
+        m_impl->flushFile();
+    } catch (const std::exception &e) {
+        m_impl->health.fail(e.what());
+    }
 }
 
 void RunFileWriter::close()
@@ -739,29 +920,21 @@ void RunFileWriter::close()
     if (m_impl->closed)
         return;
     m_impl->closed = true;
-    std::exception_ptr error;
-    for (auto &r : m_impl->runs) {
-        try {
-            r->closeUnfinished();
-        } catch (...) {
-            if (!error)
-                error = std::current_exception();
-        }
-    }
+    for (auto &r : m_impl->runs)
+        r->closeUnfinished(); // a failure stops the recording (failure() says why), never throws
     auto guard = h5::lock();
-    try {
-        m_impl->flushFile();
-    } catch (...) {
-        if (!error)
-            error = std::current_exception();
+    if (!m_impl->health.failed()) {
+        try {
+            m_impl->flushFile();
+        } catch (const std::exception &e) {
+            m_impl->health.fail(e.what());
+        }
     }
     m_impl->runs.clear();
     m_impl->updated.reset();
     const herr_t rc = H5Fclose(m_impl->file.release());
-    if (rc < 0 && !error)
+    if (rc < 0 && !m_impl->health.failed())
         h5::fail("closing run file '" + m_impl->path + "'");
-    if (error)
-        std::rethrow_exception(error);
 }
 
 } // namespace nm

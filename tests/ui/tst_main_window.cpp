@@ -271,6 +271,28 @@ private Q_SLOTS:
         }
     }
 
+    void recordingThatStopsSaysSoAndTheRunsGoOn()
+    {
+        const QString folder = m_dir.filePath(QStringLiteral("removed"));
+        MainWindow w;
+        w.setRecordFolder(folder);
+        makeSmall(w, 1000000);
+        action(w, QStringLiteral("Start"))->trigger();
+        const QString recorded = w.controller()->recordedPath();
+        const int id = w.controller()->experimentRuns()[0];
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(recorded) && stepOf(w, id) > 10, 20000);
+        QVERIFY(QDir(folder).removeRecursively());
+        QTRY_VERIFY_WITH_TIMEOUT(w.statusMessage()->text().contains(QStringLiteral("stopped: the file was removed")),
+                                 20000);
+        QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Recording to")),
+                 qPrintable(w.statusMessage()->text()));
+        const long s = stepOf(w, id);
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > s + 20, 20000); // the runs go on
+        QCOMPARE(w.controller()->state(), State::Running);
+        w.controller()->stop();
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 20000);
+    }
+
     void recordingPicksAFreshNameAndNeverReplacesAFile()
     {
         const QString folder = m_dir.filePath(QStringLiteral("fresh"));

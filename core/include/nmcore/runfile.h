@@ -12,6 +12,7 @@
 #include "nmcore/trainer.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,10 @@ struct RunFileOptions {
     double flushSeconds = 2.0; // flush at least this often while training
     int deflate = 4;           // gzip level (with byte shuffle) for snapshots; 0: none
     ExistingRunFile existing = ExistingRunFile::Refuse;
+    // Called once if recording stops while the runs go on (disk full, file-size limit, file
+    // or folder removed, a write failed), with a message naming the file and the cause. Runs
+    // on the training thread that noticed, under the run-file lock: report, do not write.
+    std::function<void(const std::string &message)> onFailure;
 };
 
 // A file exists at the path and the options say Refuse.
@@ -84,8 +89,12 @@ public:
     TrainingObserver *observer(int run);
     int runCount() const;
     const std::string &path() const;
+    // Empty while the file takes writes; once recording has stopped (see
+    // RunFileOptions::onFailure), why. Observers then record nothing more.
+    std::string failure() const;
     void flush();
-    void close();
+    void close(); // throws only when the file cannot be closed at all
+
 
 private:
     struct Impl;
