@@ -233,6 +233,44 @@ std::string typeName(const json &v)
     return std::string(v.type_name()) + " " + v.dump();
 }
 
+// Index of the first byte that is not part of well-formed UTF-8 (no overlong forms, no
+// surrogates, nothing above U+10FFFF), or npos. Config strings are stored as JSON and in run
+// files as UTF-8; a flag can carry any bytes.
+size_t invalidUtf8(const std::string &s)
+{
+    const auto *p = reinterpret_cast<const unsigned char *>(s.data());
+    const size_t n = s.size();
+    size_t i = 0;
+    while (i < n) {
+        const unsigned c = p[i];
+        size_t len = 0;
+        unsigned lo = 0x80, hi = 0xBF; // allowed range of the second byte
+        if (c < 0x80)
+            len = 1;
+        else if (c >= 0xC2 && c <= 0xDF)
+            len = 2;
+        else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else
+            return i;
+        if (len > n - i)
+            return i;
+        for (size_t k = 1; k < len; ++k) {
+            const unsigned b = p[i + k];
+            if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF))
+                return i;
+        }
+        i += len;
+    }
+    return std::string::npos;
+}
+
 long long toInteger(const OptionInfo &info, const json &v)
 {
     double d = 0;
@@ -258,6 +296,9 @@ void applyValue(RunConfig &c, const Option &o, const json &v)
                 if (!v.is_string())
                     throw ConfigError(info.key + ": expected a string, got " + typeName(v));
                 const auto s = v.get<std::string>();
+                if (const size_t bad = invalidUtf8(s); bad != std::string::npos)
+                    throw ConfigError(info.key + ": the value is not valid UTF-8 text (byte " + std::to_string(bad) +
+                                      " of " + std::to_string(s.size()) + ")");
                 if (info.type == OptionType::Choice &&
                     std::find(info.choices.begin(), info.choices.end(), s) == info.choices.end())
                     throw ConfigError(info.key + ": unknown value '" + s + "'; allowed: " + joinChoices(info.choices));
@@ -363,7 +404,8 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
     if (!jsonText.empty()) {
         try {
             file = json::parse(jsonText);
-        } catch (const json::parse_error &e) {
+        } catch (const json::exception &e) {
+            // parse_error, and out_of_range for numbers beyond double (e.g. 1e999)
             throw ConfigError(origin + " is not valid JSON: " + e.what());
         }
         if (!file.is_object())

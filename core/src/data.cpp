@@ -66,18 +66,40 @@ IdxFile readIdx(const std::string &path)
     if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] < 1 || magic[3] > 4)
         throw DataError(path + ": not an unsigned-byte IDX file (bad magic number)");
     IdxFile idx;
+    // Sizes in the header are only claims: a damaged or hostile header may announce terabytes.
+    // The product is bounded (no overflow), and the data are read in growing pieces, so what is
+    // allocated follows what the file really holds.
+    constexpr size_t kMaxBytes = size_t(1) << 40;
     size_t total = 1;
     for (int d = 0; d < magic[3]; ++d) {
         unsigned char b[4];
         readExact(gz.f, b, 4, path);
-        const int dim = (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-        if (dim <= 0)
-            throw DataError(path + ": invalid dimension in IDX header");
-        idx.dims.push_back(dim);
-        total *= static_cast<size_t>(dim);
+        const uint32_t dim = (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | uint32_t(b[3]);
+        if (dim == 0 || dim > 0x7fffffffu)
+            throw DataError(path + ": invalid dimension " + std::to_string(dim) + " in IDX header");
+        if (total > kMaxBytes / dim)
+            throw DataError(path + ": IDX header claims more than 2^40 bytes of data; the file is corrupt");
+        idx.dims.push_back(static_cast<int>(dim));
+        total *= dim;
     }
-    idx.data.resize(total);
-    readExact(gz.f, idx.data.data(), total, path);
+    size_t have = 0;
+    while (have < total) {
+        const size_t want = std::min(total - have, std::max<size_t>(have, size_t(1) << 20));
+        idx.data.resize(have + want);
+        while (have < idx.data.size()) {
+            const unsigned chunk = static_cast<unsigned>(std::min<size_t>(idx.data.size() - have, 1u << 30));
+            const int got = gzread(gz.f, idx.data.data() + have, chunk);
+            if (got <= 0)
+                throw DataError(path + ": IDX header announces " + std::to_string(total) +
+                                " bytes of data but the file holds only " + std::to_string(have) +
+                                " (truncated or not a valid IDX file)");
+            have += static_cast<size_t>(got);
+        }
+    }
+    unsigned char extra = 0;
+    if (gzread(gz.f, &extra, 1) > 0)
+        throw DataError(path + ": file holds more data than the " + std::to_string(total) +
+                        " bytes its IDX header announces (not a valid IDX file)");
     return idx;
 }
 

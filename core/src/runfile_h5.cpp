@@ -1,7 +1,9 @@
 #include "runfile_h5.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 namespace nm::h5 {
@@ -297,6 +299,14 @@ std::vector<std::string> readStringData(hid_t type, size_t count, ReadFn read, c
 }
 } // namespace
 
+std::string objectName(hid_t obj)
+{
+    char buf[512] = {};
+    const ssize_t n = H5Iget_name(obj, buf, sizeof buf);
+    H5Eclear2(H5E_DEFAULT);
+    return n > 0 ? "'" + std::string(buf) + "'" : std::string("(unnamed)");
+}
+
 std::string readStringAttr(hid_t obj, const char *name)
 {
     const std::string what = std::string("attribute '") + name + "'";
@@ -334,6 +344,7 @@ std::vector<std::string> readStrings(hid_t loc, const std::string &name)
         throw RunFileError(what + " is not a list of strings");
     if (n == 0)
         return {};
+    checkStored(ds.get(), static_cast<hsize_t>(n));
     return readStringData(
         type.get(), static_cast<size_t>(n),
         [&](hid_t mem, void *buf) { return H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); }, what);
@@ -341,11 +352,26 @@ std::vector<std::string> readStrings(hid_t loc, const std::string &name)
 
 std::string readStringScalar(hid_t dataset)
 {
-    Id type(check(H5Dget_type(dataset), "string dataset"));
+    const std::string what = "dataset " + objectName(dataset);
+    Id type(check(H5Dget_type(dataset), what));
+    Id space(check(H5Dget_space(dataset), what));
+    if (H5Sget_simple_extent_npoints(space.get()) != 1)
+        throw RunFileError(what + " is not a single string");
     auto v = readStringData(
         type.get(), 1, [&](hid_t mem, void *buf) { return H5Dread(dataset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); },
-        "string dataset");
+        what);
     return v.at(0);
+}
+
+void readNumber(hid_t dataset, hid_t memType, void *out)
+{
+    const std::string what = "dataset " + objectName(dataset);
+    Id type(check(H5Dget_type(dataset), what));
+    Id space(check(H5Dget_space(dataset), what));
+    const H5T_class_t c = H5Tget_class(type.get());
+    if ((c != H5T_INTEGER && c != H5T_FLOAT) || H5Sget_simple_extent_npoints(space.get()) != 1)
+        throw RunFileError(what + " is not a single number");
+    check(H5Dread(dataset, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, out), "read " + what);
 }
 
 std::vector<hsize_t> dims(hid_t dataset)
@@ -360,13 +386,69 @@ std::vector<hsize_t> dims(hid_t dataset)
     return d;
 }
 
-void readRows(hid_t dataset, hid_t memType, hsize_t first, hsize_t count, void *out)
+hsize_t rows1d(hid_t dataset)
+{
+    const std::vector<hsize_t> d = dims(dataset);
+    if (d.size() != 1)
+        throw RunFileError("dataset " + objectName(dataset) + " has rank " + std::to_string(d.size()) +
+                           ", expected a 1-D column; the file is corrupt");
+    return d[0];
+}
+
+hsize_t elementCount(const std::vector<hsize_t> &dims, size_t from, const std::string &what)
+{
+    hsize_t n = 1;
+    for (size_t i = from; i < dims.size(); ++i) {
+        if (dims[i] != 0 && n > std::numeric_limits<hsize_t>::max() / dims[i])
+            throw RunFileError(what + ": its dimensions overflow; the file is corrupt");
+        n *= dims[i];
+    }
+    return n;
+}
+
+void checkStored(hid_t dataset, hsize_t elements)
+{
+    constexpr hsize_t kUncheckedBytes = hsize_t(16) << 20;
+    constexpr hsize_t kMaxExpansion = 1100; // deflate's limit is ~1032:1
+    Id type(check(H5Dget_type(dataset), "dataset type"));
+    const hsize_t typeSize = std::max<hsize_t>(H5Tget_size(type.get()), 1);
+    const bool overflow = elements > std::numeric_limits<hsize_t>::max() / typeSize;
+    const hsize_t bytes = overflow ? std::numeric_limits<hsize_t>::max() : elements * typeSize;
+    if (bytes <= kUncheckedBytes)
+        return;
+    const hsize_t stored = H5Dget_storage_size(dataset);
+    H5Eclear2(H5E_DEFAULT);
+    if (!overflow && bytes / kMaxExpansion <= stored)
+        return;
+    throw RunFileError("dataset " + objectName(dataset) + " claims " + std::to_string(elements) + " elements (" +
+                       (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
+                       " bytes) but the file stores " + std::to_string(stored) + " bytes of it; the file is corrupt");
+}
+
+hsize_t rowElements(hid_t dataset, hsize_t first, hsize_t count)
+{
+    const std::vector<hsize_t> d = dims(dataset);
+    if (d.empty())
+        throw RunFileError("dataset " + objectName(dataset) + " is a scalar, expected rows; the file is corrupt");
+    if (first > d[0] || count > d[0] - first)
+        throw RunFileError("read past the end of dataset " + objectName(dataset));
+    std::vector<hsize_t> sel = d;
+    sel[0] = count;
+    const hsize_t n = elementCount(sel, 0, "dataset " + objectName(dataset));
+    checkStored(dataset, n);
+    return n;
+}
+
+void readRows(hid_t dataset, hid_t memType, hsize_t first, hsize_t count, void *out, size_t outElements)
 {
     if (count == 0)
         return;
+    const hsize_t n = rowElements(dataset, first, count);
+    if (n != outElements)
+        throw RunFileError("dataset " + objectName(dataset) + " holds " + std::to_string(n) + " elements in " +
+                           std::to_string(count) + " row(s), expected " + std::to_string(outElements) +
+                           "; the file is corrupt");
     std::vector<hsize_t> d = dims(dataset);
-    if (d.empty() || first + count > d[0])
-        throw RunFileError("read past the end of a dataset");
     Id fileSpace(check(H5Dget_space(dataset), "dataset space"));
     std::vector<hsize_t> start(d.size(), 0), cnt = d;
     start[0] = first;

@@ -95,15 +95,39 @@ void append(hid_t dataset, hid_t memType, hsize_t rows, const void *data);
 void writeScalar(hid_t dataset, hid_t memType, const void *value);
 
 // ---- Reading -------------------------------------------------------------------------------
+// Every read checks the shape it expects before anything is allocated: files that are valid
+// HDF5 but not valid run files (wrong ranks, extents far beyond the data stored) are refused
+// with a RunFileError naming the dataset.
 bool exists(hid_t loc, const std::string &path); // every link on the way must exist
 bool hasAttr(hid_t obj, const char *name);
+std::string objectName(hid_t obj); // "'/runs/000_ste_s1/train/step'" (quoted), for messages
 std::string readStringAttr(hid_t obj, const char *name);
 int64_t readIntAttr(hid_t obj, const char *name);
 std::vector<std::string> readStrings(hid_t loc, const std::string &name);
-std::string readStringScalar(hid_t dataset);
+std::string readStringScalar(hid_t dataset); // exactly one string
+// Exactly one integer or floating-point value (scalar or one-element dataset), as memType.
+void readNumber(hid_t dataset, hid_t memType, void *out);
 std::vector<hsize_t> dims(hid_t dataset);
-// Reads rows [first, first + count) of a dataset (all inner dimensions) as memType.
-void readRows(hid_t dataset, hid_t memType, hsize_t first, hsize_t count, void *out);
+// The length of a 1-D dataset (a `step` column); anything else is a RunFileError.
+hsize_t rows1d(hid_t dataset);
+// Product of dims[from..]; a RunFileError when it overflows.
+hsize_t elementCount(const std::vector<hsize_t> &dims, size_t from, const std::string &what);
+// Refuses a dataset that claims far more elements than the file stores for it (deflate packs
+// at most ~1032 bytes into one; reads of up to 16 MiB are let through, they may be fill values).
+void checkStored(hid_t dataset, hsize_t elements);
+// Elements in rows [first, first + count) of a dataset (all inner dimensions), after checking
+// that the rows exist and that the file plausibly holds them.
+hsize_t rowElements(hid_t dataset, hsize_t first, hsize_t count);
+// Reads rows [first, first + count) of a dataset (all inner dimensions) as memType into `out`,
+// which holds `outElements` elements; a RunFileError when the rows hold another number.
+void readRows(hid_t dataset, hid_t memType, hsize_t first, hsize_t count, void *out, size_t outElements);
+template <typename T>
+std::vector<T> readRowsAs(hid_t dataset, hid_t memType, hsize_t first, hsize_t count)
+{
+    std::vector<T> out(static_cast<size_t>(rowElements(dataset, first, count)));
+    readRows(dataset, memType, first, count, out.data(), out.size());
+    return out;
+}
 // Re-reads a dataset's metadata from the file (SWMR readers); a no-op on other files.
 void refresh(hid_t dataset, bool swmr);
 

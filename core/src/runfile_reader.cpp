@@ -214,7 +214,7 @@ void RunFileReader::Impl::readRun(RunHeader &h)
         if (h5::dims(ds.get()) != std::vector<hsize_t>{names.size()})
             throw RunFileError("dataset '" + p + "' does not match layers/name; the file is corrupt");
         if (!v.empty())
-            h5::readRows(ds.get(), H5T_NATIVE_INT64, 0, v.size(), v.data());
+            h5::readRows(ds.get(), H5T_NATIVE_INT64, 0, v.size(), v.data(), v.size());
         return v;
     };
     const auto in = ints("in"), out = ints("out"), sparse = ints("sparse"), n = ints("n"), m = ints("m"),
@@ -249,8 +249,9 @@ h5::Id RunFileReader::Impl::dataset(const RunHeader &h, const std::string &rel) 
 
 std::vector<long> RunFileReader::Impl::readSteps(hid_t ds, hsize_t n) const
 {
-    std::vector<long> steps(n);
-    h5::readRows(ds, H5T_NATIVE_LONG, 0, n, steps.data());
+    if (n > h5::rows1d(ds))
+        throw RunFileError("read past the end of dataset " + h5::objectName(ds));
+    std::vector<long> steps = h5::readRowsAs<long>(ds, H5T_NATIVE_LONG, 0, n);
     // Rows whose step never arrived (a writer killed inside a flush) hold the fill value -1.
     while (!steps.empty() && steps.back() < 0)
         steps.pop_back();
@@ -259,7 +260,7 @@ std::vector<long> RunFileReader::Impl::readSteps(hid_t ds, hsize_t n) const
 
 hsize_t RunFileReader::Impl::usableRows(hid_t steps, const std::vector<hid_t> &values) const
 {
-    hsize_t n = h5::dims(steps).at(0);
+    hsize_t n = h5::rows1d(steps);
     for (hid_t v : values) {
         const auto d = h5::dims(v);
         if (d.empty())
@@ -280,7 +281,7 @@ void RunFileReader::Impl::readDynamic(RunHeader &h)
     s.status = parseStatus(h.status);
     auto scalar = [&](const char *name, auto &out, hid_t memType) {
         if (h5::Id ds = dataset(h, std::string("summary/") + name); ds.valid())
-            h5::check(H5Dread(ds.get(), memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, &out), "read summary");
+            h5::readNumber(ds.get(), memType, &out);
     };
     const float nan = std::numeric_limits<float>::quiet_NaN();
     s.valLoss = s.valAccuracy = s.testLoss = s.testAccuracy = nan;
@@ -295,10 +296,10 @@ void RunFileReader::Impl::readDynamic(RunHeader &h)
     scalar("seconds", s.seconds, H5T_NATIVE_DOUBLE);
     h.lastStep = 0;
     if (h5::Id ds = dataset(h, "train/step"); ds.valid()) {
-        const hsize_t n = h5::dims(ds.get()).at(0);
+        const hsize_t n = h5::rows1d(ds.get());
         const hsize_t tail = std::min<hsize_t>(n, 64);
         std::vector<long> last(tail);
-        h5::readRows(ds.get(), H5T_NATIVE_LONG, n - tail, tail, last.data());
+        h5::readRows(ds.get(), H5T_NATIVE_LONG, n - tail, tail, last.data(), last.size());
         for (long v : last)
             if (v >= 0)
                 h.lastStep = v;
@@ -331,24 +332,21 @@ LayerSnapshot RunFileReader::Impl::readSnapshot(const RunHeader &h, const std::s
     const auto md = h5::dims(mask.get());
     if (fd[1] != d[1] || fd[2] != d[2] || md[1] != d[1] || md[2] != (d[2] + 7) / 8 || d[1] == 0 || d[2] == 0)
         throw RunFileError("snapshot datasets of layer '" + layer + "' disagree in shape; the file is corrupt");
-    checkSize(d[1] * d[2], "the snapshot");
+    // The product can overflow (and wrap to a small number) in a damaged header.
+    checkSize(h5::elementCount(d, 1, "the snapshot of layer '" + layer + "'"), "the snapshot");
     LayerSnapshot s;
     s.name = layer;
     s.rows = static_cast<int>(d[1]);
     s.cols = static_cast<int>(d[2]);
-    const size_t size = static_cast<size_t>(d[1] * d[2]);
-    s.weight.resize(size);
-    s.forward.resize(size);
-    h5::readRows(weight.get(), H5T_NATIVE_FLOAT, index, 1, s.weight.data());
-    h5::readRows(forward.get(), H5T_NATIVE_FLOAT, index, 1, s.forward.data());
-    std::vector<uint8_t> packed(static_cast<size_t>(md[1] * md[2]));
-    h5::readRows(mask.get(), H5T_NATIVE_UINT8, index, 1, packed.data());
+    s.weight = h5::readRowsAs<float>(weight.get(), H5T_NATIVE_FLOAT, index, 1);
+    s.forward = h5::readRowsAs<float>(forward.get(), H5T_NATIVE_FLOAT, index, 1);
+    const std::vector<uint8_t> packed = h5::readRowsAs<uint8_t>(mask.get(), H5T_NATIVE_UINT8, index, 1);
     s.mask = unpackMask(packed, s.rows, s.cols);
     int32_t nn = 0, mm = 0;
-    h5::readRows(beta.get(), H5T_NATIVE_FLOAT, index, 1, &s.beta);
-    h5::readRows(alpha.get(), H5T_NATIVE_FLOAT, index, 1, &s.alpha);
-    h5::readRows(n.get(), H5T_NATIVE_INT32, index, 1, &nn);
-    h5::readRows(m.get(), H5T_NATIVE_INT32, index, 1, &mm);
+    h5::readRows(beta.get(), H5T_NATIVE_FLOAT, index, 1, &s.beta, 1);
+    h5::readRows(alpha.get(), H5T_NATIVE_FLOAT, index, 1, &s.alpha, 1);
+    h5::readRows(n.get(), H5T_NATIVE_INT32, index, 1, &nn, 1);
+    h5::readRows(m.get(), H5T_NATIVE_INT32, index, 1, &mm, 1);
     s.n = nn;
     s.m = mm;
     return s;
@@ -415,7 +413,7 @@ double RunFileReader::lastFlushTime() const
             return t;
         h5::Id ds(h5::check(H5Dopen2(m_impl->file.get(), "updated", H5P_DEFAULT), "open 'updated'"));
         h5::refresh(ds.get(), m_impl->swmr);
-        h5::check(H5Dread(ds.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &t), "read 'updated'");
+        h5::readNumber(ds.get(), H5T_NATIVE_DOUBLE, &t);
         return t;
     });
 }
@@ -462,8 +460,7 @@ Series RunFileReader::series(int run, const std::string &name) const
         const hsize_t n = m_impl->usableRows(steps.get(), {values.get()});
         checkSize(n, "the series");
         s.steps = m_impl->readSteps(steps.get(), n);
-        s.values.resize(s.steps.size());
-        h5::readRows(values.get(), H5T_NATIVE_FLOAT, 0, s.values.size(), s.values.data());
+        s.values = h5::readRowsAs<float>(values.get(), H5T_NATIVE_FLOAT, 0, s.steps.size());
         return s;
     });
 }
@@ -485,11 +482,10 @@ LayerSeries RunFileReader::layerSeries(int run, const std::string &name) const
             throw RunFileError("dataset is not (steps × " + std::to_string(h.sparseLayers.size()) +
                                " layers); the file is corrupt");
         const hsize_t n = m_impl->usableRows(steps.get(), {values.get()});
-        checkSize(n * d[1], "the layer series");
+        checkSize(h5::elementCount({n, d[1]}, 0, "the layer series"), "the layer series");
         s.steps = m_impl->readSteps(steps.get(), n);
         s.layers = static_cast<int>(d[1]);
-        s.values.resize(s.steps.size() * d[1]);
-        h5::readRows(values.get(), H5T_NATIVE_FLOAT, 0, s.steps.size(), s.values.data());
+        s.values = h5::readRowsAs<float>(values.get(), H5T_NATIVE_FLOAT, 0, s.steps.size());
         return s;
     });
 }
@@ -502,7 +498,7 @@ std::vector<long> RunFileReader::snapshotSteps(int run) const
         h5::Id steps = m_impl->dataset(h, "snapshots/step");
         if (!steps.valid())
             return std::vector<long>{};
-        const hsize_t n = h5::dims(steps.get()).at(0);
+        const hsize_t n = h5::rows1d(steps.get());
         checkSize(n, "snapshots/step");
         return m_impl->readSteps(steps.get(), n);
     });
