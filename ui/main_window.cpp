@@ -625,8 +625,8 @@ void MainWindow::closeEvent(QCloseEvent *e)
         const QString text =
             file.isEmpty() ? tr("Runs are still training and are not recorded to a run file: closing stops them "
                                 "and their results are lost.")
-                           : tr("Runs are still training. Closing stops them; %1 keeps every step so far, with the "
-                                "runs marked Stopped.")
+                           : tr("Runs are still training. Closing stops them; the run file keeps every step so far, "
+                                "with the runs marked Stopped:\n\n%1")
                                  .arg(QDir::toNativeSeparators(file));
         if (!confirm(tr("Stop training and close?"), text, tr("Stop and close"))) {
             e->ignore();

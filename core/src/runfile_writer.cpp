@@ -268,7 +268,7 @@ public:
     }
 
 private:
-    static constexpr uint64_t kCloseMargin = 1 << 20; // statuses, summaries, metadata
+    static constexpr uint64_t kCloseMargin = 256 << 10; // statuses, summaries, metadata
     std::atomic<bool> m_failed{false};
     std::string m_message;
     dev_t m_dev = 0;

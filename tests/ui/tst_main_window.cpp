@@ -21,6 +21,7 @@
 #include "nmcore/experiment.h"
 #include "nmcore/runfile.h"
 
+#include <QAbstractButton>
 #include <QAction>
 #include <QDateTime>
 #include <QDir>
@@ -28,10 +29,12 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QMessageBox>
 #include <QSet>
 #include <QSettings>
 #include <QSpinBox>
 #include <QTemporaryDir>
+#include <QTimer>
 
 using namespace nmui;
 using State = TrainingController::State;
@@ -269,6 +272,46 @@ private Q_SLOTS:
                 QCOMPARE(reader.series(i, "train/loss").steps.size(), size_t(reader.run(i).lastStep));
             }
         }
+    }
+
+    void closeQuestionIsAMessageBoxWithStopAndCancel()
+    {
+        // The question as a user sees it (no test hook): answered by clicking its buttons.
+        const QString folder = m_dir.filePath(QStringLiteral("question"));
+        MainWindow w;
+        w.setRecordFolder(folder);
+        w.resize(1200, 800);
+        w.show();
+        makeSmall(w, 1000000);
+        action(w, QStringLiteral("Start"))->trigger();
+        const int id = w.controller()->experimentRuns()[0];
+        QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > 5, 20000);
+        QString seen;
+        auto answer = [&](const QString &button) {
+            QTimer::singleShot(300, [&, button] {
+                auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
+                if (!box)
+                    return;
+                seen = box->text();
+                if (const QByteArray dir = qgetenv("NM_SCREENSHOT_DIR"); !dir.isEmpty())
+                    box->grab().save(QDir(QString::fromLocal8Bit(dir)).filePath(QStringLiteral("close-question.png")));
+                if (button.isEmpty())
+                    box->button(QMessageBox::Cancel)->click();
+                for (QAbstractButton *b : box->buttons())
+                    if (!button.isEmpty() && b->text() == button)
+                        b->click();
+            });
+        };
+        answer(QString()); // Cancel
+        QVERIFY(!w.close());
+        QVERIFY2(seen.contains(QStringLiteral("Closing stops them")), qPrintable(seen));
+        QCOMPARE(w.controller()->state(), State::Running);
+        seen.clear();
+        answer(QStringLiteral("Stop and close"));
+        QVERIFY(w.close());
+        QVERIFY(!seen.isEmpty());
+        nm::RunFileReader reader(w.controller()->recordedPath().toStdString());
+        QCOMPARE(reader.run(0).status, std::string("Stopped"));
     }
 
     void recordingThatStopsSaysSoAndTheRunsGoOn()
