@@ -15,19 +15,12 @@
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using nmtest::readAll;
 using nmtest::TempDir;
 
 extern char **environ;
 
 namespace {
-
-std::string readAll(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 void writeText(const std::string &path, const std::string &text)
 {

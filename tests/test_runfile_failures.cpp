@@ -21,17 +21,10 @@
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+using nmtest::readAll;
 using nmtest::TempDir;
 
 namespace {
-
-std::string readAll(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 struct Child {
     pid_t pid = -1;

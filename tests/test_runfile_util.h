@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,14 @@ public:
 private:
     std::string m_path;
 };
+
+inline std::string readAll(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
 
 // Layers fc1 (dense), fc2 (12×16) and fc3 (10×24), both sparse 2:4.
 inline nm::RunInfo fakeInfo(const std::string &name)
