@@ -92,8 +92,12 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
-    connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &why) {
-        showMessage(why.left(1).toUpper() + why.mid(1), true);
+    connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &message) {
+        // "recording to 'FILE' stopped: CAUSE; the runs go on…": the cause fits the status bar,
+        // the whole message (with the file) is its tooltip.
+        const qsizetype at = message.indexOf(QStringLiteral(" stopped: "));
+        showMessage(at < 0 ? message : tr("Recording stopped: %1").arg(message.mid(at + 10)), true);
+        m_statusMessage->setToolTip(message);
     });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
         m_pages->setCurrentWidget(m_pages->inspector());
@@ -333,6 +337,7 @@ void MainWindow::buildStatusBar()
 void MainWindow::showMessage(const QString &text, bool error)
 {
     m_statusMessage->setText(text);
+    m_statusMessage->setToolTip(text);
     m_statusMessage->setStyleSheet(error ? QStringLiteral("color: #b2182b;") : QString());
 }
 

@@ -318,6 +318,7 @@ private Q_SLOTS:
     {
         const QString folder = m_dir.filePath(QStringLiteral("removed"));
         MainWindow w;
+        w.resize(1400, 900);
         w.setRecordFolder(folder);
         makeSmall(w, 1000000);
         action(w, QStringLiteral("Start"))->trigger();
@@ -325,10 +326,12 @@ private Q_SLOTS:
         const int id = w.controller()->experimentRuns()[0];
         QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(recorded) && stepOf(w, id) > 10, 20000);
         QVERIFY(QDir(folder).removeRecursively());
-        QTRY_VERIFY_WITH_TIMEOUT(w.statusMessage()->text().contains(QStringLiteral("stopped: the file was removed")),
+        QTRY_VERIFY_WITH_TIMEOUT(w.statusMessage()->text().startsWith(
+                                     QStringLiteral("Recording stopped: the file was removed")),
                                  20000);
-        QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Recording to")),
-                 qPrintable(w.statusMessage()->text()));
+        QVERIFY2(w.statusMessage()->toolTip().contains(recorded), qPrintable(w.statusMessage()->toolTip()));
+        if (const QByteArray dir = qgetenv("NM_SCREENSHOT_DIR"); !dir.isEmpty())
+            w.grab().save(QDir(QString::fromLocal8Bit(dir)).filePath(QStringLiteral("recording-stopped.png")));
         const long s = stepOf(w, id);
         QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, id) > s + 20, 20000); // the runs go on
         QCOMPARE(w.controller()->state(), State::Running);
