@@ -44,7 +44,12 @@ __attribute__((target("avx512f"))) float fmaChainsAvx512(long iters)
     __m512 s = acc[0];
     for (int c = 1; c < kFmaChains; ++c)
         s = _mm512_add_ps(s, acc[c]);
-    return _mm512_reduce_add_ps(s);
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, s);
+    float sum = 0.0f;
+    for (float l : lanes)
+        sum += l;
+    return sum;
 }
 
 __attribute__((target("avx2,fma"))) float fmaChainsAvx2(long iters)
