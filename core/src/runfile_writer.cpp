@@ -4,29 +4,20 @@
 #include "nmcore/experiment.h"
 #include "nmcore/runfile.h"
 
+#include "runfile_files.h"
 #include "runfile_h5.h"
 #include "runfile_schema.h"
 
 #include <nlohmann/json.hpp>
 
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
-
-#include <atomic>
-
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #ifndef NMSTUDIO_VERSION
 #define NMSTUDIO_VERSION "unknown"
@@ -189,92 +180,6 @@ struct SnapshotLayer {
 };
 
 } // namespace
-
-// Whether the file still takes writes; shared by the writer and its runs, read and changed
-// under h5::lock(). Recording stops (the runs train on) when the disk or the file-size limit
-// leaves too little room, when the file is removed or replaced, or when a write fails; the
-// unfinished runs are then marked Stopped at their last flushed step, so what was flushed
-// stays readable and says where it ends.
-class RecordingHealth {
-public:
-    std::string path;
-    std::function<void(const std::string &)> onFailure;
-    std::function<void()> markStopped; // every unfinished run: Stopped, then a flush
-
-    bool failed() const { return m_failed.load(std::memory_order_acquire); }
-    std::string failure() const
-    {
-        auto guard = h5::lock();
-        return m_message;
-    }
-    // Remembers which file `path` names now (after the rename), to notice a removal.
-    void identify()
-    {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) == 0) {
-            m_dev = st.st_dev;
-            m_ino = st.st_ino;
-            m_identified = true;
-        }
-    }
-    // Whether `bytes` more can be written with room left to close the file; else why not.
-    bool roomFor(uint64_t bytes, std::string *why) const
-    {
-        struct stat st {};
-        if (::stat(path.c_str(), &st) != 0 || (m_identified && (st.st_dev != m_dev || st.st_ino != m_ino))) {
-            *why = "the file was removed or replaced (or its folder was)";
-            return false;
-        }
-        const uint64_t need = 2 * bytes + kCloseMargin;
-        const std::string dir = std::filesystem::path(path).parent_path().string();
-        struct statvfs fs {};
-        if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
-            const uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-            if (avail < need) {
-                *why = "the disk is full (" + std::to_string(avail / 1024) + " KiB free, " +
-                       std::to_string(need / 1024) + " KiB needed)";
-                return false;
-            }
-        }
-        struct rlimit lim {};
-        if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-            static_cast<uint64_t>(st.st_size) + need > lim.rlim_cur) {
-            *why = "the file-size limit (ulimit -f, " + std::to_string(lim.rlim_cur / 1024) + " KiB) is reached";
-            return false;
-        }
-        return true;
-    }
-    // Stops recording for good: marks the runs Stopped where it still can, tells onFailure once.
-    void fail(std::string reason)
-    {
-        auto guard = h5::lock();
-        if (failed())
-            return;
-        m_failed.store(true, std::memory_order_release);
-        if (std::string room; !roomFor(0, &room))
-            reason = room; // the cause behind HDF5's "write failed"
-        struct stat st {};
-        const bool there = ::stat(path.c_str(), &st) == 0 && st.st_dev == m_dev && st.st_ino == m_ino;
-        m_message = "recording to '" + path + "' stopped: " + reason + "; the runs go on" +
-                    (there ? ", and the file keeps every step flushed before" : "");
-        try {
-            if (markStopped)
-                markStopped();
-        } catch (const std::exception &) {
-            // The file may take no more writes at all; what was flushed stays as it is.
-        }
-        if (onFailure)
-            onFailure(m_message);
-    }
-
-private:
-    static constexpr uint64_t kCloseMargin = 256 << 10; // statuses, summaries, metadata
-    std::atomic<bool> m_failed{false};
-    std::string m_message;
-    dev_t m_dev = 0;
-    ino_t m_ino = 0;
-    bool m_identified = false;
-};
 
 // Records one run: the observer attached to its trainer.
 class RunSink : public TrainingObserver {
@@ -696,88 +601,17 @@ struct RunFileWriter::Impl {
     }
 };
 
-namespace {
-
-// A writer flushes at least every few seconds; a run still "Running" in a file nobody flushed
-// for this long was left by a writer that died.
-constexpr double kStaleWriterSeconds = 30.0;
-
-bool pathExists(const std::string &path)
-{
-    std::error_code ec;
-    return std::filesystem::symlink_status(path, ec).type() != std::filesystem::file_type::not_found;
-}
-
-std::string existsMessage(const std::string &path)
-{
-    return "run file '" + path + "' already exists and was left as it is; write to another file, or ask to "
-           "overwrite it or to append the new runs to it";
-}
-
-// The index the first appended run gets: one past the file's last. Throws RunFileError when
-// the file is not a run file of this version or another program is still writing it.
-int nextRunIndex(const std::string &path)
-{
-    RunFileReader reader(path);
-    const double age = unixSeconds() - reader.lastFlushTime();
-    int next = 0;
-    for (int i = 0; i < reader.runCount(); ++i) {
-        const RunHeader &h = reader.run(i);
-        if ((h.status == "Running" || h.status == "Pending") && !(age > kStaleWriterSeconds))
-            throw RunFileError("cannot append to run file '" + path + "': its run '" + h.name +
-                               "' is still being written (last flush " +
-                               (std::isfinite(age) ? std::to_string(static_cast<long>(age)) + " s ago" : "never") +
-                               "); wait until it ends, or write to another file");
-        const std::string group = h.group.substr(h.group.find('/') + 1);
-        next = std::max(next, std::atoi(group.c_str()) + 1);
-    }
-    return next;
-}
-
-// Moves `from` to `to` unless something exists at `to` (atomically, where the file system
-// can: renameat2's RENAME_NOREPLACE, else a hard link, which also fails on an existing name).
-void renameNoReplace(const std::string &from, const std::string &to)
-{
-    if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
-        return;
-    if (errno == EEXIST)
-        throw RunFileExists(existsMessage(to));
-    if (errno == EINVAL || errno == ENOSYS) {
-        if (link(from.c_str(), to.c_str()) == 0) {
-            unlink(from.c_str());
-            return;
-        }
-        if (errno == EEXIST)
-            throw RunFileExists(existsMessage(to));
-    }
-    throw RunFileError("cannot create run file '" + to + "': renaming '" + from + "' failed (" +
-                       std::strerror(errno) + "; is the directory writable?)");
-}
-
-} // namespace
-
-std::string freshRunFilePath(const std::string &path)
-{
-    if (!pathExists(path))
-        return path;
-    const std::filesystem::path p(path);
-    const std::string stem = (p.parent_path() / p.stem()).string(), ext = p.extension().string();
-    for (int k = 2;; ++k)
-        if (std::string candidate = stem + "-" + std::to_string(k) + ext; !pathExists(candidate))
-            return candidate;
-}
-
 void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
 {
     if (infos.empty())
         throw RunFileError("run file '" + path + "': an experiment needs at least one run");
     if (options.flushSeconds < 0 || options.deflate < 0 || options.deflate > 9)
         throw RunFileError("run file options: flushSeconds must be >= 0 and deflate in 0..9");
-    const bool exists = pathExists(path);
+    const bool exists = files::pathExists(path);
     if (exists && options.existing == ExistingRunFile::Refuse)
-        throw RunFileExists(existsMessage(path));
+        throw RunFileExists(files::existsMessage(path));
     const bool append = exists && options.existing == ExistingRunFile::Append;
-    const int firstIndex = append ? nextRunIndex(path) : 0;
+    const int firstIndex = append ? files::nextRunIndex(path, unixSeconds()) : 0;
     partial = path + ".partial";
     if (append) {
         // Extend a copy, so the original stays whole whatever fails before the rename.
@@ -831,7 +665,7 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
         h5::check(H5Fstart_swmr_write(file.get()), "switch run file '" + partial + "' to SWMR mode");
         flushFile();
         if (options.existing == ExistingRunFile::Refuse || !exists) {
-            renameNoReplace(partial, path);
+            files::renameNoReplace(partial, path);
         } else if (std::rename(partial.c_str(), path.c_str()) != 0) {
             throw RunFileError("cannot write run file '" + path + "': renaming '" + partial +
                                "' over it failed (is the directory writable?)");
