@@ -146,6 +146,10 @@ std::vector<Option> buildOptions()
     add("snapshot_every", T::Int, &RunConfig::snapshotEvery,
         "weight/mask snapshots of the sparse layers every k steps (0: only the first and the last step)", "500", 0,
         1e8);
+    add("checkpoints", T::Bool, &RunConfig::checkpoints,
+        "save the parameters, optimiser and mask state with every snapshot after step 0 and at the end, so the run "
+        "resumes or forks exactly from those steps (nmtrain --resume, the GUI's Fork)",
+        "true");
     return o;
 }
 

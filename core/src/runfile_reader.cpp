@@ -3,6 +3,7 @@
 // the headers on open and every series or snapshot on demand.
 #include "nmcore/runfile.h"
 
+#include "runfile_checkpoints.h"
 #include "runfile_h5.h"
 #include "runfile_schema.h"
 
@@ -195,6 +196,9 @@ void RunFileReader::Impl::readRun(RunHeader &h)
     h.parameterCount = static_cast<long>(integer("parameter_count"));
     h.effectiveParameterCount = static_cast<long>(integer("effective_parameter_count"));
     h.threads = static_cast<int>(integer("threads"));
+    h.blasKernel = text("blas_kernel");
+    h.parent = text("parent");
+    h.forkStep = h5::hasAttr(g.get(), "fork_step") ? static_cast<long>(integer("fork_step")) : -1;
     try {
         h.recipe = parseRecipe(h5::hasAttr(g.get(), "recipe") ? text("recipe") : h.config.recipe);
     } catch (const ConfigError &) {
@@ -526,6 +530,35 @@ LayerSnapshot RunFileReader::snapshot(int run, int layer, long step) const
                                }
                                return m_impl->readSnapshot(h, layerName, static_cast<hsize_t>(it - steps.begin()));
                            });
+}
+
+std::vector<long> RunFileReader::checkpointSteps(int run) const
+{
+    auto guard = h5::lock();
+    const RunHeader &h = m_impl->header(run);
+    return m_impl->guarded("checkpoints of run '" + h.name + "'", [&] {
+        return checkpoints::steps([&](const std::string &rel) { return m_impl->dataset(h, rel); });
+    });
+}
+
+Checkpoint RunFileReader::checkpoint(int run, long step) const
+{
+    auto guard = h5::lock();
+    const RunHeader &h = m_impl->header(run);
+    return m_impl->guarded("checkpoint at step " + std::to_string(step) + " of run '" + h.name + "'", [&] {
+        auto open = [&](const std::string &rel) { return m_impl->dataset(h, rel); };
+        const std::vector<long> steps = checkpoints::steps(open);
+        const auto it = std::find(steps.begin(), steps.end(), step);
+        if (it == steps.end()) {
+            std::string list;
+            for (long s : steps)
+                list += (list.empty() ? "" : ", ") + std::to_string(s);
+            throw RunFileError("no checkpoint at that step (checkpoints at: " +
+                               (list.empty() ? std::string("none") : list) + ")");
+        }
+        const auto snapshot = [&](int layer) { return this->snapshot(run, layer, step); };
+        return checkpoints::read(open, static_cast<hsize_t>(it - steps.begin()), h.sparseLayers, snapshot);
+    });
 }
 
 } // namespace nm

@@ -4,6 +4,7 @@
 #include "nmcore/experiment.h"
 #include "nmcore/runfile.h"
 
+#include "runfile_checkpoints.h"
 #include "runfile_files.h"
 #include "runfile_h5.h"
 #include "runfile_schema.h"
@@ -190,6 +191,7 @@ public:
     void onStep(const StepMetrics &m) override;
     void onEval(const EvalMetrics &e) override;
     void onSnapshot(const Snapshot &s) override;
+    void onCheckpoint(const Checkpoint &c) override;
     void onEnd(const RunSummary &s) override;
     void writePending();
     void writeSnapshot(const Snapshot &snap);
@@ -223,6 +225,7 @@ private:
     Table m_train, m_val, m_test, m_continuity, m_layers;
     Column m_snapStep;
     std::vector<SnapshotLayer> m_snapLayers;
+    checkpoints::Writer m_checkpoints;
     h5::Id m_status;
     std::vector<std::pair<std::string, h5::Id>> m_summary;
     double m_lastFlush = 0;
@@ -253,6 +256,10 @@ RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOption
     h5::writeAttr(run.get(), "effective_parameter_count", static_cast<int64_t>(info.effectiveParameterCount));
     h5::writeAttr(run.get(), "threads", static_cast<int32_t>(info.threads));
     h5::writeAttr(run.get(), "blas_kernel", info.blasCore);
+    if (info.forkStep >= 0) {
+        h5::writeAttr(run.get(), "parent", info.parentName);
+        h5::writeAttr(run.get(), "fork_step", static_cast<int64_t>(info.forkStep));
+    }
     layout(run.get());
 }
 
@@ -339,6 +346,8 @@ void RunSink::layout(hid_t run)
             m_snapLayers.push_back(std::move(s));
         }
     }
+    if (m_info.config.checkpoints)
+        m_checkpoints.layout(run, m_info, m_options.deflate);
     h5::Id status = h5::fixedString(schema::kStatusBytes);
     const char pending[schema::kStatusBytes] = "Pending";
     m_status = h5::createScalar(run, "status", status.get(), status.get(), pending);
@@ -463,6 +472,15 @@ void RunSink::onSnapshot(const Snapshot &snap)
     guarded(bytes + pendingBytes(), [&] {
         writePending();
         writeSnapshot(snap);
+    });
+}
+
+void RunSink::onCheckpoint(const Checkpoint &c)
+{
+    std::lock_guard buffers(m_bufferMutex);
+    guarded(m_checkpoints.bytes() + pendingBytes(), [&] {
+        writePending();
+        m_checkpoints.write(c, flushFile);
     });
 }
 

@@ -584,4 +584,82 @@ Snapshot Sparsifier::snapshot(long step) const
     return snap;
 }
 
+std::vector<SparseLayerCheckpoint> Sparsifier::checkpoint() const
+{
+    std::vector<SparseLayerCheckpoint> out;
+    out.reserve(m_layers.size());
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        const SparseLayerState &s = *m_layers[i];
+        const LayerStats &st = m_stats[i];
+        SparseLayerCheckpoint c;
+        c.name = s.layer->name;
+        c.rows = s.layer->out;
+        c.cols = s.layer->in;
+        c.forward = s.wf;
+        c.mask = s.mask;
+        c.prevMask = s.prevMask;
+        c.sadMask = s.sadMask;
+        c.beta = s.beta;
+        c.alpha = s.alpha;
+        c.n = s.n;
+        c.m = s.m;
+        c.lastN = st.n;
+        c.lastM = st.m;
+        c.lastAlpha = st.alpha;
+        c.lastBeta = st.beta;
+        c.sparsity = st.sparsity;
+        c.flipsSinceSad = s.flipsSinceSad;
+        c.maskStep = s.maskStep;
+        c.rng = s.variant.rng.state();
+        c.normHistory.assign(s.normHist.begin(), s.normHist.end());
+        c.keptHistory.assign(s.keptHist.begin(), s.keptHist.end());
+        c.prunedHistory.assign(s.prunedHist.begin(), s.prunedHist.end());
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
+{
+    if (layers.size() != m_layers.size())
+        throw ConfigError("checkpoint: it has " + std::to_string(layers.size()) + " sparse layers, this run has " +
+                          std::to_string(m_layers.size()));
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        const SparseLayerState &s = *m_layers[i];
+        const SparseLayerCheckpoint &c = layers[i];
+        const size_t size = static_cast<size_t>(s.size);
+        if (c.name != s.layer->name || c.rows != s.layer->out || c.cols != s.layer->in || c.forward.size() != size ||
+            c.mask.size() != size || c.prevMask.size() != size || c.sadMask.size() != size)
+            throw ConfigError("checkpoint: sparse layer " + std::to_string(i) + " is '" + c.name + "' (" +
+                              std::to_string(c.rows) + "x" + std::to_string(c.cols) + "), this run's is '" +
+                              s.layer->name + "' (" + std::to_string(s.layer->out) + "x" +
+                              std::to_string(s.layer->in) + ")");
+    }
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        SparseLayerState &s = *m_layers[i];
+        LayerStats &st = m_stats[i];
+        const SparseLayerCheckpoint &c = layers[i];
+        s.wf = c.forward;
+        s.mask = c.mask;
+        s.prevMask = c.prevMask;
+        s.sadMask = c.sadMask;
+        s.beta = c.beta;
+        s.alpha = c.alpha;
+        s.n = c.n;
+        s.m = c.m;
+        st.n = c.lastN;
+        st.m = c.lastM;
+        st.alpha = c.lastAlpha;
+        st.beta = c.lastBeta;
+        st.sparsity = c.sparsity;
+        s.flipsSinceSad = c.flipsSinceSad;
+        s.maskStep = c.maskStep;
+        s.variant.rng.setState(c.rng);
+        s.normHist.assign(c.normHistory.begin(), c.normHistory.end());
+        s.keptHist.assign(c.keptHistory.begin(), c.keptHistory.end());
+        s.prunedHist.assign(c.prunedHistory.begin(), c.prunedHistory.end());
+        s.layer->forwardWeight = s.wf.data();
+    }
+}
+
 } // namespace nm

@@ -105,6 +105,7 @@ Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
     m_info.effectiveParameterCount = m_info.parameterCount;
     for (const auto &l : m_info.layers)
         m_info.effectiveParameterCount -= l.denseParams - l.effectiveParams;
+    m_info.optimizerStateSize = static_cast<long>(m_optimizer->saveState().size());
     m_live.lr = m_config.lr;
     m_live.lambda = m_config.lambda;
     m_summary.name = m_config.name;
@@ -112,7 +113,26 @@ Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
 
 std::unique_ptr<Trainer> Trainer::fork(const RunConfig &config) const
 {
-    const RunConfig &a = m_config;
+    return resume(m_config, config, m_data, checkpoint());
+}
+
+Checkpoint Trainer::checkpoint() const
+{
+    Checkpoint c;
+    c.step = m_step;
+    c.elapsedSeconds = m_elapsed;
+    c.lr = m_config.lr;
+    c.lambda = m_config.lambda;
+    const auto p = m_model->params();
+    c.params.assign(p.begin(), p.end());
+    c.optimizer = m_optimizer->saveState();
+    c.layers = m_sparsifier->checkpoint();
+    return c;
+}
+
+std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &config, std::shared_ptr<const Dataset> data,
+                                         const Checkpoint &checkpoint)
+{
     const std::pair<const char *, bool> same[] = {
         {"model", a.model == config.model},
         {"mlp_hidden", a.mlpHidden == config.mlpHidden},
@@ -131,17 +151,29 @@ std::unique_ptr<Trainer> Trainer::fork(const RunConfig &config) const
     for (const auto &[key, ok] : same)
         if (!ok)
             throw ConfigError(std::string("fork: ") + key + " must be the same as in the run being forked");
-    if (config.steps <= m_step)
+    const long step = checkpoint.step;
+    if (config.steps <= step)
         throw ConfigError("fork: steps (" + std::to_string(config.steps) + ") must exceed the fork step " +
-                          std::to_string(m_step));
-    auto t = std::make_unique<Trainer>(config, m_data);
-    auto src = m_model->params();
-    std::copy(src.begin(), src.end(), t->m_model->params().begin());
-    t->m_optimizer->loadState(m_optimizer->saveState());
-    t->m_step = m_step;
-    t->m_elapsed = m_elapsed;
+                          std::to_string(step));
+    auto t = std::make_unique<Trainer>(config, std::move(data));
+    auto dst = t->m_model->params();
+    if (checkpoint.params.size() != dst.size())
+        throw ConfigError("checkpoint: it holds " + std::to_string(checkpoint.params.size()) +
+                          " parameters, the model has " + std::to_string(dst.size()));
+    std::copy(checkpoint.params.begin(), checkpoint.params.end(), dst.begin());
+    t->m_optimizer->loadState(checkpoint.optimizer);
+    t->m_step = step;
+    t->m_elapsed = checkpoint.elapsedSeconds;
     t->m_sparsifier.reset(); // restores the layers' own weights first
-    t->m_sparsifier = std::make_unique<Sparsifier>(*t->m_model, config, m_step);
+    t->m_sparsifier = std::make_unique<Sparsifier>(*t->m_model, config, step);
+    const bool sameMasks = a.recipe == config.recipe && a.nm == config.nm && a.sparseLayers == config.sparseLayers &&
+                           a.keepIndivisibleDense == config.keepIndivisibleDense && a.mvue == config.mvue &&
+                           a.fp8 == config.fp8;
+    if (sameMasks && step > 0)
+        t->m_sparsifier->restore(checkpoint.layers);
+    t->m_info.parentName = a.name;
+    t->m_info.forkStep = step;
+    t->m_lastCheckpoint = step; // the parent has it; the child records its first snapshot at this step
     return t;
 }
 
@@ -173,6 +205,16 @@ void Trainer::applyLive()
 Snapshot Trainer::snapshot() const
 {
     return m_sparsifier->snapshot(m_step);
+}
+
+void Trainer::notifyCheckpoint()
+{
+    if (!m_config.checkpoints || m_step == 0 || m_lastCheckpoint == m_step)
+        return;
+    m_lastCheckpoint = m_step;
+    const Checkpoint c = checkpoint();
+    for (auto *o : m_observers)
+        o->onCheckpoint(c);
 }
 
 void Trainer::notifySnapshot()
@@ -268,11 +310,13 @@ bool Trainer::stepOnce()
     m.elapsedSeconds = m_elapsed;
     for (auto *o : m_observers)
         o->onStep(m);
-    if (m_config.snapshotEvery > 0 && m_step % m_config.snapshotEvery == 0)
-        notifySnapshot();
     if (!std::isfinite(norm)) {
         finish(RunStatus::Diverged);
         return false;
+    }
+    if (m_config.snapshotEvery > 0 && m_step % m_config.snapshotEvery == 0) {
+        notifySnapshot();
+        notifyCheckpoint();
     }
     if (m_step >= m_config.steps) {
         finish(RunStatus::Completed);
@@ -389,6 +433,8 @@ void Trainer::finish(RunStatus status)
         }
     }
     notifySnapshot();
+    if (status != RunStatus::Diverged)
+        notifyCheckpoint();
     for (auto *o : m_observers)
         o->onEnd(m_summary);
 }

@@ -57,6 +57,7 @@ struct RunConfig {
     bool diagnostics = true; // false: masks and flips only (no gradient statistics, ΔW̃, continuity)
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
     long snapshotEvery = 500; // 0: only the first and the last step
+    bool checkpoints = true;  // parameters + optimiser + sparsity state with each snapshot (after step 0) and at the end
 };
 
 enum class OptionType { Int, Float, Bool, String, IntList, Choice };

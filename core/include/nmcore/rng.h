@@ -1,8 +1,10 @@
 #pragma once
 // Explicit, seeded random numbers with a fixed algorithm (xoshiro256** seeded through
 // splitmix64, Box-Muller normals), so runs are bit-identical across standard libraries.
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace nm {
 
@@ -55,6 +57,23 @@ public:
         m_spare = static_cast<float>(r * std::sin(2.0 * M_PI * u2));
         m_hasSpare = true;
         return static_cast<float>(r * std::cos(2.0 * M_PI * u2));
+    }
+
+    // The whole generator state (xoshiro words, then the Box–Muller spare and its flag), so a
+    // checkpoint continues the same stream.
+    std::array<uint64_t, 6> state() const
+    {
+        uint32_t spare = 0;
+        std::memcpy(&spare, &m_spare, sizeof spare);
+        return {m_s[0], m_s[1], m_s[2], m_s[3], spare, m_hasSpare ? 1u : 0u};
+    }
+    void setState(const std::array<uint64_t, 6> &s)
+    {
+        for (int i = 0; i < 4; ++i)
+            m_s[i] = s[static_cast<size_t>(i)];
+        const uint32_t spare = static_cast<uint32_t>(s[4]);
+        std::memcpy(&m_spare, &spare, sizeof spare);
+        m_hasSpare = s[5] != 0;
     }
 
 private:

@@ -131,6 +131,9 @@ struct RunHeader {
     std::string nm;           // configured N:M, e.g. "2:4"
     long parameterCount = 0, effectiveParameterCount = 0;
     int threads = 0;
+    std::string blasKernel;   // OpenBLAS kernel of the machine that wrote the run
+    std::string parent;       // a resumed or forked run: the run it continues ("" otherwise)
+    long forkStep = -1;       // and the step it continues from
 };
 
 // Opens a finished or still-written file; reads only the headers on open and everything else
@@ -175,6 +178,11 @@ public:
     std::vector<long> snapshotSteps(int run) const;
     // One layer (index into sparseLayers) at one snapshot step.
     LayerSnapshot snapshot(int run, int layer, long step) const;
+
+    // Steps with a checkpoint (parameters, optimiser and mask state; empty for files written
+    // without them), and the checkpoint at one of them: Trainer::resume continues from it.
+    std::vector<long> checkpointSteps(int run) const;
+    Checkpoint checkpoint(int run, long step) const;
 
 private:
     struct Impl;

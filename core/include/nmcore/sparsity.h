@@ -20,6 +20,7 @@
 #include "nmcore/config.h"
 #include "nmcore/model.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -133,6 +134,24 @@ struct Snapshot {
     std::vector<LayerSnapshot> layers;
 };
 
+// What a sparse layer carries from one step to the next besides W: with the parameters and the
+// optimiser state it lets a continued run take exactly the steps the original would have
+// (Trainer::checkpoint). Captured between steps, after the update of step `step`.
+struct SparseLayerCheckpoint {
+    std::string name;
+    int rows = 0, cols = 0;                       // out, in
+    std::vector<float> forward;                   // W̃ for the next step
+    std::vector<uint8_t> mask, prevMask, sadMask; // 0/1 per weight: next step's, this step's, at the last SAD
+    float beta = 1, alpha = 1;                    // of the next step's forward
+    int n = 0, m = 0;
+    // The step just taken (the frozen forward of continuity measures uses them).
+    int lastN = 0, lastM = 0;
+    float lastAlpha = 1, lastBeta = 1, sparsity = 0;
+    long flipsSinceSad = 0, maskStep = -1;
+    std::array<uint64_t, 6> rng{};                // MVUE / FP8 stochastic rounding stream
+    std::vector<double> normHistory, keptHistory, prunedHistory; // the gradient-noise windows
+};
+
 // ---- The recipes -----------------------------------------------------------------------
 
 class Recipe;
@@ -173,6 +192,10 @@ public:
     long lastFlips() const;
 
     Snapshot snapshot(long step) const;
+    // The per-layer state between steps, and its restoration into a Sparsifier built for the
+    // same recipe, N:M and layers (throws ConfigError naming the first layer that differs).
+    std::vector<SparseLayerCheckpoint> checkpoint() const;
+    void restore(const std::vector<SparseLayerCheckpoint> &layers);
     void setLive(const SparsityLive &live) { m_live = live; }
     const SparsityLive &live() const { return m_live; }
 

@@ -35,6 +35,9 @@ struct RunInfo {
     RecipeKind recipe = RecipeKind::Dense;
     std::vector<SparseLayerInfo> layers; // every Linear layer, sparse or not, in model order
     long effectiveParameterCount = 0;    // nonzero forward weights at the final N:M + everything else
+    long optimizerStateSize = 0;         // floats in Optimizer::saveState() (checkpoints)
+    std::string parentName;              // a fork or resumed run: the run it continues
+    long forkStep = -1;                  // and the step it continues from (-1: a new run)
 };
 
 struct StepMetrics {
@@ -67,6 +70,18 @@ struct RunSummary {
     double seconds = 0;
 };
 
+// Everything a step needs that is not in the config, captured between steps (after the
+// update of step `step`): a trainer resumed from it takes exactly the steps the original would
+// have taken on the same machine (bit-identical; another BLAS kernel rounds differently).
+struct Checkpoint {
+    long step = 0;
+    double elapsedSeconds = 0;
+    double lr = 0, lambda = 0;    // live settings in effect: peak learning rate, SR-STE λ
+    std::vector<float> params;    // Model::params(), flat, model order
+    std::vector<float> optimizer; // Optimizer::saveState()
+    std::vector<SparseLayerCheckpoint> layers; // Sparsifier order
+};
+
 class TrainingObserver {
 public:
     virtual ~TrainingObserver() = default;
@@ -75,6 +90,9 @@ public:
     virtual void onEval(const EvalMetrics &) {}
     // At step 0 (after initialisation), every snapshot_every steps and at the last step.
     virtual void onSnapshot(const Snapshot &) {}
+    // With every snapshot after step 0 and at the end of a run that did not diverge, when the
+    // config's `checkpoints` is on (also without sparse layers); after onSnapshot of that step.
+    virtual void onCheckpoint(const Checkpoint &) {}
     virtual void onEnd(const RunSummary &) {}
 };
 
@@ -105,6 +123,14 @@ public:
     // (typically another recipe): same parameters, optimiser state, step and data order.
     // Model, data, batch and seed must match; throws ConfigError naming the first that differs.
     std::unique_ptr<Trainer> fork(const RunConfig &config) const;
+    // The same from a saved state (a run file's checkpoint): `parent` is the config the
+    // checkpoint was made under, `config` the one to continue with (the same, more steps,
+    // another recipe...). The same recipe, N:M and sparse layers continue the saved masks and
+    // recipe state exactly; another recipe or N:M starts its masks from the weights at that
+    // step. Throws ConfigError naming what does not match.
+    static std::unique_ptr<Trainer> resume(const RunConfig &parent, const RunConfig &config,
+                                           std::shared_ptr<const Dataset> data, const Checkpoint &checkpoint);
+    Checkpoint checkpoint() const;
 
     // Thread-safe; applied at the next step boundary.
     void setLiveSettings(const LiveSettings &live);
@@ -125,6 +151,7 @@ private:
     void finish(RunStatus status);
     void notifyEval(const EvalMetrics &e);
     void notifySnapshot();
+    void notifyCheckpoint();
     void applyLive();
     void measureContinuity(StepMetrics &m, float lossBefore);
 
@@ -145,7 +172,7 @@ private:
     double m_elapsed = 0;
     EvalMetrics m_lastVal{};
     RunSummary m_summary;
-    long m_lastSnapshot = -1;
+    long m_lastSnapshot = -1, m_lastCheckpoint = -1;
     // Continuity: parameters, raw gradients and W̃ of step t, kept on measured steps.
     std::vector<float> m_contParams, m_contGrads;
     std::vector<std::vector<float>> m_contForward;

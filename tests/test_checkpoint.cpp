@@ -1,0 +1,254 @@
+// Checkpoints: a run resumed from a run file's checkpoint takes exactly the steps the original
+// took (parameters, optimiser, masks, recipe state and diagnostics windows), for every recipe.
+#include "nmcore/config.h"
+#include "nmcore/error.h"
+#include "nmcore/runfile.h"
+#include "nmcore/trainer.h"
+
+#include "test_runfile_util.h"
+
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace {
+
+using Flags = std::map<std::string, std::string>;
+
+nm::RunConfig config(const Flags &extra)
+{
+    Flags flags = {{"data", "synthetic"}, {"steps", "40"},          {"eval_every", "10"},
+                   {"mlp_hidden", "32,32"}, {"snapshot_every", "15"}, {"noise_window", "5"},
+                   {"sad_every", "7"},       {"continuity_every", "6"}, {"threads", "1"}};
+    for (const auto &[k, v] : extra)
+        flags[k] = v;
+    return nm::parseConfig("", "test", flags);
+}
+
+std::shared_ptr<const nm::Dataset> dataFor(const nm::RunConfig &c)
+{
+    return nm::loadDataset(nm::dataOptions(c));
+}
+
+struct Steps : nm::TrainingObserver {
+    std::vector<nm::StepMetrics> steps;
+    std::vector<long> checkpoints;
+    void onStep(const nm::StepMetrics &m) override { steps.push_back(m); }
+    void onCheckpoint(const nm::Checkpoint &c) override { checkpoints.push_back(c.step); }
+};
+
+// Equal as bits, NaN equal to NaN.
+bool same(double a, double b)
+{
+    return (std::isnan(a) && std::isnan(b)) || a == b;
+}
+
+void expectSameSteps(const nm::StepMetrics &a, const nm::StepMetrics &b)
+{
+    ASSERT_EQ(a.step, b.step);
+    EXPECT_EQ(a.loss, b.loss) << "step " << a.step;
+    EXPECT_EQ(a.gradNorm, b.gradNorm) << "step " << a.step;
+    EXPECT_EQ(a.lr, b.lr) << "step " << a.step;
+    ASSERT_EQ(a.layers.size(), b.layers.size());
+    for (size_t l = 0; l < a.layers.size(); ++l) {
+        const nm::LayerStats &x = a.layers[l], &y = b.layers[l];
+        EXPECT_EQ(x.flips, y.flips) << "step " << a.step;
+        EXPECT_TRUE(same(x.sad, y.sad)) << "step " << a.step << ": " << x.sad << " vs " << y.sad;
+        EXPECT_TRUE(same(x.oscillation, y.oscillation)) << "step " << a.step;
+        EXPECT_TRUE(same(x.gradNoise, y.gradNoise)) << "step " << a.step << ": " << x.gradNoise << " vs "
+                                                    << y.gradNoise;
+        EXPECT_TRUE(same(x.deltaForward, y.deltaForward)) << "step " << a.step;
+        EXPECT_TRUE(same(x.beta, y.beta)) << "step " << a.step;
+        EXPECT_TRUE(same(x.alpha, y.alpha)) << "step " << a.step;
+        EXPECT_TRUE(same(x.sparsity, y.sparsity)) << "step " << a.step;
+        EXPECT_EQ(x.n, y.n);
+        EXPECT_EQ(x.m, y.m);
+    }
+    EXPECT_EQ(a.hasContinuity, b.hasContinuity);
+    if (a.hasContinuity && b.hasContinuity) {
+        EXPECT_EQ(a.continuity.dF1, b.continuity.dF1) << "step " << a.step;
+        EXPECT_EQ(a.continuity.dF2, b.continuity.dF2) << "step " << a.step;
+    }
+}
+
+// Records the whole run to a file, resumes from the file's checkpoint at `from` and checks
+// that every later step and the final parameters are the original's.
+void resumeMatchesTheOriginal(const nm::RunConfig &c, long from)
+{
+    SCOPED_TRACE(c.recipe + " " + c.nm + (c.mvue ? " mvue" : "") + (c.fp8 ? " fp8" : ""));
+    nmtest::TempDir dir;
+    const std::string path = dir.file("run.h5");
+    const auto data = dataFor(c);
+    Steps whole;
+    std::vector<float> finalParams;
+    {
+        nm::Trainer t(c, data);
+        nm::RunFileWriter w(path, {t.info()});
+        t.addObserver(&whole);
+        t.addObserver(w.observer(0));
+        t.run();
+        w.close();
+        const auto p = t.model().params();
+        finalParams.assign(p.begin(), p.end());
+    }
+    nm::RunFileReader r(path);
+    ASSERT_EQ(r.checkpointSteps(0), (std::vector<long>{15, 30, 40}));
+    const nm::Checkpoint ck = r.checkpoint(0, from);
+    EXPECT_EQ(ck.step, from);
+    auto resumed = nm::Trainer::resume(r.run(0).config, c, data, ck);
+    EXPECT_EQ(resumed->step(), from);
+    Steps rest;
+    resumed->addObserver(&rest);
+    resumed->run();
+    ASSERT_EQ(rest.steps.size(), static_cast<size_t>(c.steps - from));
+    for (size_t i = 0; i < rest.steps.size(); ++i)
+        expectSameSteps(whole.steps[static_cast<size_t>(from) + i], rest.steps[i]);
+    EXPECT_GT(rest.steps.front().elapsedSeconds, ck.elapsedSeconds);
+    const auto p = resumed->model().params();
+    ASSERT_EQ(p.size(), finalParams.size());
+    for (size_t i = 0; i < p.size(); ++i)
+        ASSERT_EQ(p[i], finalParams[i]) << "parameter " << i;
+}
+
+} // namespace
+
+TEST(Checkpoint, ResumeFromAFileTakesTheOriginalStepsForEveryRecipe)
+{
+    for (const char *recipe : {"dense", "ste", "srste", "sste", "mdgf-linear", "mdgf-exp", "sdgf-stepwise",
+                               "sdgf-geometric", "tsrste-df", "asp"})
+        resumeMatchesTheOriginal(config({{"recipe", recipe},
+                                         {"nm", recipe[0] == 's' && recipe[1] == 'd' ? "1:8" : "2:4"},
+                                         {"mlp_hidden", "64,64"},
+                                         {"asp_prune_at", "0.25"},
+                                         {"tsrste_refresh", "4"}}),
+                                 15);
+}
+
+TEST(Checkpoint, ResumeKeepsFrozenBetaDecoupledDecayAndStochasticRounding)
+{
+    resumeMatchesTheOriginal(config({{"recipe", "sste"}, {"sste_beta", "frozen"}}), 30);
+    resumeMatchesTheOriginal(config({{"recipe", "srste"}, {"srste_decay", "decoupled"}, {"lambda", "0.01"}}), 15);
+    resumeMatchesTheOriginal(config({{"recipe", "ste"}, {"mvue", "true"}, {"fp8", "true"}}), 30);
+}
+
+TEST(Checkpoint, ResumeAGptWithAdamW)
+{
+    resumeMatchesTheOriginal(config({{"model", "gpt"}, {"gpt_width", "32"}, {"context", "16"}, {"batch", "4"},
+                                     {"warmup", "5"}, {"recipe", "srste"}, {"sparse_layers", "all"}}),
+                             15);
+}
+
+TEST(Checkpoint, WrittenWithSnapshotsAndWhenARunStops)
+{
+    const auto c = config({{"recipe", "srste"}, {"steps", "100"}});
+    nm::Trainer t(c, dataFor(c));
+    Steps s;
+    t.addObserver(&s);
+    for (int i = 0; i < 22; ++i)
+        t.stepOnce();
+    t.requestStop();
+    t.run();
+    EXPECT_EQ(t.status(), nm::RunStatus::Stopped);
+    EXPECT_EQ(s.checkpoints, (std::vector<long>{15, 22}));
+    // Off: none.
+    const auto off = config({{"recipe", "srste"}, {"checkpoints", "false"}});
+    nm::Trainer u(off, dataFor(off));
+    Steps none;
+    u.addObserver(&none);
+    u.run();
+    EXPECT_TRUE(none.checkpoints.empty());
+    // A diverged run leaves no final checkpoint (its parameters are not finite).
+    const auto bad = config({{"recipe", "ste"}, {"lr", "90"}, {"momentum", "0.99"}, {"grad_clip", "0"}});
+    nm::Trainer v(bad, dataFor(bad));
+    Steps diverged;
+    v.addObserver(&diverged);
+    v.run();
+    ASSERT_EQ(v.status(), nm::RunStatus::Diverged);
+    for (long k : diverged.checkpoints)
+        EXPECT_TRUE(k % 15 == 0 && k < v.step()) << k;
+}
+
+TEST(Checkpoint, ResumeAnotherRecipeStartsItsMasksFromTheWeights)
+{
+    const auto c = config({{"recipe", "srste"}});
+    nm::Trainer t(c, dataFor(c));
+    for (int i = 0; i < 15; ++i)
+        t.stepOnce();
+    const nm::Checkpoint ck = t.checkpoint();
+    auto other = nm::Trainer::resume(c, config({{"recipe", "sste"}}), dataFor(c), ck);
+    EXPECT_EQ(other->info().recipe, nm::RecipeKind::SSte);
+    EXPECT_EQ(other->info().parentName, c.name);
+    EXPECT_EQ(other->info().forkStep, 15);
+    other->run();
+    EXPECT_EQ(other->step(), 40);
+    // What does not match is named.
+    EXPECT_THROW(nm::Trainer::resume(c, config({{"seed", "7"}}), dataFor(c), ck), nm::ConfigError);
+    EXPECT_THROW(nm::Trainer::resume(c, config({{"steps", "15"}}), dataFor(c), ck), nm::ConfigError);
+    nm::Checkpoint shorter = ck;
+    shorter.params.pop_back();
+    EXPECT_THROW(nm::Trainer::resume(c, c, dataFor(c), shorter), nm::ConfigError);
+    nm::Checkpoint renamed = ck;
+    renamed.layers[0].name = "fc9";
+    try {
+        nm::Trainer::resume(c, c, dataFor(c), renamed);
+        FAIL() << "a checkpoint of other layers was accepted";
+    } catch (const nm::ConfigError &e) {
+        EXPECT_NE(std::string(e.what()).find("fc9"), std::string::npos) << e.what();
+    }
+}
+
+TEST(Checkpoint, ForkedRunsNameTheirParentInTheFile)
+{
+    nmtest::TempDir dir;
+    const auto c = config({{"recipe", "ste"}, {"name", "base"}});
+    nm::Trainer t(c, dataFor(c));
+    for (int i = 0; i < 15; ++i)
+        t.stepOnce();
+    auto child = t.fork(config({{"recipe", "sste"}, {"name", "child"}}));
+    nm::RunFileWriter w(dir.file("f.h5"), {t.info(), child->info()});
+    w.close();
+    nm::RunFileReader r(dir.file("f.h5"));
+    EXPECT_EQ(r.run(0).parent, "");
+    EXPECT_EQ(r.run(0).forkStep, -1);
+    EXPECT_EQ(r.run(1).parent, "base");
+    EXPECT_EQ(r.run(1).forkStep, 15);
+    EXPECT_FALSE(r.run(1).blasKernel.empty());
+}
+
+TEST(Checkpoint, MissingAndDamagedCheckpointsAreClearErrors)
+{
+    nmtest::TempDir dir;
+    const std::string path = dir.file("run.h5");
+    const auto c = config({{"recipe", "sste"}});
+    {
+        nm::Trainer t(c, dataFor(c));
+        nm::RunFileWriter w(path, {t.info()});
+        t.addObserver(w.observer(0));
+        t.run();
+    }
+    {
+        nm::RunFileReader r(path);
+        try {
+            r.checkpoint(0, 20);
+            FAIL() << "no checkpoint at step 20, yet one was returned";
+        } catch (const nm::RunFileError &e) {
+            EXPECT_NE(std::string(e.what()).find("checkpoints at: 15, 30, 40"), std::string::npos) << e.what();
+        }
+    }
+    // Remove one dataset of a layer's state: the reader names it.
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    ASSERT_GE(H5Ldelete(f, "runs/000_run/checkpoints/fc2/sad_mask", H5P_DEFAULT), 0);
+    H5Fclose(f);
+    nm::RunFileReader r(path);
+    EXPECT_EQ(r.checkpointSteps(0).size(), 3u);
+    try {
+        r.checkpoint(0, 30);
+        FAIL() << "a checkpoint without its sad_mask was read";
+    } catch (const nm::RunFileError &e) {
+        EXPECT_NE(std::string(e.what()).find("sad_mask"), std::string::npos) << e.what();
+    }
+}
