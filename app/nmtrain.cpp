@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -38,6 +39,8 @@ void onSigint(int)
 struct CliArgs {
     std::string configPath;
     std::string recipes, seeds, out; // experiment options (not config keys)
+    std::string resume, run;         // --resume FILE.h5 --run NAME [--from-step K]
+    long fromStep = -1;
     std::map<std::string, std::string> flags;
     bool json = false, quiet = false, help = false, printConfig = false;
     bool overwrite = false, append = false; // what --out does with an existing file
@@ -48,6 +51,7 @@ void printHelp()
     std::printf(
         "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST]\n"
         "               [--out FILE.h5 [--overwrite | --append]] [--json] [--quiet]\n"
+        "       nmtrain --resume FILE.h5 --run NAME [--from-step K] [--OPTION VALUE ...] [--out OTHER.h5]\n"
         "\n"
         "Trains an MLP on Fashion-MNIST or a char-level GPT on text and prints one summary line per run:\n"
         "  final run=NAME step=N val_loss=X val_acc=Y status=Completed|Stopped|Diverged [test_loss=.. test_acc=..] "
@@ -62,6 +66,14 @@ void printHelp()
         "                    an existing file is never replaced unless --overwrite or --append is given\n"
         "  --overwrite       replace an existing --out file\n"
         "  --append          add the runs to an existing --out file, after its own runs\n"
+        "  --resume FILE.h5  continue run NAME of a run file from its last checkpoint (bit-identical to an\n"
+        "                    uninterrupted run on the same machine and thread count); options given change\n"
+        "                    the continued run (e.g. --steps 6000, --recipe sste: a fork). The new run is\n"
+        "                    added to FILE.h5 (named NAME@K, attributes parent and fork_step) unless --out\n"
+        "  --run NAME        the run of --resume to continue\n"
+        "  --from-step K     continue from step K instead: from the checkpoint at K, or by replaying the steps\n"
+        "                    from the last checkpoint before K (a warning says when the file's BLAS kernel\n"
+        "                    or thread count differs, so the replayed steps round differently)\n"
         "  --json            print JSON lines on stdout (start, eval, final) instead of the summary line\n"
         "  --quiet           no progress output on stderr\n"
         "  --print-config    print the resolved configuration as JSON and exit\n"
@@ -111,6 +123,20 @@ bool isBoolOption(const std::string &key)
     return false;
 }
 
+long parseStep(const std::string &text)
+{
+    size_t used = 0;
+    long v = -1;
+    try {
+        v = std::stol(text, &used);
+    } catch (const std::exception &) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty() || v < 1)
+        throw nm::ConfigError("from-step: '" + text + "' is not a step (a positive integer, e.g. --from-step 1500)");
+    return v;
+}
+
 CliArgs parseArgs(int argc, char **argv)
 {
     CliArgs a;
@@ -138,7 +164,8 @@ CliArgs parseArgs(int argc, char **argv)
                                    : a.printConfig) = true;
             continue;
         }
-        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "out";
+        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "out" ||
+                             name == "resume" || name == "run" || name == "from-step" || name == "from_step";
         const std::string key = program ? name : nm::canonicalKey(name);
         if (!hasValue) {
             const bool boolFlag = !key.empty() && isBoolOption(key);
@@ -158,6 +185,12 @@ CliArgs parseArgs(int argc, char **argv)
             a.seeds = value;
         else if (name == "out")
             a.out = value;
+        else if (name == "resume")
+            a.resume = value;
+        else if (name == "run")
+            a.run = value;
+        else if (name == "from-step" || name == "from_step")
+            a.fromStep = parseStep(value);
         else
             a.flags[name] = value; // unknown names are reported by parseConfig with a suggestion
     }
@@ -208,24 +241,113 @@ std::vector<uint64_t> parseSeeds(const std::string &text)
     return seeds;
 }
 
+bool flagGiven(const CliArgs &args, const char *key)
+{
+    for (const auto &[k, v] : args.flags)
+        if (nm::canonicalKey(k) == key)
+            return true;
+    return false;
+}
+
 // The runs the command line asks for: one, or recipes × seeds.
 std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig &config)
 {
     if (args.recipes.empty() && args.seeds.empty())
         return {config};
-    auto given = [&](const char *key) {
-        for (const auto &[k, v] : args.flags)
-            if (nm::canonicalKey(k) == key)
-                return true;
-        return false;
-    };
-    if (!args.recipes.empty() && given("recipe"))
+    if (!args.recipes.empty() && flagGiven(args, "recipe"))
         throw nm::ConfigError("give either --recipe or --recipes, not both");
-    if (!args.seeds.empty() && given("seed"))
+    if (!args.seeds.empty() && flagGiven(args, "seed"))
         throw nm::ConfigError("give either --seed or --seeds, not both");
     const auto recipes = args.recipes.empty() ? std::vector<std::string>{config.recipe} : splitList(args.recipes);
     const auto seeds = args.seeds.empty() ? std::vector<uint64_t>{config.seed} : parseSeeds(args.seeds);
     return nm::expandRuns(config, recipes, seeds);
+}
+
+// What --resume continues: the saved run's config, the checkpoint at or before the step, and
+// the config of the continued run (the saved one with the flags given applied).
+struct ResumePlan {
+    nm::RunConfig parent, child;
+    std::optional<nm::Checkpoint> from;
+    long atStep = 0;
+    std::string replayNote;   // what is replayed before the run continues ("" if nothing)
+    bool replayDiffers = false; // another BLAS kernel or thread count than the file's
+};
+
+ResumePlan planResume(const CliArgs &args, int threads)
+{
+    if (!args.recipes.empty() || !args.seeds.empty())
+        throw nm::ConfigError("--resume continues one run; --recipes and --seeds do not apply (resume once per "
+                              "recipe with --recipe)");
+    if (!args.configPath.empty())
+        throw nm::ConfigError("--config does not apply with --resume: the run continues with its own config; "
+                              "change options with flags such as --steps");
+    nm::RunFileReader r(args.resume);
+    std::string names;
+    int index = -1;
+    for (int i = 0; i < r.runCount(); ++i) {
+        const nm::RunHeader &h = r.run(i);
+        names += (names.empty() ? "" : ", ") + h.name;
+        if (h.name == args.run && index < 0)
+            index = i;
+    }
+    if (args.run.empty() || index < 0)
+        throw nm::ConfigError((args.run.empty() ? std::string("--resume needs --run NAME")
+                                                : "run file '" + args.resume + "' has no run '" + args.run + "'") +
+                              "; its runs: " + names);
+    const nm::RunHeader &h = r.run(index);
+    if (h.lastStep < 1)
+        throw nm::ConfigError("run '" + h.name + "' has no steps recorded; start it anew instead");
+    const std::vector<long> saved = r.checkpointSteps(index);
+    ResumePlan p;
+    p.atStep = args.fromStep > 0 ? args.fromStep : (saved.empty() ? h.lastStep : saved.back());
+    if (p.atStep > h.lastStep)
+        throw nm::ConfigError("from-step: run '" + h.name + "' has steps 1 to " + std::to_string(h.lastStep) +
+                              " recorded; choose one of them");
+    long base = 0;
+    for (long k : saved)
+        if (k <= p.atStep)
+            base = std::max(base, k);
+    if (base > 0)
+        p.from = r.checkpoint(index, base);
+    p.parent = h.config;
+    p.parent.name = h.name;
+    if (p.from) { // the live settings in effect when it was saved
+        p.parent.lr = p.from->lr;
+        p.parent.lambda = p.from->lambda;
+    }
+    p.child = nm::parseConfig(h.configJson, args.resume + ": run '" + h.name + "'", args.flags);
+    if (!flagGiven(args, "lr"))
+        p.child.lr = p.parent.lr;
+    if (!flagGiven(args, "lambda"))
+        p.child.lambda = p.parent.lambda;
+    if (!flagGiven(args, "name"))
+        p.child.name = h.name + "@" + std::to_string(p.atStep);
+    if (p.child.steps <= p.atStep)
+        throw nm::ConfigError("steps: run '" + h.name + "' was set to " + std::to_string(p.child.steps) +
+                              " steps and continues from step " + std::to_string(p.atStep) +
+                              "; give --steps N with N > " + std::to_string(p.atStep) + " to train further");
+    const long replay = p.atStep - base;
+    if (replay > 0) {
+        const int t = nm::threadBudget(1, threads).threadsPerRun;
+        std::string why;
+        if (!h.blasKernel.empty() && h.blasKernel != nm::blasCoreName())
+            why = "it was written with OpenBLAS kernel " + h.blasKernel + " and this machine uses " +
+                  nm::blasCoreName();
+        if (h.threads > 0 && h.threads != t)
+            why += (why.empty() ? "it was written with " : ", and with ") + std::to_string(h.threads) +
+                   " threads where this run uses " + std::to_string(t);
+        p.replayDiffers = !why.empty();
+        p.replayNote = ("run '" + h.name + "' has " +
+                             (base > 0 ? "its last checkpoint before step " + std::to_string(p.atStep) + " at step " +
+                                             std::to_string(base)
+                                       : std::string("no checkpoint before step ") + std::to_string(p.atStep)) +
+                             ": replaying " + std::to_string(replay) + " steps" +
+                             (why.empty() ? std::string(" (same BLAS kernel and thread count: the same steps)")
+                                          : "; " + why + ", so the replayed steps round differently and the "
+                                                         "continued run starts near, not at, the file's step " +
+                                                std::to_string(p.atStep)));
+    }
+    return p;
 }
 
 // What --out does with an existing file, checked before anything trains.
@@ -286,30 +408,53 @@ int main(int argc, char **argv)
             printHelp();
             return 0;
         }
+        std::optional<ResumePlan> plan;
+        if (!args.resume.empty() || !args.run.empty() || args.fromStep > 0) {
+            if (args.resume.empty())
+                throw nm::ConfigError("--run and --from-step choose what --resume FILE.h5 continues; give --resume");
+            int threads = 0;
+            if (auto it = args.flags.find("threads"); it != args.flags.end())
+                threads = nm::parseConfig("", "the command line", {{"threads", it->second}}).threads;
+            plan = planResume(args, threads);
+        }
         const std::string text = args.configPath.empty() ? "" : readConfigFile(args.configPath);
-        const nm::RunConfig config = nm::parseConfig(text, args.configPath.empty() ? "config" : args.configPath,
-                                                     args.flags);
+        const nm::RunConfig config = plan ? plan->child
+                                          : nm::parseConfig(text, args.configPath.empty() ? "config" : args.configPath,
+                                                            args.flags);
         if (args.printConfig) {
             std::printf("%s\n", nm::configToJson(config, 2).c_str());
             return 0;
         }
-        const nm::RunFileOptions fileOptions = runFileOptions(args);
-        const std::vector<nm::RunConfig> runs = plannedRuns(args, config);
-        nm::Experiment experiment(runs, config.threads);
+        nm::RunFileOptions fileOptions = runFileOptions(args);
+        // A resumed run joins its own file unless --out says otherwise.
+        const std::string out = plan && args.out.empty() ? args.resume : args.out;
+        if (plan && args.out.empty())
+            fileOptions.existing = nm::ExistingRunFile::Append;
+        const std::vector<nm::RunConfig> runs = plan ? std::vector<nm::RunConfig>{config} : plannedRuns(args, config);
+        if (plan && !plan->replayNote.empty())
+            std::fprintf(stderr, "nmtrain: %s%s\n", plan->replayDiffers ? "warning: " : "", plan->replayNote.c_str());
+        auto experimentPtr = plan ? std::make_unique<nm::Experiment>(plan->parent, plan->child,
+                                                                     plan->from ? &*plan->from : nullptr,
+                                                                     plan->atStep, config.threads)
+                                  : std::make_unique<nm::Experiment>(runs, config.threads);
+        nm::Experiment &experiment = *experimentPtr;
         const nm::ThreadBudget budget = experiment.budget();
         if (!args.quiet) {
             std::fprintf(stderr, "nmtrain %s | %s\n", NMSTUDIO_VERSION, nm::blasBanner(budget.threadsPerRun).c_str());
             if (runs.size() > 1)
                 std::fprintf(stderr, "experiment: %zu runs, %d at a time with %d thread%s each\n", runs.size(),
                              budget.concurrentRuns, budget.threadsPerRun, budget.threadsPerRun == 1 ? "" : "s");
+            if (plan)
+                std::fprintf(stderr, "resuming run '%s' of %s at step %ld as '%s'\n", plan->parent.name.c_str(),
+                             args.resume.c_str(), plan->atStep, config.name.c_str());
         }
         std::unique_ptr<nm::RunFileWriter> writer;
-        if (!args.out.empty()) {
+        if (!out.empty()) {
             nm::RunFileOptions options = fileOptions;
             options.onFailure = [](const std::string &message) {
                 std::fprintf(stderr, "nmtrain: warning: %s\n", message.c_str());
             };
-            writer = std::make_unique<nm::RunFileWriter>(args.out, experiment.infos(), options);
+            writer = std::make_unique<nm::RunFileWriter>(out, experiment.infos(), options);
             experiment.record(*writer);
         }
         std::shared_ptr<nm::ConsoleGroup> group;
@@ -335,7 +480,7 @@ int main(int argc, char **argv)
         if (writer) {
             writer->close();
             if (!args.quiet)
-                std::fprintf(stderr, "run file: %s%s\n", args.out.c_str(),
+                std::fprintf(stderr, "run file: %s%s\n", out.c_str(),
                              fileOptions.existing == nm::ExistingRunFile::Append ? " (runs appended)" : "");
         }
         if (runs.size() > 1)

@@ -252,3 +252,128 @@ TEST(Checkpoint, MissingAndDamagedCheckpointsAreClearErrors)
         EXPECT_NE(std::string(e.what()).find("sad_mask"), std::string::npos) << e.what();
     }
 }
+
+// ---- nmtrain --resume ------------------------------------------------------------------------
+
+namespace {
+
+// Rewrites a run's string attribute in a closed file (as another machine would have written it).
+void setRunAttr(const std::string &path, const std::string &group, const char *name, const std::string &value)
+{
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    const hid_t g = H5Gopen2(f, group.c_str(), H5P_DEFAULT);
+    H5Adelete(g, name);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(g, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char *text = value.c_str();
+    H5Awrite(a, type, &text);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+std::vector<float> finalLosses(const std::string &path, int run)
+{
+    nm::RunFileReader r(path);
+    return r.series(run, "train/loss").values;
+}
+
+} // namespace
+
+TEST(ResumeCli, ContinuesARunInItsOwnFileExactly)
+{
+    nmtest::TempDir dir;
+    const std::string path = dir.file("exp.h5");
+    const std::vector<std::string> run = {"--data", "synthetic", "--recipe", "sste", "--mlp-hidden", "32,32",
+                                          "--snapshot-every", "20", "--threads", "1", "--quiet", "--name", "base"};
+    auto with = [&](std::vector<std::string> extra) {
+        std::vector<std::string> a = run;
+        a.insert(a.end(), extra.begin(), extra.end());
+        return a;
+    };
+    ASSERT_EQ(nmtest::runNmtrain(dir, with({"--steps", "60", "--out", path})).status, 0);
+    const auto whole = finalLosses(path, 0);
+    const nmtest::Result resumed = nmtest::runNmtrain(dir, {"--resume", path, "--run", "base", "--from-step", "40",
+                                                           "--threads", "1", "--quiet"});
+    ASSERT_EQ(resumed.status, 0) << resumed.err;
+    EXPECT_EQ(resumed.err, "");
+    nm::RunFileReader r(path);
+    ASSERT_EQ(r.runCount(), 2);
+    EXPECT_EQ(r.run(1).name, "base@40");
+    EXPECT_EQ(r.run(1).parent, "base");
+    EXPECT_EQ(r.run(1).forkStep, 40);
+    const auto rest = r.series(1, "train/loss");
+    ASSERT_EQ(rest.steps.front(), 41);
+    ASSERT_EQ(rest.values.size(), 20u);
+    for (size_t i = 0; i < rest.values.size(); ++i)
+        EXPECT_EQ(rest.values[i], whole[40 + i]) << "step " << rest.steps[i];
+    // Between checkpoints: replayed from the one before, with the same kernel and threads the same.
+    const nmtest::Result replayed = nmtest::runNmtrain(dir, {"--resume", path, "--run", "base", "--from-step", "30",
+                                                            "--threads", "1", "--quiet", "--out", dir.file("b.h5")});
+    ASSERT_EQ(replayed.status, 0) << replayed.err;
+    EXPECT_NE(replayed.err.find("at step 20: replaying 10 steps (same BLAS kernel"), std::string::npos)
+        << replayed.err;
+    const auto again = nm::RunFileReader(dir.file("b.h5")).series(0, "train/loss").values;
+    ASSERT_EQ(again.size(), 30u);
+    for (size_t i = 0; i < again.size(); ++i)
+        EXPECT_EQ(again[i], whole[30 + i]);
+}
+
+TEST(ResumeCli, SaysWhenAReplayRunsOnAnotherKernelOrThreadCount)
+{
+    nmtest::TempDir dir;
+    const std::string path = dir.file("exp.h5");
+    ASSERT_EQ(nmtest::runNmtrain(dir, {"--data", "synthetic", "--mlp-hidden", "32,32", "--steps", "30",
+                                       "--snapshot-every", "20", "--threads", "1", "--quiet", "--name", "x", "--out",
+                                       path})
+                  .status,
+              0);
+    setRunAttr(path, "runs/000_x", "blas_kernel", "FarAwayKernel");
+    const nmtest::Result r = nmtest::runNmtrain(dir, {"--resume", path, "--run", "x", "--from-step", "25",
+                                                     "--threads", "2", "--quiet", "--out", dir.file("c.h5")});
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.err.find("warning: run 'x' has its last checkpoint before step 25 at step 20: replaying 5 steps; it "
+                         "was written with OpenBLAS kernel FarAwayKernel"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("and with 1 threads where this run uses 2"), std::string::npos) << r.err;
+    // From a checkpoint nothing is replayed: no warning.
+    const nmtest::Result exact = nmtest::runNmtrain(dir, {"--resume", path, "--run", "x", "--steps", "40",
+                                                         "--threads", "2", "--quiet", "--out", dir.file("d.h5")});
+    ASSERT_EQ(exact.status, 0) << exact.err;
+    EXPECT_EQ(exact.err, "");
+}
+
+TEST(ResumeCli, BadRequestsAreNamedAndTheFileIsUntouched)
+{
+    nmtest::TempDir dir;
+    const std::string path = dir.file("exp.h5");
+    ASSERT_EQ(nmtest::runNmtrain(dir, {"--data", "synthetic", "--mlp-hidden", "32,32", "--steps", "20",
+                                       "--snapshot-every", "10", "--quiet", "--name", "x", "--out", path})
+                  .status,
+              0);
+    const std::string before = nmtest::readAll(path);
+    const std::pair<std::vector<std::string>, std::string> cases[] = {
+        {{"--resume", path}, "--resume needs --run NAME; its runs: x"},
+        {{"--resume", path, "--run", "y"}, "has no run 'y'; its runs: x"},
+        {{"--resume", path, "--run", "x"}, "give --steps N with N > 20"},
+        {{"--resume", path, "--run", "x", "--from-step", "21"}, "has steps 1 to 20 recorded"},
+        {{"--resume", path, "--run", "x", "--from-step", "0"}, "is not a step"},
+        {{"--resume", path, "--run", "x", "--steps", "30", "--seed", "4"}, "seed must be the same"},
+        {{"--resume", path, "--run", "x", "--recipes", "ste,sste"}, "--recipes and --seeds do not apply"},
+        {{"--run", "x"}, "give --resume"},
+        {{"--resume", dir.file("none.h5"), "--run", "x"}, "none.h5"},
+    };
+    for (const auto &[args, message] : cases) {
+        const nmtest::Result r = nmtest::runNmtrain(dir, args);
+        EXPECT_EQ(r.status, 1) << args.back();
+        EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    }
+    EXPECT_EQ(nmtest::readAll(path), before);
+}

@@ -16,6 +16,8 @@
 
 namespace fs = std::filesystem;
 using nmtest::readAll;
+using nmtest::Result;
+using nmtest::runNmtrain;
 using nmtest::TempDir;
 
 extern char **environ;
@@ -182,35 +184,6 @@ TEST(RunFileExisting, FreshPathsNeverNameAnExistingFile)
 // ---- nmtrain --out ---------------------------------------------------------------------------
 
 namespace {
-
-struct Result {
-    int status = -1;
-    std::string err;
-};
-
-Result runNmtrain(const TempDir &dir, std::vector<std::string> args)
-{
-    const std::string errPath = dir.file("stderr.txt");
-    args.insert(args.begin(), NMTRAIN_PATH);
-    std::vector<char *> argv;
-    for (auto &a : args)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    Result r;
-    if (posix_spawn(&pid, NMTRAIN_PATH, &actions, nullptr, argv.data(), environ) == 0) {
-        int status = 0;
-        waitpid(pid, &status, 0);
-        r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-    r.err = readAll(errPath);
-    return r;
-}
 
 const std::vector<std::string> kShortRun = {"--data", "synthetic", "--steps", "4", "--mlp-hidden", "16,16",
                                             "--quiet", "--out"};

@@ -6,6 +6,10 @@
 #include "nmcore/trainer.h"
 
 #include <cmath>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +49,38 @@ inline std::string readAll(const std::string &path)
     ss << in.rdbuf();
     return ss.str();
 }
+
+#ifdef NMTRAIN_PATH
+struct Result {
+    int status = -1;
+    std::string err;
+};
+
+// Runs the nmtrain built with the tests (NMTRAIN_PATH); its exit status and stderr.
+inline Result runNmtrain(const TempDir &dir, std::vector<std::string> args)
+{
+    const std::string errPath = dir.file("stderr.txt");
+    args.insert(args.begin(), NMTRAIN_PATH);
+    std::vector<char *> argv;
+    for (auto &a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    Result r;
+    if (posix_spawn(&pid, NMTRAIN_PATH, &actions, nullptr, argv.data(), environ) == 0) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    r.err = readAll(errPath);
+    return r;
+}
+#endif
 
 // Layers fc1 (dense), fc2 (12×16) and fc3 (10×24), both sparse 2:4.
 inline nm::RunInfo fakeInfo(const std::string &name)

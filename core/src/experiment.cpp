@@ -101,6 +101,26 @@ Experiment::Experiment(std::vector<RunConfig> runs, int threads)
     }
 }
 
+Experiment::Experiment(RunConfig parent, RunConfig run, const Checkpoint *from, long atStep, int threads)
+{
+    m_budget = threadBudget(1, threads);
+    parent.threads = run.threads = m_budget.threadsPerRun;
+    const auto data = loadRunData({run}).front();
+    m_runs.resize(1);
+    m_runs[0].config = run;
+    if (from && from->step == atStep) {
+        m_runs[0].trainer = Trainer::resume(parent, run, data, *from);
+        return;
+    }
+    std::unique_ptr<Trainer> start =
+        from ? Trainer::resume(parent, parent, data, *from) : std::make_unique<Trainer>(parent, data);
+    while (start->step() < atStep)
+        if (!start->stepOnce() && start->step() < atStep)
+            throw Error("replaying run '" + parent.name + "': it ended at step " + std::to_string(start->step()) +
+                        " (" + toString(start->status()) + ") before step " + std::to_string(atStep));
+    m_runs[0].trainer = Trainer::resume(parent, run, data, start->checkpoint());
+}
+
 Experiment::~Experiment()
 {
     requestStop();

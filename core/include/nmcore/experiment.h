@@ -52,6 +52,10 @@ public:
     // Loads the data and builds every trainer (ConfigError/DataError before anything runs).
     // `threads` is the total budget (0: every core); each run's config.threads is set to its share.
     explicit Experiment(std::vector<RunConfig> runs, int threads = 0);
+    // One run that continues a saved one (nmtrain --resume): the trainer `parent` would be at
+    // step `atStep`, from the checkpoint `from` (null: the run's start) by replaying the steps
+    // in between with `parent`, then continued with `run` (Trainer::resume).
+    Experiment(RunConfig parent, RunConfig run, const Checkpoint *from, long atStep, int threads = 0);
     ~Experiment(); // stops and joins any running threads
     Experiment(const Experiment &) = delete;
     Experiment &operator=(const Experiment &) = delete;
