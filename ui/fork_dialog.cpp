@@ -52,6 +52,7 @@ ForkDialog::ForkDialog(RunStore *store, TrainingController *controller, int runI
     layout->addWidget(m_error);
     layout->addWidget(buttons);
     connect(m_parent, &QComboBox::currentIndexChanged, this, &ForkDialog::parentChanged);
+    connect(m_step, &QSpinBox::valueChanged, this, &ForkDialog::stepChanged);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
     connect(buttons, &QDialogButtonBox::accepted, this, [this] {
         if (forkNow() > 0)
@@ -68,16 +69,24 @@ void ForkDialog::parentChanged()
     m_step->setRange(r->meta.state == RunState::Ready ? 0 : 1, std::max<long>(1, r->meta.step));
     m_step->setValue(static_cast<int>(r->meta.step));
     m_steps->setText(QString::number(r->meta.config.steps));
-    m_note->setText(isFinished(r->meta.state) || r->meta.state == RunState::Ready
-                        ? tr("The run is not training: its first k steps are replayed from its config "
-                             "(bit-identical for the same thread count), then it continues with the new recipe.")
-                        : tr("At its current step the run forks directly; at an earlier step its first k steps are "
-                             "replayed."));
+    if (!r->meta.checkpointSteps.empty()) // a file run: start at its last checkpoint, exactly
+        m_step->setValue(static_cast<int>(std::min(r->meta.step, r->meta.checkpointSteps.back())));
+    stepChanged();
+}
+
+void ForkDialog::stepChanged()
+{
+    m_note->setText(m_controller->forkNote(m_parent->currentData().toInt(), m_step->value()));
 }
 
 QString ForkDialog::error() const
 {
     return m_error->text();
+}
+
+QString ForkDialog::note() const
+{
+    return m_note->text();
 }
 
 int ForkDialog::forkNow()

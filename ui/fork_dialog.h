@@ -23,12 +23,14 @@ public:
     // Fills the form and forks (tests): returns the new run id or -1 (error() says why).
     int forkNow();
     QString error() const;
+    QString note() const;
     RecipeEditor *recipe() const { return m_recipe; }
     QSpinBox *stepSpin() const { return m_step; }
     QLineEdit *stepsEdit() const { return m_steps; }
 
 private:
     void parentChanged();
+    void stepChanged();
 
     RunStore *m_store;
     TrainingController *m_controller;

@@ -92,6 +92,10 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
+    connect(m_controller, &TrainingController::notice, this, [this](const QString &message) {
+        showMessage(message, true);
+        m_statusMessage->setToolTip(message);
+    });
     connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &message) {
         // "recording to 'FILE' stopped: CAUSE; the runs go on…": the cause fits the status bar,
         // the whole message (with the file) is its tooltip.

@@ -56,6 +56,9 @@ struct RunMeta {
     RunState state = RunState::Ready;
     QString error;           // why a run failed
     QString source;          // empty for runs trained here; the file it was read from otherwise
+    int sourceIndex = -1;    // the run's index in that file
+    std::vector<long> checkpointSteps; // steps a fork or resume continues from exactly (file runs)
+    QString blasKernel;      // OpenBLAS kernel of the machine that wrote the file
     int parentId = -1;       // a fork's parent run
     long forkStep = -1;      // the step it was forked at
     long step = 0;           // last step received

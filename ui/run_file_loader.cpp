@@ -122,6 +122,7 @@ QList<int> RunFileLoader::open(const QString &path, QString *error)
         if (names.contains(meta.name)) // two files with the same run names: say which is which
             meta.name += QStringLiteral(" (%1)").arg(stem);
         meta.source = abs;
+        meta.sourceIndex = i;
         meta.state = RunState::Loaded;
         s->ids.append(m_store->addRun(meta));
         s->steps.push_back(-1);
@@ -155,6 +156,14 @@ void RunFileLoader::load(Source &s, int i, int id, bool snapshots)
     meta.modelDescription = QString::fromStdString(h.modelDescription);
     meta.dataDescription = QString::fromStdString(h.dataDescription);
     meta.threads = h.threads;
+    meta.blasKernel = QString::fromStdString(h.blasKernel);
+    meta.checkpointSteps = r.checkpointSteps(i);
+    if (!h.parent.empty() && meta.parentId < 0) // a resumed or forked run: its parent in the same file
+        for (int j = 0; j < r.runCount(); ++j)
+            if (j != i && r.run(j).name == h.parent) {
+                meta.parentId = s.ids[static_cast<qsizetype>(j)];
+                meta.forkStep = h.forkStep;
+            }
     const RunState st = stateOf(h.status);
     meta.state = isFinished(st) ? st : RunState::Running;
     meta.hasSummary = isFinished(st);

@@ -151,8 +151,13 @@ std::unique_ptr<nm::Trainer> RunWorker::acquire()
         return std::move(s.trainer);
     }
     if (s.replay) {
-        auto parent = std::make_unique<nm::Trainer>(s.replayConfig, m_data->get(nm::dataOptions(s.replayConfig)));
-        for (long i = 0; i < s.replaySteps; ++i) {
+        auto data = m_data->get(nm::dataOptions(s.replayConfig));
+        m_observer.setForkStep(s.replaySteps);
+        if (s.replayFrom && s.replayFrom->step == s.replaySteps) // a checkpoint at the fork step: nothing to replay
+            return nm::Trainer::resume(s.replayConfig, s.config, data, *s.replayFrom);
+        auto parent = s.replayFrom ? nm::Trainer::resume(s.replayConfig, s.replayConfig, data, *s.replayFrom)
+                                   : std::make_unique<nm::Trainer>(s.replayConfig, data);
+        while (parent->step() < s.replaySteps) {
             {
                 std::lock_guard lock(m_mutex);
                 if (m_stop)
@@ -163,7 +168,6 @@ std::unique_ptr<nm::Trainer> RunWorker::acquire()
                 throw nm::Error("fork: the parent run ended at step " + std::to_string(parent->step()) +
                                 " before reaching step " + std::to_string(s.replaySteps));
         }
-        m_observer.setForkStep(s.replaySteps);
         return parent->fork(s.config);
     }
     return std::make_unique<nm::Trainer>(s.config, m_data->get(nm::dataOptions(s.config)));

@@ -80,6 +80,7 @@ public:
         bool replay = false;
         nm::RunConfig replayConfig;
         long replaySteps = 0;
+        std::shared_ptr<const nm::Checkpoint> replayFrom; // start the replay here (null: at step 0)
         // Handoff: wait for a trainer forked by another worker (or given here).
         bool handoff = false;
         std::unique_ptr<nm::Trainer> trainer;

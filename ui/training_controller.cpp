@@ -382,6 +382,52 @@ TrainingController::Progress TrainingController::progress() const
     return p;
 }
 
+namespace {
+// The latest checkpoint of a file run at or before step k (0: none).
+long checkpointBefore(const RunMeta &m, long k)
+{
+    long c = 0;
+    if (!m.source.isEmpty())
+        for (long s : m.checkpointSteps)
+            if (s <= k)
+                c = std::max(c, s);
+    return c;
+}
+} // namespace
+
+QString TrainingController::forkNote(int runId, long k) const
+{
+    const Run *r = m_store->run(runId);
+    if (!r)
+        return {};
+    const RunMeta &m = r->meta;
+    if (m.source.isEmpty())
+        return isFinished(m.state) || m.state == RunState::Ready
+                   ? tr("The run is not training: its first %1 steps are replayed from its config (bit-identical "
+                        "for the same thread count), then it continues with the new recipe.")
+                         .arg(k)
+                   : tr("At its current step the run forks directly; at an earlier step its first k steps are "
+                        "replayed.");
+    const long c = checkpointBefore(m, k);
+    if (c == k)
+        return tr("Continues exactly from the checkpoint saved at step %1 (parameters, optimiser and masks).").arg(k);
+    QString text = c > 0 ? tr("No checkpoint at step %1: steps %2 to %1 are replayed from the checkpoint at step %3.")
+                               .arg(k)
+                               .arg(c + 1)
+                               .arg(c)
+                         : tr("The file has no checkpoint before step %1: its first %1 steps are replayed.").arg(k);
+    // The replay uses the run's own thread count (the fork's config is the run's); the kernel is
+    // this machine's.
+    const QString here = QString::fromStdString(nm::blasCoreName());
+    if (!m.blasKernel.isEmpty() && m.blasKernel != here)
+        text += QLatin1Char(' ') + tr("Warning: the file was written with OpenBLAS kernel %1 and this machine uses "
+                                      "%2, so the replayed steps round differently and the fork starts near, not "
+                                      "at, the file's step %3.")
+                                       .arg(m.blasKernel, here)
+                                       .arg(k);
+    return text;
+}
+
 int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QString *error)
 {
     auto fail = [&](const QString &why) {
@@ -442,6 +488,19 @@ int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QStrin
         source.replayConfig.threads = child.threads;
         source.replaySteps = k;
         source.forkStep = k;
+        if (const long c = checkpointBefore(parent->meta, k); c > 0) {
+            try {
+                const nm::RunFileReader file(parent->meta.source.toStdString());
+                auto saved = std::make_shared<nm::Checkpoint>(file.checkpoint(parent->meta.sourceIndex, c));
+                source.replayConfig.lr = saved->lr; // the live settings it was saved with
+                source.replayConfig.lambda = saved->lambda;
+                source.replayFrom = std::move(saved);
+            } catch (const std::exception &e) {
+                return fail(QString::fromStdString(e.what()));
+            }
+        }
+        if (const QString note = forkNote(runId, k); note.contains(tr("Warning: ")))
+            Q_EMIT notice(note);
     }
 
     RunMeta meta;

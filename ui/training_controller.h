@@ -71,6 +71,10 @@ public:
     // steps, bit-identical for the same thread count) into a new run with config `child`.
     // Returns the new run's id, or -1 with *error saying why.
     int fork(int runId, long atStep, nm::RunConfig child, QString *error = nullptr);
+    // What a fork of `runId` at step `atStep` starts from, in a sentence for the fork dialog:
+    // directly, a checkpoint of its file, or a replay (and whether the replay rounds differently
+    // from the file: another BLAS kernel or thread count).
+    QString forkNote(int runId, long atStep) const;
 
     // Record the runs of the next start into this HDF5 run file (empty: do not record).
     // Forks made later live in the session only: a run file's layout is fixed when it is made.
@@ -92,6 +96,8 @@ signals:
     void recordingFailed(const QString &message);
     // Recording stopped while the runs go on (disk full, file removed, ...); the message says why.
     void recordingStopped(const QString &message);
+    // Something the user should know about a fork just made (a replay on another BLAS kernel).
+    void notice(const QString &message);
 
 private:
     void onBatch(const RunBatch &batch, quint64 epoch);

@@ -419,6 +419,65 @@ private Q_SLOTS:
             QVERIFY2(lc[i] == lp[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
     }
 
+    void forkFromAFileCheckpointIsExactAndAReplayOnAnotherKernelSaysSo()
+    {
+        // A file written on "another machine" (its BLAS kernel attribute says so). At a step
+        // with a checkpoint the fork continues from it, exactly as the recorded run went on;
+        // between checkpoints it replays from the one before, and the dialog and the status
+        // bar warn that the replay rounds differently.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("other.h5")).toStdString();
+        nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
+                                                        {"mlp_hidden", "32,32"}, {"recipe", "sste"},
+                                                        {"eval_every", "20"}, {"snapshot_every", "30"},
+                                                        {"threads", "1"}, {"name", "far"}});
+        {
+            nm::Experiment exp({config}, 1);
+            auto infos = exp.infos();
+            infos[0].blasCore = "FarAwayKernel";
+            nm::RunFileWriter writer(path, infos);
+            exp.record(writer);
+            exp.run();
+        }
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        const int parent = w.store()->runIds().first();
+        const Run *p = w.store()->run(parent);
+        QCOMPARE(p->meta.checkpointSteps, (std::vector<long>{30, 60}));
+        ForkDialog d(w.store(), w.controller(), parent, &w);
+        QCOMPARE(d.stepSpin()->value(), 60); // the last checkpoint
+        d.stepSpin()->setValue(30);
+        QVERIFY2(d.note().contains(QStringLiteral("exactly from the checkpoint saved at step 30")),
+                 qPrintable(d.note()));
+        d.recipe()->setRecipe(QStringLiteral("sste"));
+        const int child = d.forkNow();
+        QVERIFY2(child > 0, qPrintable(d.error()));
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
+        QVERIFY(!w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")));
+        const auto &lc = *w.store()->run(child)->train.column("loss"), &lp = *p->train.column("loss");
+        QCOMPARE(lc.size(), size_t(60));
+        for (size_t i = 30; i < 60; ++i)
+            QVERIFY2(lc[i] == lp[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
+
+        d.stepSpin()->setValue(45);
+        QVERIFY2(d.note().contains(QStringLiteral("steps 31 to 45 are replayed from the checkpoint at step 30")),
+                 qPrintable(d.note()));
+        QVERIFY2(d.note().contains(QStringLiteral("OpenBLAS kernel FarAwayKernel")), qPrintable(d.note()));
+        const int replayed = d.forkNow();
+        QVERIFY2(replayed > 0, qPrintable(d.error()));
+        QVERIFY2(w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")), qPrintable(w.statusMessage()->text()));
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
+        QCOMPARE(w.store()->run(replayed)->meta.forkStep, 45L);
+        QVERIFY(w.store()->run(replayed)->train.column("loss")->size() == 60);
+        if (const QString shots = qEnvironmentVariable("NM_SCREENSHOTS"); !shots.isEmpty()) {
+            d.show();
+            d.grab().save(shots + QStringLiteral("/fork_dialog_replay.png"));
+            w.grab().save(shots + QStringLiteral("/fork_replay_status.png"));
+        }
+    }
+
     void forkFromTheShippedSampleTrains()
     {
         // The shipped sample forks and trains on any machine (its values are not compared:
