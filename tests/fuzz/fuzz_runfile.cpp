@@ -3,8 +3,8 @@
 // program that edits a valid run-file layout (README "Run-file format", runfile_writer.cpp)
 // held in memory, which is then written through the HDF5 C API into /dev/shm and opened
 // with nm::RunFileReader. Every reader call is made (refresh, runs, every scalar and layer
-// series, snapshot steps and snapshots); only nm::Error may come out, and what the reader
-// returns must be self-consistent.
+// series, snapshot steps and snapshots, checkpoint steps and checkpoints); only nm::Error may
+// come out, and what the reader returns must be self-consistent.
 //
 // Program: a sequence of operations, each an opcode byte followed by its argument bytes
 // (missing bytes read as 0). Operations pick a node (group, dataset or soft link) by index
@@ -126,7 +126,7 @@ void addDataset(Tree &t, const std::string &path, Value v, std::vector<Attr> att
 
 // A valid file: one run of a 3-layer model, two sparse layers ("fc1", and "blk/fc2", whose
 // snapshot group is "blk_fc2"), 3 logged steps, 2 validation rows, 1 test row, 1 continuity
-// row and 2 snapshots (steps 0 and 3).
+// row, 2 snapshots (steps 0 and 3) and a checkpoint at step 3.
 Tree baseTree()
 {
     Tree t;
@@ -221,6 +221,32 @@ Tree baseTree()
         addDataset(t, g + "/n", nv);
         nv.nums = {4};
         addDataset(t, g + "/m", nv);
+    }
+    const std::string ck = r + "/checkpoints";
+    addGroup(t, ck, {{"optimizer", str("sgd")}});
+    Value ckStep = series(Ty::I64, {1}, 0);
+    ckStep.nums = {3};
+    addDataset(t, ck + "/step", ckStep);
+    for (const char *name : {"elapsed_seconds", "lr", "lambda"})
+        addDataset(t, ck + "/" + name, series(Ty::F64, {1}, 6));
+    addDataset(t, ck + "/params", series(Ty::F32, {1, 53}, 6));
+    addDataset(t, ck + "/optimizer", series(Ty::F32, {1, 53}, 6));
+    for (const Layer &l : {Layer{"fc1", "fc1", 4, 8}, Layer{"blk/fc2", "blk_fc2", 3, 4}}) {
+        const std::string g = ck + "/" + l.group;
+        addGroup(t, g, {{"name", str(l.name)}});
+        addDataset(t, g + "/prev_mask", series(Ty::U8, {1, l.out, (l.in + 7) / 8}, 6));
+        addDataset(t, g + "/sad_mask", series(Ty::U8, {1, l.out, (l.in + 7) / 8}, 6));
+        for (const char *name : {"last_n", "last_m"})
+            addDataset(t, g + "/" + name, series(Ty::I32, {1}, 0));
+        for (const char *name : {"last_alpha", "last_beta", "sparsity"})
+            addDataset(t, g + "/" + name, series(Ty::F32, {1}, 6));
+        for (const char *name : {"flips_since_sad", "mask_step"})
+            addDataset(t, g + "/" + name, series(Ty::I64, {1}, 0));
+        addDataset(t, g + "/rng", series(Ty::U64, {1, 6}, 0));
+        addDataset(t, g + "/noise_history", series(Ty::F64, {1, 3, 5}, 6));
+        Value length = series(Ty::I32, {1}, 0);
+        length.nums = {4};
+        addDataset(t, g + "/noise_history_length", length);
     }
     Value status = str("Completed");
     status.type = Ty::FStr;
@@ -792,6 +818,22 @@ void readAll(const std::string &path)
                         s.mask.size() != size)
                         nmfuzz::bug(kName, "snapshot arrays do not match its shape", h->sparseLayers[layer].c_str());
                 });
+        std::vector<long> saved;
+        call("non-nm exception from checkpointSteps()", [&] { saved = r.checkpointSteps(i); });
+        saved.resize(std::min<size_t>(saved.size(), 3));
+        saved.push_back(-7); // no checkpoint there
+        for (long step : saved)
+            call("non-nm exception from checkpoint()", [&] {
+                const nm::Checkpoint c = r.checkpoint(i, step);
+                if (c.step != step || c.layers.size() != h->sparseLayers.size())
+                    nmfuzz::bug(kName, "checkpoint does not match its step or the sparse layers", "");
+                for (const auto &l : c.layers) {
+                    const size_t size = static_cast<size_t>(l.rows) * static_cast<size_t>(l.cols);
+                    if (l.forward.size() != size || l.mask.size() != size || l.prevMask.size() != size ||
+                        l.sadMask.size() != size || l.normHistory.size() != l.keptHistory.size())
+                        nmfuzz::bug(kName, "checkpoint arrays do not match the layer's shape", l.name.c_str());
+                }
+            });
     }
 }
 
