@@ -58,6 +58,41 @@ def check_finished(path):
             check(list(info["sparse"][:]) == [0, 1, 0], "sparse flags")
             check(np.isfinite(r["summary/test_accuracy"][()]), f"{name} summary")
             check(r["val/step"][-1] == 60, f"{name} val/step")
+            check_checkpoints(name, r)
+
+
+def check_checkpoints(name, r):
+    # Checkpoints at 20, 40 and 60, next to the snapshots of those steps; the parameter row holds
+    # fc2's weights as the snapshot does, the optimiser row one momentum value per parameter.
+    c = r["checkpoints"]
+    check(list(c["step"][:]) == [20, 40, 60], f"{name} checkpoint steps {list(c['step'][:])}")
+    count = int(r.attrs["parameter_count"])
+    check(c["params"].shape == (3, count) and c["params"].dtype == np.float32, f"{name} params shape")
+    check(c["optimizer"].shape == (3, count), f"{name} optimizer shape (SGD: one buffer)")
+    check(c.attrs["optimizer"] == "sgd", f"{name} optimizer attribute")
+    for k in range(3):
+        w = r["snapshots/fc2/weight"][k + 1]
+        check(c["params"][k].tobytes().find(w.tobytes()) >= 0, f"{name}: checkpoint {k} holds fc2's weights")
+    check(c["fc2/prev_mask"].shape == (3, 32, 4), f"{name} prev_mask shape")
+    prev = np.unpackbits(c["fc2/prev_mask"][:], axis=-1, bitorder="little")[..., :32]
+    check(np.all(prev.reshape(3, 32, 8, 4).sum(axis=-1) == 2), f"{name}: the previous masks keep 2 of 4")
+    check(c["fc2/rng"].shape == (3, 6) and c["fc2/rng"].dtype == np.uint64, f"{name} rng")
+    hist = c["fc2/noise_history"]
+    check(hist.shape[:2] == (3, 3), f"{name} noise_history shape {hist.shape}")
+    length = c["fc2/noise_history_length"][:]
+    window = hist.shape[2]
+    steps = c["step"][:]
+    check(np.array_equal(length, np.minimum(steps, window)), f"{name}: one gradient norm per step, up to the window")
+    for k in range(3):
+        pad = window - int(length[k])
+        check(np.all(np.isnan(hist[k, :, :pad])) and np.all(np.isfinite(hist[k, :, pad:])),
+              f"{name}: windows NaN-padded in front, newest last")
+    check(np.all(c["lr"][:] == float(json_config(r)["lr"])), f"{name}: the learning rate in effect")
+
+
+def json_config(r):
+    import json
+    return json.loads(r.attrs["config_json"])
 
 
 def check_killed(nmtrain, path):
