@@ -17,10 +17,10 @@
 
 namespace nmui {
 
-ForkDialog::ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent)
-    : QDialog(parent), m_store(store), m_controller(controller)
+ForkDialog::ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent, Mode mode)
+    : QDialog(parent), m_store(store), m_controller(controller), m_mode(mode)
 {
-    setWindowTitle(tr("Fork a run"));
+    setWindowTitle(mode == Mode::Resume ? tr("Resume a run") : tr("Fork a run"));
     m_parent = new QComboBox(this);
     for (int id : store->runIds())
         m_parent->addItem(store->run(id)->meta.name, id);
@@ -45,7 +45,7 @@ ForkDialog::ForkDialog(RunStore *store, TrainingController *controller, int runI
     form->addRow(tr("Total steps"), m_steps);
     form->addRow(tr("Name"), m_name);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-    buttons->button(QDialogButtonBox::Ok)->setText(tr("Fork"));
+    buttons->button(QDialogButtonBox::Ok)->setText(mode == Mode::Resume ? tr("Resume") : tr("Fork"));
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(form);
     layout->addWidget(m_note);
@@ -71,6 +71,14 @@ void ForkDialog::parentChanged()
     m_steps->setText(QString::number(r->meta.config.steps));
     if (!r->meta.checkpointSteps.empty()) // a file run: start at its last checkpoint, exactly
         m_step->setValue(static_cast<int>(std::min(r->meta.step, r->meta.checkpointSteps.back())));
+    if (m_mode == Mode::Resume) {
+        // The run's own recipe and settings; to its configured length, or twice it once reached.
+        const nm::RunConfig &c = r->meta.config;
+        m_recipe->setRecipe(QString::fromStdString(c.recipe));
+        for (const auto &key : RecipeEditor::hyperparameters(m_recipe->recipe()))
+            m_recipe->setValue(key, configText(c, key));
+        m_steps->setText(QString::number(c.steps > m_step->value() ? c.steps : 2 * c.steps));
+    }
     stepChanged();
 }
 
@@ -116,6 +124,8 @@ int ForkDialog::forkNow()
         flags["warmup"] = std::to_string(r->meta.config.warmup);
         child = nm::parseConfig("", "the fork form", flags);
         child.name = m_name->text().trimmed().toStdString();
+        if (child.name.empty() && m_mode == Mode::Resume)
+            child.name = r->meta.name.toStdString() + "@" + std::to_string(m_step->value());
     } catch (const nm::ConfigError &e) {
         m_error->setText(QString::fromStdString(e.what()));
         return -1;

@@ -1,7 +1,9 @@
 #pragma once
 // Fork: continue a run from step k with another recipe (W&B's fork_from), so two recipes
 // share a prefix and differ only from k on. A running or paused run forks at its current
-// step; an earlier step, a finished run or a run read from a file is replayed to step k.
+// step; a run read from a file starts from its checkpoint at k; otherwise its first k steps
+// are replayed. Resume: the same dialog with the run's own recipe and settings, from its last
+// checkpoint (file runs) or its last step, to its configured length (or more).
 #include <QDialog>
 
 class QComboBox;
@@ -18,7 +20,9 @@ class TrainingController;
 class ForkDialog : public QDialog {
     Q_OBJECT
 public:
-    ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent = nullptr);
+    enum class Mode { Fork, Resume };
+    ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent = nullptr,
+               Mode mode = Mode::Fork);
     int forkedRun() const { return m_forked; }
     // Fills the form and forks (tests): returns the new run id or -1 (error() says why).
     int forkNow();
@@ -34,6 +38,7 @@ private:
 
     RunStore *m_store;
     TrainingController *m_controller;
+    Mode m_mode;
     QComboBox *m_parent;
     QSpinBox *m_step;
     QLineEdit *m_steps, *m_name;

@@ -90,6 +90,7 @@ MainWindow::MainWindow(QWidget *parent)
     });
     connect(m_pages, &ChartPages::exportRequested, this, &MainWindow::exportChart);
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
+    connect(m_runs, &RunsTable::resumeRequested, this, &MainWindow::resumeDialog);
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
     connect(m_controller, &TrainingController::notice, this, [this](const QString &message) {
@@ -530,6 +531,15 @@ void MainWindow::forkDialog(int runId)
     ForkDialog dialog(m_store, m_controller, runId, this);
     if (dialog.exec() == QDialog::Accepted && dialog.forkedRun() > 0)
         showMessage(tr("Forked into %1").arg(m_store->run(dialog.forkedRun())->meta.name));
+}
+
+void MainWindow::resumeDialog(int runId)
+{
+    if (runId < 0)
+        return;
+    ForkDialog dialog(m_store, m_controller, runId, this, ForkDialog::Mode::Resume);
+    if (dialog.exec() == QDialog::Accepted && dialog.forkedRun() > 0)
+        showMessage(tr("Resumed as %1").arg(m_store->run(dialog.forkedRun())->meta.name));
 }
 
 bool MainWindow::confirm(const QString &title, const QString &text, const QString &yes)

@@ -89,6 +89,7 @@ private:
     void updateStatus();
     void startOrRestart();
     void forkDialog(int runId);
+    void resumeDialog(int runId);
     void showMessage(const QString &text, bool error = false);
     void addRecent(const QString &path);
     void fillRecentMenu();

@@ -198,6 +198,7 @@ void RunsTable::contextMenu(const QPoint &pos)
     QMenu menu(this);
     if (id >= 0) {
         menu.addAction(tr("Fork from this run…"), this, [this, id] { Q_EMIT forkRequested(id); });
+        menu.addAction(tr("Resume this run…"), this, [this, id] { Q_EMIT resumeRequested(id); });
         menu.addAction(tr("Inspect layers"), this, [this, id] { Q_EMIT inspectRequested(id); });
         menu.addAction(tr("Colour…"), this, [this, id] { pickColor(id); });
         menu.addAction(tr("Show only this run"), this, [this, id] {

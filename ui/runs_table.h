@@ -43,6 +43,7 @@ public:
 
 Q_SIGNALS:
     void forkRequested(int runId);
+    void resumeRequested(int runId);
     void inspectRequested(int runId);
 
 private:

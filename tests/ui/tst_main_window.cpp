@@ -478,6 +478,66 @@ private Q_SLOTS:
         }
     }
 
+    void resumeContinuesAStoppedFileRunAsIfItHadNeverStopped()
+    {
+        // A run stopped at step 40 of 60 (its file has the checkpoint of the stop). "Resume"
+        // offers its own recipe and settings from step 40 to 60, and the resumed steps are
+        // those of a run that never stopped.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("stopped.h5")).toStdString();
+        const nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
+                                                              {"mlp_hidden", "32,32"}, {"recipe", "srste"},
+                                                              {"lambda", "0.001"}, {"eval_every", "20"},
+                                                              {"snapshot_every", "25"}, {"threads", "1"},
+                                                              {"name", "halted"}});
+        const auto data = nm::loadDataset(nm::dataOptions(config));
+        std::vector<float> whole;
+        {
+            struct Losses : nm::TrainingObserver {
+                std::vector<float> v;
+                void onStep(const nm::StepMetrics &m) override { v.push_back(m.loss); }
+            } losses;
+            nm::Trainer t(config, data);
+            t.addObserver(&losses);
+            t.run();
+            whole = losses.v;
+        }
+        {
+            nm::Trainer t(config, data);
+            nm::RunFileWriter writer(path, {t.info()});
+            t.addObserver(writer.observer(0));
+            for (int i = 0; i < 40; ++i)
+                t.stepOnce();
+            t.requestStop();
+            t.run();
+        }
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        const int parent = w.store()->runIds().first();
+        QCOMPARE(w.store()->run(parent)->meta.state, RunState::Stopped);
+        ForkDialog d(w.store(), w.controller(), parent, &w, ForkDialog::Mode::Resume);
+        QCOMPARE(d.windowTitle(), QStringLiteral("Resume a run"));
+        QCOMPARE(d.stepSpin()->value(), 40);
+        QCOMPARE(d.stepsEdit()->text(), QStringLiteral("60"));
+        QCOMPARE(d.recipe()->recipe(), QStringLiteral("srste"));
+        QCOMPARE(d.recipe()->field("lambda")->text(), QStringLiteral("0.001"));
+        QVERIFY2(d.note().contains(QStringLiteral("checkpoint saved at step 40")), qPrintable(d.note()));
+        const int child = d.forkNow();
+        QVERIFY2(child > 0, qPrintable(d.error()));
+        QCOMPARE(w.store()->run(child)->meta.name, QStringLiteral("halted@40"));
+        QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
+        const auto &lc = *w.store()->run(child)->train.column("loss");
+        QCOMPARE(lc.size(), size_t(60));
+        for (size_t i = 40; i < 60; ++i)
+            QVERIFY2(lc[i] == whole[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(whole[i])));
+        if (const QString shots = qEnvironmentVariable("NM_SCREENSHOTS"); !shots.isEmpty()) {
+            d.show();
+            d.grab().save(shots + QStringLiteral("/resume_dialog.png"));
+        }
+    }
+
     void forkFromTheShippedSampleTrains()
     {
         // The shipped sample forks and trains on any machine (its values are not compared:
