@@ -316,6 +316,7 @@ ResumePlan planResume(const CliArgs &args, int threads)
         p.parent.lambda = p.from->lambda;
     }
     p.child = nm::parseConfig(h.configJson, args.resume + ": run '" + h.name + "'", args.flags);
+    p.parent.dataDir = p.child.dataDir; // --data-dir: where this machine keeps the same data
     if (!flagGiven(args, "lr"))
         p.child.lr = p.parent.lr;
     if (!flagGiven(args, "lambda"))

@@ -186,6 +186,8 @@ TEST(Checkpoint, ResumeAnotherRecipeStartsItsMasksFromTheWeights)
     EXPECT_EQ(other->step(), 40);
     // What does not match is named.
     EXPECT_THROW(nm::Trainer::resume(c, config({{"seed", "7"}}), dataFor(c), ck), nm::ConfigError);
+    // The same data in another place (a file from another machine) is the same data.
+    EXPECT_NO_THROW(nm::Trainer::resume(c, config({{"data_dir", "/elsewhere"}}), dataFor(c), ck));
     EXPECT_THROW(nm::Trainer::resume(c, config({{"steps", "15"}}), dataFor(c), ck), nm::ConfigError);
     nm::Checkpoint shorter = ck;
     shorter.params.pop_back();

@@ -140,8 +140,7 @@ std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &co
         {"gpt_heads", a.gptHeads == config.gptHeads},
         {"gpt_width", a.gptWidth == config.gptWidth},
         {"context", a.context == config.context},
-        {"data", a.data == config.data},
-        {"data_dir", a.dataDir == config.dataDir},
+        {"data", a.data == config.data}, // data_dir may differ: the same files elsewhere (another machine)
         {"text_file", a.textFile == config.textFile},
         {"val_count", a.valCount == config.valCount},
         {"optimizer", a.optimizer == config.optimizer},

@@ -127,7 +127,8 @@ public:
     // checkpoint was made under, `config` the one to continue with (the same, more steps,
     // another recipe...). The same recipe, N:M and sparse layers continue the saved masks and
     // recipe state exactly; another recipe or N:M starts its masks from the weights at that
-    // step. Throws ConfigError naming what does not match.
+    // step. Model, data (data_dir may differ: the same files in another place), batch, seed
+    // and optimiser must match; throws ConfigError naming what does not.
     static std::unique_ptr<Trainer> resume(const RunConfig &parent, const RunConfig &config,
                                            std::shared_ptr<const Dataset> data, const Checkpoint &checkpoint);
     Checkpoint checkpoint() const;
