@@ -407,6 +407,26 @@ TEST(Sdgf, StepwiseFramesReachTheTarget)
     EXPECT_NEAR(r.steps.back().layers[0].sparsity, 7.0 / 8.0, 0.02);
 }
 
+TEST(Sdgf, EveryColumnOfARowDescribesTheSameStep)
+{
+    // A row's N:M and sparsity are those of the W̃ the step used, also at a frame change; the
+    // row's flips are the jump to the next frame.
+    nm::Trainer t(cfgWith({{"recipe", "sdgf-stepwise"}, {"nm", "1:8"}, {"steps", "40"}}), synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    for (const auto &m : r.steps) {
+        const nm::LayerStats &l = m.layers[0];
+        ASSERT_GT(l.m, 0);
+        EXPECT_NEAR(l.sparsity, 1.0 - static_cast<double>(l.n) / l.m, 1e-3) << "step " << m.step << ", " << l.n
+                                                                             << ":" << l.m;
+    }
+    // Steps 10, 20, 30 change the frame (7:8 → 4:8 → 2:8 → 1:8): each prunes about 3/8, 2/8, 1/8
+    // of the weights at once.
+    for (long k : {10, 20, 30})
+        EXPECT_GT(r.steps[static_cast<size_t>(k - 1)].layers[0].flipRate, 0.1) << "step " << k;
+}
+
 // ---- Diagnostics ----------------------------------------------------------------------------
 
 TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)

@@ -361,7 +361,9 @@ void Sparsifier::prepare(long t, bool first)
         std::swap(s.wf, s.wfNext);
         s.layer->forwardWeight = s.wf.data();
         if (m_config.diagnostics || first)
-            st.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
+            s.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
+        if (first)
+            st.sparsity = s.sparsity;
         st.sad = st.oscillation = NAN;
         if (first) {
             st.flips = 0;
@@ -515,11 +517,14 @@ void Sparsifier::afterUpdate(long t, double lr)
                 w[k] = mk[k] ? w[k] : w[k] - shrink * w[k];
         }
         m_recipe->afterUpdate(s, t);
-        // The state of the step just taken.
+        // The forward of the step just taken (prepare() below makes the next one): its N:M, α,
+        // β and sparsity, beside its gradient statistics and λ; flips, ‖ΔW̃‖ and SAD are what
+        // this step changed.
         st.n = s.n;
         st.m = s.m;
         st.alpha = s.alpha;
         st.beta = s.beta;
+        st.sparsity = s.sparsity;
     }
     prepare(t + 1, false);
 }
@@ -607,7 +612,7 @@ std::vector<SparseLayerCheckpoint> Sparsifier::checkpoint() const
         c.lastM = st.m;
         c.lastAlpha = st.alpha;
         c.lastBeta = st.beta;
-        c.sparsity = st.sparsity;
+        c.sparsity = s.sparsity;
         c.flipsSinceSad = s.flipsSinceSad;
         c.maskStep = s.maskStep;
         c.rng = s.variant.rng.state();
@@ -651,7 +656,7 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
         st.m = c.lastM;
         st.alpha = c.lastAlpha;
         st.beta = c.lastBeta;
-        st.sparsity = c.sparsity;
+        s.sparsity = c.sparsity;
         s.flipsSinceSad = c.flipsSinceSad;
         s.maskStep = c.maskStep;
         s.variant.rng.setState(c.rng);

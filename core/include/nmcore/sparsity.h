@@ -106,7 +106,7 @@ struct LayerStats {
     int n = 0, m = 0;          // N:M of the mask used in this step (SDGF frames; M = 0 in a dense phase)
     float lambda = 0;          // SR-STE λ in effect
     float beta = 1;            // S-STE β (1 otherwise)
-    float sparsity = 0;        // fraction of zeros in W̃
+    float sparsity = 0;        // fraction of zeros in the W̃ this step's forward used
 };
 
 // S-STE continuity (algorithms.md §3.4) on the step's own batch, every continuity_every steps.
@@ -146,7 +146,8 @@ struct SparseLayerCheckpoint {
     int n = 0, m = 0;
     // The step just taken (the frozen forward of continuity measures uses them).
     int lastN = 0, lastM = 0;
-    float lastAlpha = 1, lastBeta = 1, sparsity = 0;
+    float lastAlpha = 1, lastBeta = 1;
+    float sparsity = 0;                           // of `forward`
     long flipsSinceSad = 0, maskStep = -1;
     std::array<uint64_t, 6> rng{};                // MVUE / FP8 stochastic rounding stream
     std::vector<double> normHistory, keptHistory, prunedHistory; // the gradient-noise windows

@@ -23,6 +23,7 @@ struct SparseLayerState {
     std::vector<uint8_t> mask, prevMask, sadMask;
     std::vector<float> wf, wfNext, scratch;
     float beta = 1, alpha = 1;
+    float sparsity = 0; // fraction of zeros in wf (measured with diagnostics, and at the start)
     int n = 0, m = 0; // N:M of the current forward; 0:0 while dense
     long flipsSinceSad = 0;
     long maskStep = -1; // step of the last mask refresh (recipes that refresh periodically)
