@@ -497,8 +497,32 @@ TEST(Diagnostics, ContinuityDenseHasEqualDeltasAndPredictionTracksSmallSteps)
         EXPECT_FLOAT_EQ(m.continuity.aodActual, -m.continuity.dF1);
         EXPECT_GT(m.continuity.aodPredicted, 0.0f);
         EXPECT_NEAR(m.continuity.aodActual, m.continuity.aodPredicted, 0.3 * m.continuity.aodPredicted);
+        EXPECT_EQ(m.continuity.aodPredictedSte, m.continuity.aodPredicted); // W̃ = W: the same prediction
     }
     EXPECT_EQ(measured, 10);
+}
+
+TEST(Diagnostics, StraightThroughPredictionIsGTimesTheDenseStep)
+{
+    // Plain SGD (no momentum, no decay, no clipping) moves W by −lr·G, so the straight-through
+    // prediction −⟨G, ΔW⟩ is lr·‖G‖²; the prediction in W̃ differs once masks flip.
+    const auto c = cfgWith({{"recipe", "ste"}, {"steps", "12"}, {"continuity_every", "3"}, {"lr", "0.3"},
+                            {"momentum", "0"}, {"grad_clip", "0"}, {"weight_decay", "0"}, {"sparse_layers", "all"}});
+    nm::Trainer t(c, synthetic());
+    Recorder r;
+    t.addObserver(&r);
+    t.run();
+    int measured = 0, differ = 0;
+    for (const auto &m : r.steps) {
+        if (!m.hasContinuity)
+            continue;
+        ++measured;
+        const double expect = m.lr * m.gradNorm * m.gradNorm;
+        EXPECT_NEAR(m.continuity.aodPredictedSte, expect, 1e-3 * expect) << "step " << m.step;
+        differ += m.continuity.aodPredictedSte != m.continuity.aodPredicted;
+    }
+    EXPECT_EQ(measured, 4);
+    EXPECT_GT(differ, 0);
 }
 
 TEST(Diagnostics, HardMaskFrozenForwardDiffersOnlyWhenTheMaskFlips)

@@ -66,6 +66,7 @@ const std::map<std::string, ContGetter> &continuityGetters()
         {"continuity/dF2", [](const nm::ContinuityMetrics &c) { return double(c.dF2); }},
         {"continuity/aod_actual", [](const nm::ContinuityMetrics &c) { return double(c.aodActual); }},
         {"continuity/aod_predicted", [](const nm::ContinuityMetrics &c) { return double(c.aodPredicted); }},
+        {"continuity/aod_predicted_ste", [](const nm::ContinuityMetrics &c) { return double(c.aodPredictedSte); }},
         {"continuity/flips", [](const nm::ContinuityMetrics &c) { return double(c.flips); }},
     };
     return g;
@@ -224,7 +225,7 @@ TEST(RunFile, RoundTripOfEverySeriesSnapshotAndHeader)
             expectSame(values[i], s.values[i], name + " row " + std::to_string(i));
         ++checked;
     }
-    EXPECT_EQ(checked, 18u); // train 6, val 3, test 3, continuity 6
+    EXPECT_EQ(checked, 19u); // train 6, val 3, test 3, continuity 7
     EXPECT_TRUE(reader.series(0, "train/nothing").steps.empty());
     EXPECT_TRUE(reader.series(0, "nonsense").steps.empty());
 

@@ -132,6 +132,7 @@ inline void feedSteps(nm::TrainingObserver &obs, long from, long to)
             m.hasContinuity = true;
             m.continuity.dF1 = -1.0f / static_cast<float>(s);
             m.continuity.flips = s;
+            m.continuity.aodPredictedSte = 0.25f * static_cast<float>(s);
         }
         obs.onStep(m);
     }

@@ -114,6 +114,7 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
         c.columns["dF2"].push_back(k.dF2);
         c.columns["aod_actual"].push_back(k.aodActual);
         c.columns["aod_predicted"].push_back(k.aodPredicted);
+        c.columns["aod_predicted_ste"].push_back(k.aodPredictedSte);
         c.columns["flips"].push_back(static_cast<float>(k.flips));
     }
     if (m_count >= m_logEvery.load())

@@ -205,7 +205,9 @@ QWidget *ChartPages::continuityPage()
     auto *overTime = new MetricChart(
         m_store, m_settings, tr("Actual and predicted descent per measured step"), tr("descent"),
         {columnCurve(TableKind::Continuity, "aod_actual", tr("actual"), Qt::SolidLine, false),
-         columnCurve(TableKind::Continuity, "aod_predicted", tr("predicted"), Qt::DashLine, false)},
+         columnCurve(TableKind::Continuity, "aod_predicted", tr("predicted"), Qt::DashLine, false),
+         columnCurve(TableKind::Continuity, "aod_predicted_ste", tr("straight-through"), Qt::DotLine,
+                     false)},
         page);
     track(m_continuity, 4);
     track(m_descent, 4);

@@ -59,12 +59,13 @@ const Field<EvalMetrics> kEvalFields[3] = {
     {"bits_per_char", K::F32, [](const EvalMetrics &e) -> double { return e.bitsPerChar; }},
 };
 
-const Field<ContinuityMetrics> kContinuityFields[6] = {
+const Field<ContinuityMetrics> kContinuityFields[7] = {
     {"loss_before", K::F32, [](const ContinuityMetrics &c) -> double { return c.lossBefore; }},
     {"dF1", K::F32, [](const ContinuityMetrics &c) -> double { return c.dF1; }},
     {"dF2", K::F32, [](const ContinuityMetrics &c) -> double { return c.dF2; }},
     {"aod_actual", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodActual; }},
     {"aod_predicted", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodPredicted; }},
+    {"aod_predicted_ste", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodPredictedSte; }},
     {"flips", K::I64, [](const ContinuityMetrics &c) -> double { return static_cast<double>(c.flips); }},
 };
 

@@ -28,7 +28,7 @@ extern const Field<StepMetrics> kTrainFields[6];
 // val/ and test/: one row per evaluation of that split.
 extern const Field<EvalMetrics> kEvalFields[3];
 // continuity/: one row per measured step.
-extern const Field<ContinuityMetrics> kContinuityFields[6];
+extern const Field<ContinuityMetrics> kContinuityFields[7];
 // layer_stats/: one row per step, one column per sparse layer.
 extern const Field<LayerStats> kLayerFields[21];
 

@@ -386,6 +386,7 @@ void Trainer::measureContinuity(StepMetrics &m, float lossBefore)
     double dot = 0;
     for (long i = 0; i < static_cast<long>(params.size()); ++i)
         dot += static_cast<double>(m_contGrads[i]) * (params[i] - m_contParams[i]);
+    c.aodPredictedSte = static_cast<float>(-dot); // ⟨G, ΔW⟩: as if W̃ moved with W
     size_t k = 0;
     for (const auto &l : m_model->linears()) {
         if (l.forwardWeight == l.weight || k >= m_contForward.size())

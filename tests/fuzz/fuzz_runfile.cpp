@@ -184,6 +184,7 @@ Tree baseTree()
           {"dF2", Ty::F32},
           {"aod_actual", Ty::F32},
           {"aod_predicted", Ty::F32},
+          {"aod_predicted_ste", Ty::F32},
           {"flips", Ty::I64}}},
     };
     for (const auto &tb : tables) {

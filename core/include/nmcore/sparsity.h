@@ -116,6 +116,7 @@ struct ContinuityMetrics {
     float dF2 = 0;         // F(S_frozen(W_{t+1})) − F(S(W_t))   (mask frozen at m(W_t))
     float aodActual = 0;   // F(S(W_t)) − F(S(W_{t+1}))
     float aodPredicted = 0; // −⟨∇_{W̃}F, S(W_{t+1}) − S(W_t)⟩ over every parameter
+    float aodPredictedSte = 0; // −⟨G, W_{t+1} − W_t⟩: the straight-through prediction (G = ∇_{W̃}F taken for W)
     long flips = 0;        // mask bits changed by the step (all sparse layers)
 };
 
