@@ -1,5 +1,7 @@
 #include "nmcore/kernels.h"
 
+#include "parallel.h"
+
 #include "fast_math.h"
 
 #include <cblas.h>
@@ -11,8 +13,7 @@
 namespace nm::kernels {
 
 namespace {
-// Below this many elements an OpenMP fork costs more than the loop.
-constexpr long kParallelMin = 1 << 14;
+constexpr long kParallelMin = kKernelParallelMin;
 constexpr float kLnEps = 1e-5f;
 // Column block for reductions over rows: each thread owns whole columns, so sums are
 // accumulated in row order whatever the thread count (bit-identical results).

@@ -5,6 +5,8 @@
 #include "nmcore/model.h"
 #include "nmcore/nm_ops.h"
 
+#include "parallel.h"
+
 #include <cblas.h>
 
 namespace nm {
@@ -74,7 +76,7 @@ void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const 
         return;
     }
     float *gt = scratch(v->d, 2 * nz), *gs = gt + nz;
-#pragma omp parallel for schedule(static) if (nz > 65536)
+#pragma omp parallel for schedule(static) if (nz > kWeightParallelMin)
     for (int o = 0; o < OC; ++o)
         for (int r = 0; r < N; ++r)
             gt[static_cast<long>(o) * N + r] = dout[static_cast<long>(r) * OC + o];

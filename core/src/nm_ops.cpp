@@ -2,6 +2,8 @@
 
 #include "nmcore/error.h"
 
+#include "parallel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,8 +13,7 @@
 namespace nm::nmops {
 
 namespace {
-// Below this many elements an OpenMP fork costs more than the loop.
-constexpr long kParallelMin = 1 << 14;
+constexpr long kParallelMin = kKernelParallelMin;
 constexpr int kMaxM = 128;
 // Fixed chunk for double reductions: partial sums per chunk, then summed in order, so the
 // result does not depend on the thread count.

@@ -2,6 +2,7 @@
 
 #include "nmcore/error.h"
 
+#include "parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +25,7 @@ public:
             const float *g = grads.data() + t.offset;
             float *b = m_buf.data() + t.offset;
             const bool nesterov = m_s.nesterov;
-#pragma omp parallel for simd schedule(static) if (t.size > 65536)
+#pragma omp parallel for simd schedule(static) if (t.size > kWeightParallelMin)
             for (long i = 0; i < t.size; ++i) {
                 const float gi = g[i] + wd * w[i];
                 b[i] = mu * b[i] + gi;
@@ -63,7 +64,7 @@ public:
             const float *g = grads.data() + t.offset;
             float *m = m_m.data() + t.offset;
             float *v = m_v.data() + t.offset;
-#pragma omp parallel for simd schedule(static) if (t.size > 65536)
+#pragma omp parallel for simd schedule(static) if (t.size > kWeightParallelMin)
             for (long i = 0; i < t.size; ++i) {
                 m[i] = b1 * m[i] + (1.0f - b1) * g[i];
                 v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
@@ -143,7 +144,7 @@ double clipGradNorm(std::span<float> grads, double maxNorm)
     if (maxNorm > 0.0 && norm > maxNorm && std::isfinite(norm)) {
         const float scale = static_cast<float>(maxNorm / (norm + 1e-6));
         const long n = static_cast<long>(grads.size());
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > kWeightParallelMin)
         for (long i = 0; i < n; ++i)
             grads[i] *= scale;
     }

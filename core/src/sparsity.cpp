@@ -2,6 +2,7 @@
 
 #include "nmcore/error.h"
 #include "nmcore/nm_ops.h"
+#include "parallel.h"
 #include "recipes/recipe.h"
 
 #include <algorithm>
@@ -28,7 +29,7 @@ constexpr RecipeName kRecipes[] = {
     {RecipeKind::TSrSteDf, "tsrste-df", "T-SR-STE+DF"},
     {RecipeKind::Asp, "asp", "ASP"},
 };
-constexpr long kParallelMin = 65536;
+constexpr long kParallelMin = kWeightParallelMin;
 } // namespace
 
 const char *toString(RecipeKind kind)

@@ -35,7 +35,7 @@ public:
         const float a = s.alpha;
         const float *w = s.layer->weight;
         const uint8_t *mk = s.mask.data();
-#pragma omp parallel for simd schedule(static) if (s.size > 65536)
+#pragma omp parallel for simd schedule(static) if (s.size > kWeightParallelMin)
         for (long i = 0; i < s.size; ++i)
             out[i] = mk[i] ? w[i] : a * w[i];
     }
@@ -47,7 +47,7 @@ public:
         const float a = s.alpha;
         float *g = s.layer->dweight;
         const uint8_t *mk = s.mask.data();
-#pragma omp parallel for simd schedule(static) if (s.size > 65536)
+#pragma omp parallel for simd schedule(static) if (s.size > kWeightParallelMin)
         for (long i = 0; i < s.size; ++i)
             g[i] = mk[i] ? g[i] : a * g[i];
     }

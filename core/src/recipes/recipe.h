@@ -6,6 +6,7 @@
 #include "nmcore/model.h"
 #include "nmcore/nm_ops.h"
 #include "nmcore/sparsity.h"
+#include "../parallel.h"
 
 #include <deque>
 #include <memory>

@@ -46,7 +46,7 @@ public:
         const int m = s.m;
         const long groups = s.size / m;
         const float beta = s.beta;
-#pragma omp parallel for schedule(static) if (s.size > 65536)
+#pragma omp parallel for schedule(static) if (s.size > kWeightParallelMin)
         for (long g = 0; g < groups; ++g) {
             const float *w = l.weight + g * m;
             const uint8_t *mk = s.prevMask.data() + g * m;
@@ -64,7 +64,7 @@ public:
 private:
     static void scale(float *x, long n, float b)
     {
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > kWeightParallelMin)
         for (long i = 0; i < n; ++i)
             x[i] *= b;
     }

@@ -78,7 +78,7 @@ private:
         const LinearLayer &l = *s.layer;
         const int R = l.out, C = l.in;
         uint8_t *mask = s.mask.data();
-#pragma omp parallel for schedule(static) if (s.size > 65536)
+#pragma omp parallel for schedule(static) if (s.size > kWeightParallelMin)
         for (int br = 0; br < R / 4; ++br) {
             for (int bc = 0; bc < C / 4; ++bc) {
                 float a[4][4];
