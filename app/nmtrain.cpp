@@ -207,26 +207,10 @@ std::string readConfigFile(const std::string &path)
     return ss.str();
 }
 
-std::vector<std::string> splitList(const std::string &text)
-{
-    std::vector<std::string> out;
-    std::string cur;
-    for (char c : text + ",") {
-        if (c == ',') {
-            if (!cur.empty())
-                out.push_back(cur);
-            cur.clear();
-        } else if (c != ' ') {
-            cur += c;
-        }
-    }
-    return out;
-}
-
 std::vector<uint64_t> parseSeeds(const std::string &text)
 {
     std::vector<uint64_t> seeds;
-    for (const auto &s : splitList(text)) {
+    for (const auto &s : nm::splitList(text)) {
         size_t used = 0;
         unsigned long long v = 0;
         try {
@@ -258,7 +242,7 @@ std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig 
         throw nm::ConfigError("give either --recipe or --recipes, not both");
     if (!args.seeds.empty() && flagGiven(args, "seed"))
         throw nm::ConfigError("give either --seed or --seeds, not both");
-    const auto recipes = args.recipes.empty() ? std::vector<std::string>{config.recipe} : splitList(args.recipes);
+    const auto recipes = args.recipes.empty() ? std::vector<std::string>{config.recipe} : nm::splitList(args.recipes);
     const auto seeds = args.seeds.empty() ? std::vector<uint64_t>{config.seed} : parseSeeds(args.seeds);
     return nm::expandRuns(config, recipes, seeds);
 }

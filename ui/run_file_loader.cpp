@@ -19,17 +19,23 @@ struct RunFileLoader::Source {
 
 namespace {
 
-RunState stateOf(const std::string &status)
+// The reader parses the status; "Pending" (not started yet), which it counts as running, is
+// the one state the table shows apart.
+RunState stateOf(const nm::RunHeader &h)
 {
-    if (status == "Completed")
+    if (h.status == "Pending")
+        return RunState::Ready;
+    switch (h.summary.status) {
+    case nm::RunStatus::Completed:
         return RunState::Completed;
-    if (status == "Stopped")
+    case nm::RunStatus::Stopped:
         return RunState::Stopped;
-    if (status == "Diverged")
+    case nm::RunStatus::Diverged:
         return RunState::Diverged;
-    if (status == "Running")
-        return RunState::Running;
-    return RunState::Ready; // Pending: not started yet
+    case nm::RunStatus::Running:
+        break;
+    }
+    return RunState::Running;
 }
 
 // The file's scalar series of one group ("train/", "val/", …) as a table.
@@ -164,7 +170,7 @@ void RunFileLoader::load(Source &s, int i, int id, bool snapshots)
                 meta.parentId = s.ids[static_cast<qsizetype>(j)];
                 meta.forkStep = h.forkStep;
             }
-    const RunState st = stateOf(h.status);
+    const RunState st = stateOf(h);
     meta.state = isFinished(st) ? st : RunState::Running;
     meta.hasSummary = isFinished(st);
     meta.summary = h.summary;

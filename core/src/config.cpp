@@ -386,6 +386,22 @@ const std::vector<OptionInfo> &configOptions()
     return infos;
 }
 
+std::vector<std::string> splitList(const std::string &text)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : text + ",") {
+        if (c == ',') {
+            if (!cur.empty())
+                out.push_back(cur);
+            cur.clear();
+        } else if (c != ' ') {
+            cur += c;
+        }
+    }
+    return out;
+}
+
 std::string canonicalKey(const std::string &spelling)
 {
     std::string k = spelling;

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 namespace nm {
 
@@ -203,17 +202,6 @@ std::unique_ptr<Recipe> makeRecipe(const RunConfig &c)
     return makeDenseRecipe(c);
 }
 
-std::vector<std::string> split(const std::string &text)
-{
-    std::vector<std::string> out;
-    std::stringstream ss(text);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty())
-            out.push_back(item);
-    return out;
-}
-
 // Coefficient of variation (std / mean) of a full window; NaN until the window is full.
 float windowCv(const std::deque<double> &h, size_t window)
 {
@@ -252,7 +240,7 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         for (size_t i = 0; i < linears.size(); ++i)
             selected[i] = linears[i].sparseByDefault;
     } else if (sel != "none") {
-        for (const std::string &name : split(sel)) {
+        for (const std::string &name : splitList(sel)) {
             auto it = std::find_if(linears.begin(), linears.end(), [&](const LinearLayer &l) { return l.name == name; });
             if (it == linears.end()) {
                 std::string all;

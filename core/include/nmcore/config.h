@@ -91,5 +91,7 @@ std::string configToJson(const RunConfig &config, int indent = -1);
 
 // Canonical option key for a flag spelling ("weight-decay" → "weight_decay"); empty if unknown.
 std::string canonicalKey(const std::string &spelling);
+// The items of a comma-separated list ("ste, srste"), spaces removed, empty items dropped.
+std::vector<std::string> splitList(const std::string &text);
 
 } // namespace nm
