@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     nmui::initResources();
     QApplication::setOrganizationName(QStringLiteral("nmstudio"));
     QApplication::setApplicationName(QStringLiteral("nmstudio"));
-    QApplication::setApplicationVersion(QStringLiteral(NMSTUDIO_VERSION));
+    QApplication::setApplicationVersion(QString::fromLatin1(nm::version()));
     QApplication::setDesktopFileName(QStringLiteral("org.nmstudio.NmStudio"));
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/nmstudio/nmstudio.svg")));
 

@@ -425,7 +425,7 @@ int main(int argc, char **argv)
         nm::Experiment &experiment = *experimentPtr;
         const nm::ThreadBudget budget = experiment.budget();
         if (!args.quiet) {
-            std::fprintf(stderr, "nmtrain %s | %s\n", NMSTUDIO_VERSION, nm::blasBanner(budget.threadsPerRun).c_str());
+            std::fprintf(stderr, "nmtrain %s | %s\n", nm::version(), nm::blasBanner(budget.threadsPerRun).c_str());
             if (runs.size() > 1)
                 std::fprintf(stderr, "experiment: %zu runs, %d at a time with %d thread%s each\n", runs.size(),
                              budget.concurrentRuns, budget.threadsPerRun, budget.threadsPerRun == 1 ? "" : "s");

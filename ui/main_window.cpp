@@ -11,6 +11,7 @@
 #include "run_store.h"
 #include "runs_table.h"
 
+#include "nmcore/platform.h"
 #include "nmcore/runfile.h"
 
 #include <QAction>
@@ -315,7 +316,7 @@ void MainWindow::buildMenus()
                            tr("<p><b>nmstudio %1</b></p><p>Trains small networks with N:M structured-sparse training "
                               "recipes side by side and plots what they do to masks, gradients and losses.</p>"
                               "<p>Qt %2, Qt Charts (GPL-3).</p>")
-                               .arg(QStringLiteral(NMSTUDIO_VERSION), QString::fromLatin1(qVersion())));
+                               .arg(QString::fromLatin1(nm::version()), QString::fromLatin1(qVersion())));
     });
 }
 

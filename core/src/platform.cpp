@@ -10,6 +10,11 @@ char *openblas_get_config(void);
 
 namespace nm {
 
+const char *version()
+{
+    return NMSTUDIO_VERSION;
+}
+
 std::string blasCoreName()
 {
     const char *n = openblas_get_corename();

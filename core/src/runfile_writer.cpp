@@ -2,6 +2,7 @@
 // and no attribute changes), then appends buffered rows from each run's training thread at
 // least every flushSeconds, and snapshots as they come.
 #include "nmcore/experiment.h"
+#include "nmcore/platform.h"
 #include "nmcore/runfile.h"
 
 #include "runfile_checkpoints.h"
@@ -19,10 +20,6 @@
 #include <functional>
 #include <limits>
 #include <mutex>
-
-#ifndef NMSTUDIO_VERSION
-#define NMSTUDIO_VERSION "unknown"
-#endif
 
 namespace nm {
 
@@ -661,7 +658,7 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
         } else {
             h5::writeAttr(file.get(), "schema", std::string(kRunFileSchema));
             h5::writeAttr(file.get(), "schema_version", static_cast<int32_t>(kRunFileVersion));
-            h5::writeAttr(file.get(), "tool_version", std::string(NMSTUDIO_VERSION));
+            h5::writeAttr(file.get(), "tool_version", std::string(version()));
             h5::writeAttr(file.get(), "created", isoNowUtc());
             const double never = kNaN;
             updated = h5::createScalar(file.get(), "updated", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &never);

@@ -5,6 +5,8 @@
 
 namespace nm {
 
+// nmstudio's version: project() in the top CMakeLists.txt, the one place it is written.
+const char *version();
 // OpenBLAS's kernel name, e.g. "SkylakeX" (fast on AVX-512) or "Prescott" (the slow fallback).
 std::string blasCoreName();
 // OpenBLAS build configuration string.
