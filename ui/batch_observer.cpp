@@ -1,5 +1,7 @@
 #include "batch_observer.h"
 
+#include "nmcore/metrics.h"
+
 #include <cmath>
 
 namespace nmui {
@@ -8,38 +10,8 @@ namespace {
 
 constexpr auto kFlushInterval = std::chrono::milliseconds(33);
 
-enum class Agg { Mean, Sum, Last };
-
-struct LayerField {
-    const char *name;
-    Agg agg;
-    float (*get)(const nm::LayerStats &);
-};
-
-// The per-layer columns, named like the run file's datasets.
-const LayerField kLayerFields[] = {
-    {"flip_rate", Agg::Mean, [](const nm::LayerStats &s) { return s.flipRate; }},
-    {"flips", Agg::Sum, [](const nm::LayerStats &s) { return static_cast<float>(s.flips); }},
-    {"sad", Agg::Last, [](const nm::LayerStats &s) { return s.sad; }},
-    {"oscillation", Agg::Last, [](const nm::LayerStats &s) { return s.oscillation; }},
-    {"grad_norm", Agg::Mean, [](const nm::LayerStats &s) { return s.gradNorm; }},
-    {"grad_norm_kept", Agg::Mean, [](const nm::LayerStats &s) { return s.gradNormKept; }},
-    {"grad_norm_pruned", Agg::Mean, [](const nm::LayerStats &s) { return s.gradNormPruned; }},
-    {"pruned_share", Agg::Mean, [](const nm::LayerStats &s) { return s.prunedShare; }},
-    {"grad_std_kept", Agg::Mean, [](const nm::LayerStats &s) { return s.gradStdKept; }},
-    {"grad_std_pruned", Agg::Mean, [](const nm::LayerStats &s) { return s.gradStdPruned; }},
-    {"grad_noise", Agg::Last, [](const nm::LayerStats &s) { return s.gradNoise; }},
-    {"grad_noise_kept", Agg::Last, [](const nm::LayerStats &s) { return s.gradNoiseKept; }},
-    {"grad_noise_pruned", Agg::Last, [](const nm::LayerStats &s) { return s.gradNoisePruned; }},
-    {"delta_forward", Agg::Mean, [](const nm::LayerStats &s) { return s.deltaForward; }},
-    {"decay_norm", Agg::Mean, [](const nm::LayerStats &s) { return s.decayNorm; }},
-    {"alpha", Agg::Last, [](const nm::LayerStats &s) { return s.alpha; }},
-    {"n", Agg::Last, [](const nm::LayerStats &s) { return static_cast<float>(s.n); }},
-    {"m", Agg::Last, [](const nm::LayerStats &s) { return static_cast<float>(s.m); }},
-    {"lambda", Agg::Last, [](const nm::LayerStats &s) { return s.lambda; }},
-    {"beta", Agg::Last, [](const nm::LayerStats &s) { return s.beta; }},
-    {"sparsity", Agg::Last, [](const nm::LayerStats &s) { return s.sparsity; }},
-};
+// The per-layer columns: the core's table, named like the run file's datasets.
+const auto &kLayerFields = nm::kLayerMetrics;
 
 // Scalar columns: mean loss/accuracy/grad norm, summed step time, last lr.
 const char *const kMeanScalars[] = {"loss", "accuracy", "grad_norm"};
@@ -92,9 +64,9 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
     m_last[kFieldCount * static_cast<size_t>(layers)] = static_cast<float>(m.lr);
     for (int l = 0; l < layers; ++l)
         for (size_t f = 0; f < kFieldCount; ++f) {
-            const float v = kLayerFields[f].get(m.layers[static_cast<size_t>(l)]);
+            const float v = static_cast<float>(kLayerFields[f].get(m.layers[static_cast<size_t>(l)]));
             const size_t k = static_cast<size_t>(l) * kFieldCount + f;
-            if (kLayerFields[f].agg == Agg::Last) {
+            if (kLayerFields[f].aggregation == nm::Aggregation::Last) {
                 if (!std::isnan(v) || std::isnan(m_last[k]))
                     m_last[k] = v;
             } else {
@@ -108,14 +80,8 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
     if (m.hasContinuity) {
         MetricTable &c = m_batch.continuity;
         pushRow(c, static_cast<double>(m.step), m.elapsedSeconds, m_lastWall);
-        const auto &k = m.continuity;
-        c.columns["loss_before"].push_back(k.lossBefore);
-        c.columns["dF1"].push_back(k.dF1);
-        c.columns["dF2"].push_back(k.dF2);
-        c.columns["aod_actual"].push_back(k.aodActual);
-        c.columns["aod_predicted"].push_back(k.aodPredicted);
-        c.columns["aod_predicted_ste"].push_back(k.aodPredictedSte);
-        c.columns["flips"].push_back(static_cast<float>(k.flips));
+        for (const auto &f : nm::kContinuityMetrics)
+            c.columns[f.name].push_back(static_cast<float>(f.get(m.continuity)));
     }
     if (m_count >= m_logEvery.load())
         emitRow();
@@ -137,9 +103,9 @@ void BatchObserver::emitRow()
         for (size_t f = 0; f < kFieldCount; ++f) {
             const size_t k = static_cast<size_t>(l) * kFieldCount + f;
             float v = m_last[k];
-            if (kLayerFields[f].agg == Agg::Mean)
+            if (kLayerFields[f].aggregation == nm::Aggregation::Mean)
                 v = static_cast<float>(m_sum[kScalarMeans + 1 + k] / n);
-            else if (kLayerFields[f].agg == Agg::Sum)
+            else if (kLayerFields[f].aggregation == nm::Aggregation::Sum)
                 v = static_cast<float>(m_sum[kScalarMeans + 1 + k]);
             t.columns[layerColumn(kLayerFields[f].name, l)].push_back(v);
         }

@@ -59,40 +59,6 @@ const Field<EvalMetrics> kEvalFields[3] = {
     {"bits_per_char", K::F32, [](const EvalMetrics &e) -> double { return e.bitsPerChar; }},
 };
 
-const Field<ContinuityMetrics> kContinuityFields[7] = {
-    {"loss_before", K::F32, [](const ContinuityMetrics &c) -> double { return c.lossBefore; }},
-    {"dF1", K::F32, [](const ContinuityMetrics &c) -> double { return c.dF1; }},
-    {"dF2", K::F32, [](const ContinuityMetrics &c) -> double { return c.dF2; }},
-    {"aod_actual", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodActual; }},
-    {"aod_predicted", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodPredicted; }},
-    {"aod_predicted_ste", K::F32, [](const ContinuityMetrics &c) -> double { return c.aodPredictedSte; }},
-    {"flips", K::I64, [](const ContinuityMetrics &c) -> double { return static_cast<double>(c.flips); }},
-};
-
-const Field<LayerStats> kLayerFields[21] = {
-    {"flip_rate", K::F32, [](const LayerStats &s) -> double { return s.flipRate; }},
-    {"flips", K::I64, [](const LayerStats &s) -> double { return static_cast<double>(s.flips); }},
-    {"sad", K::F32, [](const LayerStats &s) -> double { return s.sad; }},
-    {"oscillation", K::F32, [](const LayerStats &s) -> double { return s.oscillation; }},
-    {"grad_norm", K::F32, [](const LayerStats &s) -> double { return s.gradNorm; }},
-    {"grad_norm_kept", K::F32, [](const LayerStats &s) -> double { return s.gradNormKept; }},
-    {"grad_norm_pruned", K::F32, [](const LayerStats &s) -> double { return s.gradNormPruned; }},
-    {"pruned_share", K::F32, [](const LayerStats &s) -> double { return s.prunedShare; }},
-    {"grad_std_kept", K::F32, [](const LayerStats &s) -> double { return s.gradStdKept; }},
-    {"grad_std_pruned", K::F32, [](const LayerStats &s) -> double { return s.gradStdPruned; }},
-    {"grad_noise", K::F32, [](const LayerStats &s) -> double { return s.gradNoise; }},
-    {"grad_noise_kept", K::F32, [](const LayerStats &s) -> double { return s.gradNoiseKept; }},
-    {"grad_noise_pruned", K::F32, [](const LayerStats &s) -> double { return s.gradNoisePruned; }},
-    {"delta_forward", K::F32, [](const LayerStats &s) -> double { return s.deltaForward; }},
-    {"decay_norm", K::F32, [](const LayerStats &s) -> double { return s.decayNorm; }},
-    {"alpha", K::F32, [](const LayerStats &s) -> double { return s.alpha; }},
-    {"n", K::I32, [](const LayerStats &s) -> double { return s.n; }},
-    {"m", K::I32, [](const LayerStats &s) -> double { return s.m; }},
-    {"lambda", K::F32, [](const LayerStats &s) -> double { return s.lambda; }},
-    {"beta", K::F32, [](const LayerStats &s) -> double { return s.beta; }},
-    {"sparsity", K::F32, [](const LayerStats &s) -> double { return s.sparsity; }},
-};
-
 std::string runGroupName(int index, const std::string &name)
 {
     char prefix[16];

@@ -1,5 +1,6 @@
 #pragma once
 // The run-file layout shared by the writer and the reader (README "Run-file format").
+#include "nmcore/metrics.h"
 #include "nmcore/sparsity.h"
 #include "nmcore/trainer.h"
 
@@ -10,27 +11,22 @@ namespace nm::schema {
 constexpr const char *kRunsGroup = "runs";
 constexpr size_t kStatusBytes = 16; // fixed-length status string, NUL-terminated
 
-enum class Kind { F32, F64, I32, I64 };
+using Kind = ValueKind;
 hid_t fileType(Kind k);
 hid_t memType(Kind k);
 size_t byteSize(Kind k);
 
-// One column of a scalar series group; `get` reads it from the observer's value struct.
+// One column of a series group; `get` reads it from the observer's value struct.
 template <typename Source>
-struct Field {
-    const char *name;
-    Kind kind;
-    double (*get)(const Source &);
-};
+using Field = MetricField<Source>;
 
 // train/: one row per step.
 extern const Field<StepMetrics> kTrainFields[6];
 // val/ and test/: one row per evaluation of that split.
 extern const Field<EvalMetrics> kEvalFields[3];
-// continuity/: one row per measured step.
-extern const Field<ContinuityMetrics> kContinuityFields[7];
-// layer_stats/: one row per step, one column per sparse layer.
-extern const Field<LayerStats> kLayerFields[21];
+// continuity/ and layer_stats/: the core's metric tables (nmcore/metrics.h).
+inline const auto &kContinuityFields = kContinuityMetrics;
+inline const auto &kLayerFields = kLayerMetrics;
 
 // "runs/003_ste_s1" for run 3 named "ste_s1" (characters other than [A-Za-z0-9_.-] become _).
 std::string runGroupName(int index, const std::string &name);
