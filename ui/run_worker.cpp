@@ -21,25 +21,6 @@ std::shared_ptr<const nm::Dataset> DatasetCache::get(const nm::DataOptions &o)
     return slot;
 }
 
-void ComputeSlots::acquire()
-{
-    std::unique_lock lock(m_mutex);
-    const uint64_t ticket = m_nextTicket++;
-    m_cv.wait(lock, [&] { return ticket == m_serving && m_free > 0; });
-    --m_free;
-    ++m_serving;
-    m_cv.notify_all();
-}
-
-void ComputeSlots::release()
-{
-    {
-        std::lock_guard lock(m_mutex);
-        ++m_free;
-    }
-    m_cv.notify_all();
-}
-
 RunWorker::RunWorker(int runId, Source source, std::shared_ptr<DatasetCache> data,
                      std::shared_ptr<ComputeSlots> computeSlots, BatchObserver::Post post)
     : m_runId(runId), m_source(std::move(source)), m_data(std::move(data)), m_slots(std::move(computeSlots)),

@@ -5,6 +5,7 @@
 // Qt objects: batches leave through the observer's post function.
 #include "batch_observer.h"
 
+#include "nmcore/compute_slots.h"
 #include "nmcore/data.h"
 #include "nmcore/runfile.h"
 #include "nmcore/trainer.h"
@@ -30,41 +31,7 @@ private:
     std::map<std::string, std::shared_ptr<const nm::Dataset>> m_sets;
 };
 
-// Compute slots shared by an experiment's workers (the same rule as nm::Experiment): at most
-// `count` runs step at any moment, each on its share of the cores, and waiting runs are
-// served first come, first served, so every run keeps advancing and cores are never
-// oversubscribed, whatever the number of runs (forks included).
-class ComputeSlots {
-public:
-    explicit ComputeSlots(int count) : m_free(count) {}
-    void acquire();
-    void release();
-
-    class Guard {
-    public:
-        explicit Guard(ComputeSlots *s) : m_slots(s)
-        {
-            if (m_slots)
-                m_slots->acquire();
-        }
-        ~Guard()
-        {
-            if (m_slots)
-                m_slots->release();
-        }
-        Guard(const Guard &) = delete;
-        Guard &operator=(const Guard &) = delete;
-
-    private:
-        ComputeSlots *m_slots;
-    };
-
-private:
-    std::mutex m_mutex;
-    std::condition_variable m_cv;
-    int m_free;
-    uint64_t m_nextTicket = 0, m_serving = 0;
-};
+using ComputeSlots = nm::ComputeSlots; // shared by an experiment's workers
 
 // A run file being written for the experiment; made off the UI thread (it loads the data to
 // learn the layout), so workers wait for it before their first step.

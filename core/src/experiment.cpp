@@ -163,39 +163,20 @@ void Experiment::record(RunFileWriter &writer)
         addObserver(i, writer.observer(i));
 }
 
-void Experiment::acquireSlot()
-{
-    std::unique_lock lock(m_slotMutex);
-    const uint64_t ticket = m_nextTicket++;
-    m_slotCv.wait(lock, [&] { return ticket == m_serving && m_freeSlots > 0; });
-    --m_freeSlots;
-    ++m_serving;
-    m_slotCv.notify_all();
-}
-
-void Experiment::releaseSlot()
-{
-    {
-        std::lock_guard lock(m_slotMutex);
-        ++m_freeSlots;
-    }
-    m_slotCv.notify_all();
-}
-
 void Experiment::start()
 {
     if (!m_threads.empty())
         throw Error("experiment: already started");
-    m_freeSlots = m_budget.concurrentRuns;
+    m_slots = std::make_unique<ComputeSlots>(m_budget.concurrentRuns);
     m_running = runCount();
     for (size_t i = 0; i < m_runs.size(); ++i) {
         m_slotObservers.push_back(std::make_unique<SlotObserver>([this] {
-            releaseSlot();
+            m_slots->release();
             {
-                std::unique_lock lock(m_slotMutex);
-                m_slotCv.wait(lock, [&] { return !m_paused || m_stop; });
+                std::unique_lock lock(m_stateMutex);
+                m_pauseCv.wait(lock, [&] { return !m_paused || m_stop; });
             }
-            acquireSlot();
+            m_slots->acquire();
         }));
         m_runs[i].trainer->addObserver(m_slotObservers.back().get());
     }
@@ -206,16 +187,16 @@ void Experiment::start()
 void Experiment::runThread(size_t i)
 {
     Run &r = m_runs[i];
-    acquireSlot();
+    m_slots->acquire();
     try {
         r.summary = r.trainer->run();
     } catch (...) {
         r.error = std::current_exception();
         requestStop();
     }
-    releaseSlot();
+    m_slots->release();
     {
-        std::lock_guard lock(m_slotMutex);
+        std::lock_guard lock(m_stateMutex);
         --m_running;
     }
     m_doneCv.notify_all();
@@ -223,7 +204,7 @@ void Experiment::runThread(size_t i)
 
 bool Experiment::wait(double seconds)
 {
-    std::unique_lock lock(m_slotMutex);
+    std::unique_lock lock(m_stateMutex);
     auto done = [&] { return m_running == 0; };
     if (seconds < 0) {
         m_doneCv.wait(lock, done);
@@ -259,17 +240,17 @@ void Experiment::requestStop()
     m_stop = true;
     for (auto &r : m_runs)
         r.trainer->requestStop();
-    std::lock_guard lock(m_slotMutex);
-    m_slotCv.notify_all();
+    std::lock_guard lock(m_stateMutex);
+    m_pauseCv.notify_all();
 }
 
 void Experiment::setPaused(bool paused)
 {
     {
-        std::lock_guard lock(m_slotMutex);
+        std::lock_guard lock(m_stateMutex);
         m_paused = paused;
     }
-    m_slotCv.notify_all();
+    m_pauseCv.notify_all();
 }
 
 // ---- Mean and spread -----------------------------------------------------------------------

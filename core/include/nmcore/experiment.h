@@ -15,6 +15,7 @@
 //
 // Mean and spread over seeds (bandOverSeeds, summarizeByRecipe) serve the GUI's bands and
 // nmtrain's end-of-experiment table.
+#include "nmcore/compute_slots.h"
 #include "nmcore/config.h"
 #include "nmcore/data.h"
 #include "nmcore/runfile.h"
@@ -84,8 +85,6 @@ public:
 
 private:
     void runThread(size_t i);
-    void acquireSlot();
-    void releaseSlot();
 
     struct Run {
         RunConfig config;
@@ -98,15 +97,11 @@ private:
     std::vector<std::thread> m_threads;
     std::vector<std::unique_ptr<TrainingObserver>> m_slotObservers;
     std::atomic<bool> m_stop{false};
-    bool m_paused = false; // guarded by m_slotMutex
-
-    // Fair compute slots: first come, first served.
-    std::mutex m_slotMutex;
-    std::condition_variable m_slotCv;
-    int m_freeSlots = 0;
-    uint64_t m_nextTicket = 0, m_serving = 0;
+    std::unique_ptr<ComputeSlots> m_slots; // made by start()
+    std::mutex m_stateMutex;               // m_paused, m_running
+    std::condition_variable m_pauseCv, m_doneCv;
+    bool m_paused = false;
     int m_running = 0; // threads that have not finished
-    std::condition_variable m_doneCv;
 };
 
 // ---- Mean and spread over seeds ------------------------------------------------------------
