@@ -47,7 +47,7 @@ int RunStore::addRun(RunMeta meta)
     run->meta = meta;
     const int id = meta.id;
     m_runs[id] = std::move(run);
-    emit runAdded(id);
+    Q_EMIT runAdded(id);
     markDirty();
     return id;
 }
@@ -55,7 +55,7 @@ int RunStore::addRun(RunMeta meta)
 void RunStore::removeRun(int id)
 {
     if (m_runs.erase(id)) {
-        emit runRemoved(id);
+        Q_EMIT runRemoved(id);
         markDirty();
     }
 }
@@ -63,7 +63,7 @@ void RunStore::removeRun(int id)
 void RunStore::clear()
 {
     m_runs.clear();
-    emit runsReset();
+    Q_EMIT runsReset();
     markDirty();
 }
 
@@ -282,7 +282,7 @@ void RunStore::markDirty()
 
 void RunStore::touchMeta(int id)
 {
-    emit runMetaChanged(id);
+    Q_EMIT runMetaChanged(id);
 }
 
 void RunStore::flush()
@@ -291,7 +291,7 @@ void RunStore::flush()
     if (!m_dirty)
         return;
     m_dirty = false;
-    emit dataChanged();
+    Q_EMIT dataChanged();
 }
 
 } // namespace nmui

@@ -59,7 +59,7 @@ public:
     // Sends a pending dataChanged() now instead of at the next frame (tests, exports).
     void flush();
 
-signals:
+Q_SIGNALS:
     void runAdded(int id);
     void runRemoved(int id);
     void runMetaChanged(int id); // state, colour, visibility, name, step

@@ -286,7 +286,7 @@ void TrainingController::reset()
         m_store->resetRun(id, RunState::Ready);
     m_elapsedBefore = 0;
     setState(State::Idle);
-    emit progressChanged();
+    Q_EMIT progressChanged();
 }
 
 void TrainingController::setLiveSettings(const Live &live)
@@ -308,7 +308,7 @@ void TrainingController::setState(State s)
     if (m_state == s)
         return;
     m_state = s;
-    emit stateChanged(s);
+    Q_EMIT stateChanged(s);
 }
 
 void TrainingController::updateRates(int runId, long step)
@@ -338,7 +338,7 @@ void TrainingController::onBatch(const RunBatch &b, quint64 epoch)
     if (const Run *r = m_store->run(b.runId))
         updateRates(b.runId, r->meta.step);
     if (!b.error.isEmpty())
-        emit runFailed(b.runId, b.error);
+        Q_EMIT runFailed(b.runId, b.error);
     if (b.ended) {
         m_rates[b.runId].perSecond = 0;
         bool allDone = true;
@@ -352,7 +352,7 @@ void TrainingController::onBatch(const RunBatch &b, quint64 epoch)
             setState(State::Finished);
         }
     }
-    emit progressChanged();
+    Q_EMIT progressChanged();
 }
 
 TrainingController::Progress TrainingController::progress() const

@@ -89,7 +89,7 @@ public:
 
     Progress progress() const;
 
-signals:
+Q_SIGNALS:
     void stateChanged(nmui::TrainingController::State state);
     void progressChanged();
     void runFailed(int id, const QString &message);

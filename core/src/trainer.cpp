@@ -280,27 +280,26 @@ bool Trainer::stepOnce()
     m_model->backward(m_batch);
     const bool continuity = m_config.diagnostics && m_config.continuityEvery > 0 && m_sparsifier->sparseLayerCount() > 0 &&
                             (t + 1) % m_config.continuityEvery == 0;
-    if (continuity) {
-        auto p = m_model->params();
-        auto g = m_model->grads();
-        m_contParams.assign(p.begin(), p.end());
-        m_contGrads.assign(g.begin(), g.end()); // ∂L/∂W̃ for sparse weights, before any recipe transform
-    }
+    if (continuity)
+        captureBeforeUpdate();
     m_sparsifier->afterBackward(t);
     const double norm = clipGradNorm(m_model->grads(), m_config.gradClip);
     m_sparsifier->afterClip(t);
     const double lr = m_schedule.at(t);
     m_optimizer->update(m_model->params(), m_model->grads(), m_model->tensors(), static_cast<float>(lr), t + 1);
-    if (continuity) {
-        m_contForward.clear();
-        for (const auto &l : m_model->linears())
-            if (l.forwardWeight != l.weight)
-                m_contForward.emplace_back(l.forwardWeight, l.forwardWeight + static_cast<long>(l.in) * l.out);
-    }
+    if (continuity)
+        captureForwardWeights();
     m_sparsifier->afterUpdate(t, lr);
     ++m_step;
 
-    StepMetrics m{m_step, loss, accuracy, lr, norm, 0.0, 0.0, m_sparsifier->stats(), false, {}};
+    StepMetrics m{.step = m_step,
+                  .loss = loss,
+                  .accuracy = accuracy,
+                  .lr = lr,
+                  .gradNorm = norm,
+                  .layers = m_sparsifier->stats(),
+                  .hasContinuity = false,
+                  .continuity = {}};
     if (continuity)
         measureContinuity(m, loss);
     const double dt = now() - t0;
@@ -366,6 +365,25 @@ EvalMetrics Trainer::evaluate(Split split)
     e.accuracy = count ? static_cast<float>(correct) / static_cast<float>(count) : kNaN;
     e.bitsPerChar = lang ? e.loss / static_cast<float>(M_LN2) : kNaN;
     return e;
+}
+
+// Continuity, before the step changes anything: the parameters and the raw gradients (∂L/∂W̃
+// for sparse weights, before any recipe transform).
+void Trainer::captureBeforeUpdate()
+{
+    auto p = m_model->params();
+    auto g = m_model->grads();
+    m_contParams.assign(p.begin(), p.end());
+    m_contGrads.assign(g.begin(), g.end());
+}
+
+// Continuity: W̃_t of every sparse layer, after the update and before the re-masking.
+void Trainer::captureForwardWeights()
+{
+    m_contForward.clear();
+    for (const auto &l : m_model->linears())
+        if (l.forwardWeight != l.weight)
+            m_contForward.emplace_back(l.forwardWeight, l.forwardWeight + static_cast<long>(l.in) * l.out);
 }
 
 // S-STE's continuity measures on this step's batch (algorithms.md §3.4); called after the

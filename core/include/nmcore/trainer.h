@@ -154,6 +154,8 @@ private:
     void notifySnapshot();
     void notifyCheckpoint();
     void applyLive();
+    void captureBeforeUpdate();
+    void captureForwardWeights();
     void measureContinuity(StepMetrics &m, float lossBefore);
 
     RunConfig m_config;
