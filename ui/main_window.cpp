@@ -95,14 +95,16 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
     connect(m_controller, &TrainingController::notice, this, [this](const QString &message) {
+        m_warning = m_warningDetail = message;
         showMessage(message, true);
-        m_statusMessage->setToolTip(message);
     });
     connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &message) {
         // "recording to 'FILE' stopped: CAUSE; the runs go on…": the cause fits the status bar,
         // the whole message (with the file) is its tooltip.
         const qsizetype at = message.indexOf(QStringLiteral(" stopped: "));
-        showMessage(at < 0 ? message : tr("Recording stopped: %1").arg(message.mid(at + 10)), true);
+        m_warning = at < 0 ? message : tr("Recording stopped: %1").arg(message.mid(at + 10));
+        m_warningDetail = message;
+        showMessage(m_warning, true);
         m_statusMessage->setToolTip(message);
     });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
@@ -157,6 +159,8 @@ void MainWindow::buildActions()
     });
     connect(m_stop, &QAction::triggered, m_controller, &TrainingController::stop);
     connect(m_reset, &QAction::triggered, this, [this] {
+        m_warning.clear();
+        m_warningDetail.clear();
         m_controller->reset();
         applyExperiment();
     });
@@ -372,8 +376,12 @@ void MainWindow::onStateChanged(TrainingController::State s)
         m_statusTimer->start();
     else
         m_statusTimer->stop();
-    if (s == S::Finished)
+    if (s == S::Finished && !m_warning.isEmpty()) {
+        showMessage(tr("Finished. %1").arg(m_warning), true);
+        m_statusMessage->setToolTip(m_warningDetail);
+    } else if (s == S::Finished) {
         showMessage(tr("Finished. Export the charts (Ctrl+E), fork a run, or change the experiment and restart."));
+    }
     updateStatus();
 }
 
@@ -406,6 +414,8 @@ void MainWindow::startOrRestart()
         showMessage(m_experiment->firstError(), true);
         return;
     }
+    m_warning.clear();
+    m_warningDetail.clear();
     if (m_controller->state() == TrainingController::State::Finished) {
         m_controller->reset();
         applyExperiment();

@@ -108,6 +108,9 @@ private:
     AskPath m_askPath;
     Confirm m_confirm;
     QString m_recordFolder;
+    // A warning of the current experiment (recording stopped, a fork replayed on another
+    // kernel): the "Finished" message keeps it; a new start or a reset clears it.
+    QString m_warning, m_warningDetail;
     QMenu *m_recentMenu = nullptr;
 
     QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group, *m_record, *m_sampleAtStart;

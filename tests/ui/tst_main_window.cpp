@@ -337,6 +337,10 @@ private Q_SLOTS:
         QCOMPARE(w.controller()->state(), State::Running);
         w.controller()->stop();
         QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 20000);
+        // Finished, and still saying that the recording stopped, until the next start.
+        QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Finished. Recording stopped: the file was removed")),
+                 qPrintable(w.statusMessage()->text()));
+        QVERIFY(w.statusMessage()->toolTip().contains(recorded));
     }
 
     void recordingPicksAFreshNameAndNeverReplacesAFile()
@@ -469,11 +473,17 @@ private Q_SLOTS:
         QVERIFY2(replayed > 0, qPrintable(d.error()));
         QVERIFY2(w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")), qPrintable(w.statusMessage()->text()));
         QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
+        // The end of the runs does not hide the warning.
+        QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Finished. ")) &&
+                     w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")),
+                 qPrintable(w.statusMessage()->text()));
         QCOMPARE(w.store()->run(replayed)->meta.forkStep, 45L);
         QVERIFY(w.store()->run(replayed)->train.column("loss")->size() == 60);
         if (const QString shots = qEnvironmentVariable("NM_SCREENSHOTS"); !shots.isEmpty()) {
             d.show();
             d.grab().save(shots + QStringLiteral("/fork_dialog_replay.png"));
+            w.resize(1300, 860);
+            w.show();
             w.grab().save(shots + QStringLiteral("/fork_replay_status.png"));
         }
     }
