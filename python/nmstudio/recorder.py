@@ -252,7 +252,7 @@ def _status_type():
 
 
 def _status_bytes(status):
-    return np.array(status.encode("utf-8")[:STATUS_BYTES - 1], dtype=h5py.string_dtype("utf-8", STATUS_BYTES))
+    return np.array(status.encode("utf-8")[:STATUS_BYTES - 1], dtype="S%d" % STATUS_BYTES)
 
 
 def _create_scalar(group, name, tid, fill):
@@ -262,7 +262,8 @@ def _create_scalar(group, name, tid, fill):
     dcpl.set_obj_track_times(False)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
-    dcpl.set_fill_value(fill)
+    if fill is not None:
+        dcpl.set_fill_value(fill)
     dsid = h5py.h5d.create(group.id, name.encode("utf-8"), tid, space, dcpl=dcpl)
     return h5py.Dataset(dsid)
 
@@ -589,7 +590,8 @@ class Run:
             }
             self._snap.append(d)
 
-        self._status_ds = _create_scalar(g, "status", _status_type(), _status_bytes("Pending"))
+        self._status_ds = _create_scalar(g, "status", _status_type(), None)
+        _write_status(self._status_ds, "Pending")
         sm = _create_group(g, "summary")
         self._summary = {"step": _numeric_scalar(sm, "step", I64, 0)}
         for key in ("val_loss", "val_accuracy", "test_loss", "test_accuracy"):
@@ -1128,6 +1130,8 @@ class Recorder:
                 self._flush_locked()
 
     def _flush_locked(self):
+        # Every buffered device tensor of every run to the host in one transfer per device.
+        _resolve([row for r in self.runs for t in r._tables() for row in t.rows])
         wrote = False
         for r in self.runs:
             wrote = r._write_values() or wrote
