@@ -6,6 +6,7 @@
 // null. --series also reads series the reader does not list (e.g. "scalars/NAME", written by
 // the Python recorder); --snapshot-sums prints the sums of each snapshot's arrays instead of
 // the arrays. On failure: the reader's message on stderr and exit status 1 (2 for bad usage).
+#include "nmcore/config.h"
 #include "nmcore/runfile.h"
 
 #include <nlohmann/json.hpp>
@@ -66,6 +67,7 @@ nlohmann::json runJson(const nm::RunFileReader &reader, int i, const std::vector
         {"last_step", h.lastStep},
         {"recipe", nm::toString(h.recipe)},
         {"config_json", h.configJson},
+        {"config", nlohmann::json::parse(nm::configToJson(h.config, -1))}, // as this build reads it
         {"model", h.modelDescription},
         {"data", h.dataDescription},
         {"seed", h.seed},

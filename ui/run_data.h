@@ -59,6 +59,7 @@ struct RunMeta {
     int sourceIndex = -1;    // the run's index in that file
     std::vector<long> checkpointSteps; // steps a fork or resume continues from exactly (file runs)
     QString blasKernel;      // OpenBLAS kernel of the machine that wrote the file
+    QString trainedWith;     // non-empty for runs trained outside nmstudio's engine (the file's tool_version)
     int parentId = -1;       // a fork's parent run
     long forkStep = -1;      // the step it was forked at
     long step = 0;           // last step received

@@ -163,6 +163,8 @@ void RunFileLoader::load(Source &s, int i, int id, bool snapshots)
     meta.dataDescription = QString::fromStdString(h.dataDescription);
     meta.threads = h.threads;
     meta.blasKernel = QString::fromStdString(h.blasKernel);
+    if (r.toolVersion().rfind("nmstudio-python", 0) == 0) // the PyTorch recorder: not resumable here
+        meta.trainedWith = QString::fromStdString(r.toolVersion());
     meta.checkpointSteps = r.checkpointSteps(i);
     if (!h.parent.empty() && meta.parentId < 0) // a resumed or forked run: its parent in the same file
         for (int j = 0; j < r.runCount(); ++j)

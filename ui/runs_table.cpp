@@ -196,17 +196,24 @@ void RunsTable::contextMenu(const QPoint &pos)
     const QModelIndex index = m_view->indexAt(pos);
     const int id = index.isValid() ? m_model->runAt(m_proxy->mapToSource(index).row()) : -1;
     QMenu menu(this);
+    menu.setToolTipsVisible(true);
     if (id >= 0) {
-        menu.addAction(tr("Fork from this run…"), this, [this, id] { Q_EMIT forkRequested(id); });
-        menu.addAction(tr("Resume this run…"), this, [this, id] { Q_EMIT resumeRequested(id); });
+        const Run *run = m_store->run(id);
+        const bool here = run && run->meta.trainedWith.isEmpty(); // PyTorch runs continue in PyTorch
+        QAction *fork = menu.addAction(tr("Fork from this run…"), this, [this, id] { Q_EMIT forkRequested(id); });
+        QAction *resume = menu.addAction(tr("Resume this run…"), this, [this, id] { Q_EMIT resumeRequested(id); });
+        for (QAction *a : {fork, resume}) {
+            a->setEnabled(here);
+            if (!here)
+                a->setToolTip(tr("Trained in PyTorch (%1)").arg(run ? run->meta.trainedWith : QString()));
+        }
         menu.addAction(tr("Inspect layers"), this, [this, id] { Q_EMIT inspectRequested(id); });
         menu.addAction(tr("Colour…"), this, [this, id] { pickColor(id); });
         menu.addAction(tr("Show only this run"), this, [this, id] {
             for (int other : m_store->runIds())
                 m_store->setVisible(other, other == id);
         });
-        const Run *r = m_store->run(id);
-        if (r && !r->meta.source.isEmpty())
+        if (run && !run->meta.source.isEmpty())
             menu.addAction(tr("Remove from view"), this, [this, id] { m_store->removeRun(id); });
         menu.addSeparator();
     }

@@ -395,12 +395,21 @@ long checkpointBefore(const RunMeta &m, long k)
 }
 } // namespace
 
+QString TrainingController::trainedElsewhere(const RunMeta &m)
+{
+    return tr("%1 was trained in PyTorch (written by %2): nmstudio cannot continue it; resume it in PyTorch from "
+              "your own checkpoint.")
+        .arg(m.name, m.trainedWith);
+}
+
 QString TrainingController::forkNote(int runId, long k) const
 {
     const Run *r = m_store->run(runId);
     if (!r)
         return {};
     const RunMeta &m = r->meta;
+    if (!m.trainedWith.isEmpty())
+        return trainedElsewhere(m);
     if (m.source.isEmpty())
         return isFinished(m.state) || m.state == RunState::Ready
                    ? tr("The run is not training: its first %1 steps are replayed from its config (bit-identical "
@@ -438,6 +447,8 @@ int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QStrin
     const Run *parent = m_store->run(runId);
     if (!parent)
         return fail(QStringLiteral("fork: no such run"));
+    if (!parent->meta.trainedWith.isEmpty())
+        return fail(trainedElsewhere(parent->meta));
     RunWorker *pw = workerFor(runId);
     const bool live = pw && !pw->finished();
     const long current = pw ? pw->currentStep() : parent->meta.step;

@@ -75,6 +75,8 @@ public:
     // directly, a checkpoint of its file, or a replay (and whether the replay rounds differently
     // from the file: another BLAS kernel or thread count).
     QString forkNote(int runId, long atStep) const;
+    // Why a run trained outside nmstudio (the PyTorch recorder) cannot be forked or resumed here.
+    static QString trainedElsewhere(const RunMeta &m);
 
     // Record the runs of the next start into this HDF5 run file (empty: do not record).
     // Forks made later live in the session only: a run file's layout is fixed when it is made.

@@ -36,8 +36,10 @@ RunStatus parseStatus(const std::string &s)
     return RunStatus::Running;
 }
 
-// The stored config, parsed leniently: keys this build does not know (a newer writer) are
-// dropped; a config that still does not parse leaves the defaults (the JSON stays available).
+// The stored config, parsed leniently: keys this build does not know (a newer writer, or a
+// PyTorch run's own settings) are dropped, and so is every known key whose value this build
+// refuses (a PyTorch run's "model": "cnn"); what is left keeps its values (the JSON stays
+// available).
 RunConfig parseStoredConfig(const std::string &json, const std::string &origin)
 {
     try {
@@ -48,9 +50,17 @@ RunConfig parseStoredConfig(const std::string &json, const std::string &origin)
         auto j = nlohmann::json::parse(json);
         if (j.is_object()) {
             nlohmann::json known = nlohmann::json::object();
-            for (const auto &o : configOptions())
-                if (j.contains(o.key))
-                    known[o.key] = j[o.key];
+            for (const auto &o : configOptions()) {
+                if (!j.contains(o.key))
+                    continue;
+                nlohmann::json trial = known;
+                trial[o.key] = j[o.key];
+                try {
+                    parseConfig(trial.dump(), origin, {});
+                    known = std::move(trial);
+                } catch (const Error &) {
+                }
+            }
             return parseConfig(known.dump(), origin, {});
         }
     } catch (const std::exception &) {

@@ -21,6 +21,8 @@
 #include "nmcore/experiment.h"
 #include "nmcore/runfile.h"
 
+#include <hdf5.h>
+
 #include <QAbstractButton>
 #include <QAction>
 #include <QDateTime>
@@ -546,6 +548,51 @@ private Q_SLOTS:
             d.show();
             d.grab().save(shots + QStringLiteral("/resume_dialog.png"));
         }
+    }
+
+    void runsTrainedInPyTorchAreShownButNotContinued()
+    {
+        // A file whose tool_version is the PyTorch recorder's (nmstudio.Recorder): its runs open
+        // like any other, but a fork or resume names the reason instead of replaying a config
+        // that nmtrain cannot train.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("torch.h5")).toStdString();
+        const nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "20"},
+                                                              {"mlp_hidden", "32,32"}, {"recipe", "srste"},
+                                                              {"snapshot_every", "10"}, {"name", "cnn"}});
+        {
+            nm::Trainer t(config, nm::loadDataset(nm::dataOptions(config)));
+            nm::RunFileWriter writer(path, {t.info()});
+            t.addObserver(writer.observer(0));
+            t.run();
+        }
+        const std::string tool = "nmstudio-python 0.1.0";
+        const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+        QVERIFY(f >= 0);
+        QVERIFY(H5Adelete(f, "tool_version") >= 0);
+        const hid_t type = H5Tcopy(H5T_C_S1);
+        H5Tset_size(type, tool.size());
+        H5Tset_cset(type, H5T_CSET_UTF8);
+        const hid_t space = H5Screate(H5S_SCALAR);
+        const hid_t a = H5Acreate2(f, "tool_version", type, space, H5P_DEFAULT, H5P_DEFAULT);
+        QVERIFY(a >= 0 && H5Awrite(a, type, tool.c_str()) >= 0);
+        H5Aclose(a);
+        H5Sclose(space);
+        H5Tclose(type);
+        H5Fclose(f);
+
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        const int id = w.store()->runIds().first();
+        QCOMPARE(w.store()->run(id)->meta.trainedWith, QString::fromStdString(tool));
+        QCOMPARE(w.store()->run(id)->train.column("loss")->size(), size_t(20));
+        ForkDialog d(w.store(), w.controller(), id, &w, ForkDialog::Mode::Resume);
+        QVERIFY2(d.note().contains(QStringLiteral("trained in PyTorch")), qPrintable(d.note()));
+        QCOMPARE(d.forkNow(), -1);
+        QVERIFY2(d.error().contains(QStringLiteral("resume it in PyTorch")), qPrintable(d.error()));
+        QCOMPARE(w.store()->runIds().size(), qsizetype(1));
     }
 
     void forkFromTheShippedSampleTrains()
