@@ -11,8 +11,7 @@ NaN ranks as +inf (kept, so it stays visible). An all-zero 2:4 group keeps eleme
 
 import torch
 
-# Rank counting ([groups, M, M] comparisons) beats a sort for small groups on CPU and GPU.
-_RANK_COUNT_MAX_M = 16
+_INF_BITS = 0x7F800000  # +inf as int32
 
 
 def check_nm(n, m, cols, what="weight"):
@@ -40,7 +39,15 @@ def parse_nm(text, key="nm"):
 
 
 def magnitude_key(w):
-    """|w| with NaN mapped to +inf: the total order the masks use."""
+    """|w| with NaN mapped to +inf: the total order the masks use (a new tensor, same shape)."""
+    w = w.detach()
+    if w.dtype in (torch.float16, torch.bfloat16):
+        w = w.float()
+    if w.dtype == torch.float32:
+        # Non-negative floats order like their bit patterns; clamping the bits at +inf's maps
+        # every NaN to +inf. Two cheap integer passes instead of abs, isnan and where.
+        bits = torch.bitwise_and(w.contiguous().view(torch.int32), 0x7FFFFFFF).clamp_(max=_INF_BITS)
+        return bits.view(torch.float32)
     a = w.abs()
     return torch.where(torch.isnan(a), torch.full_like(a, float("inf")), a)
 
@@ -49,25 +56,53 @@ def nm_mask(w, n, m):
     """Hard top-N-of-M mask of a 2-D weight (bool, same shape): exactly n kept per group."""
     rows, cols = w.shape
     check_nm(n, m, cols)
-    key = magnitude_key(w.detach()).reshape(-1, m)
-    if m <= _RANK_COUNT_MAX_M:
-        # rank_i = #{j : key_j > key_i} + #{j < i : key_j == key_i}; keep iff rank < n.
-        ki = key.unsqueeze(2)  # [G, M(i), 1]
-        kj = key.unsqueeze(1)  # [G, 1, M(j)]
-        lower = torch.ones(m, m, dtype=torch.bool, device=w.device).tril(-1)  # [i, j]: j < i
-        outranked = (kj > ki) | ((kj == ki) & lower)
-        keep = outranked.sum(dim=2) < n
+    key = magnitude_key(w).view(-1, m)
+    if m <= 8:
+        keep = _rank_mask(key, n, m)
+    elif n == 1:
+        keep = _top1_mask(key)
     else:
         order = torch.sort(key, dim=1, descending=True, stable=True).indices[:, :n]
         keep = torch.zeros_like(key, dtype=torch.bool).scatter_(1, order, True)
-    return keep.reshape(rows, cols)
+    return keep.view(rows, cols)
+
+
+def _rank_mask(key, n, m):
+    """rank_i = #{j < i : key_j >= key_i} + #{j > i : key_j > key_i}; keep iff rank < n.
+
+    m(m−1) comparisons of one column against another: no [groups, m, m] temporary, no sort.
+    """
+    groups = key.shape[0]
+    keep = torch.empty(groups, m, dtype=torch.bool, device=key.device)
+    for i in range(m):
+        ki = key[:, i]
+        rank = torch.zeros(groups, dtype=torch.uint8, device=key.device)
+        for j in range(m):
+            if j != i:
+                rank += (key[:, j] >= ki) if j < i else (key[:, j] > ki)
+        torch.lt(rank, n, out=keep[:, i])
+    return keep
+
+
+def _top1_mask(key):
+    """1:M: the largest key of each group, the first one among equals."""
+    top = key == key.amax(dim=1, keepdim=True)
+    return top & (top.cumsum(dim=1) == 1)
 
 
 def group_threshold(w, n, m):
     """The (M−N)-th smallest magnitude of every group (1-indexed), shape [rows, cols/m, 1]."""
     rows, cols = w.shape
     check_nm(n, m, cols)
-    key = magnitude_key(w.detach()).reshape(rows, cols // m, m)
+    key = magnitude_key(w).view(rows, cols // m, m)
+    if m == 4:  # a 5-comparator sorting network over the four columns
+        a, b, c, d = (key[:, :, i] for i in range(4))
+        a, b = torch.minimum(a, b), torch.maximum(a, b)
+        c, d = torch.minimum(c, d), torch.maximum(c, d)
+        a, c = torch.minimum(a, c), torch.maximum(a, c)
+        b, d = torch.minimum(b, d), torch.maximum(b, d)
+        b, c = torch.minimum(b, c), torch.maximum(b, c)
+        return (a, b, c)[3 - n].unsqueeze(2)
     return torch.sort(key, dim=2).values[:, :, m - n - 1 : m - n]
 
 
