@@ -187,6 +187,69 @@ class Protocol(unittest.TestCase):
         self.assertTrue(torch.allclose(w1[mask], w0[mask]))
         self.assertTrue(torch.allclose(w1[~mask], w0[~mask] * (1 - 0.5 * 0.1)))
 
+    def test_resume_from_a_state_dict_continues_exactly(self):
+        def setup():
+            torch.manual_seed(5)
+            model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8))
+            opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            return model, opt
+
+        def steps(model, opt, sp, first, last):
+            rows = []
+            for step in range(first, last):
+                g = torch.Generator().manual_seed(step)
+                x, y = torch.randn(8, 16, generator=g), torch.randn(8, 8, generator=g)
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(model(x), y).backward()
+                sp.step(opt)
+                rows.append(sp.stats())
+            return rows
+
+        for recipe, opts in (("sste", {}), ("asp", {"asp_prune_at": 0.2}), ("srste", {})):
+            kw = dict(steps=10, sad_every=3, noise_window=3, **opts)
+            model, opt = setup()
+            sp = nmt.Sparsifier(model, recipe, "2:4", **kw)
+            whole = steps(model, opt, sp, 0, 10)
+            trained = model
+            model, opt = setup()
+            sp = nmt.Sparsifier(model, recipe, "2:4", **kw)
+            steps(model, opt, sp, 0, 6)
+            saved = {"model": model.state_dict(), "opt": opt.state_dict(), "sparse": sp.state_dict()}
+            model2, opt2 = setup()
+            with torch.no_grad():  # another initialisation: S-STE's β must come from the state
+                for p in model2.parameters():
+                    p.mul_(3.0)
+            model2.load_state_dict(saved["model"])
+            opt2.load_state_dict(saved["opt"])
+            sp2 = nmt.Sparsifier(model2, recipe, "2:4", **kw)
+            sp2.load_state_dict(saved["sparse"])
+            rest = steps(model2, opt2, sp2, 6, 10)
+            for a, b in zip(whole[6:], rest):
+                for col in nmt.STAT_COLUMNS:
+                    self.assertTrue(torch.equal(a[col].nan_to_num(-1.0), b[col].nan_to_num(-1.0)), f"{recipe} {col}")
+            for p, q in zip(trained.parameters(), model2.parameters()):
+                self.assertTrue(torch.equal(p, q), f"{recipe}: {(p - q).abs().max()}")
+        with self.assertRaisesRegex(ValueError, "the state is of srste at 2:4, this Sparsifier trains ste at 2:4"):
+            nmt.Sparsifier(setup()[0], "ste", "2:4").load_state_dict(saved["sparse"])
+
+    def test_autocast_bfloat16(self):
+        torch.manual_seed(2)
+        model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 8))
+        sp = nmt.Sparsifier(model, "sste", "2:4")
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(3):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model(torch.randn(8, 16))
+            self.assertEqual(out.dtype, torch.bfloat16)
+            opt.zero_grad()
+            out.float().pow(2).mean().backward()
+            self.assertEqual(model[0].weight.grad.dtype, torch.float32)
+            sp.step(opt)
+        self.assertEqual(model[0].weight.dtype, torch.float32)  # masks and W̃ from the fp32 master weights
+        self.assertTrue(torch.equal(sp.layers[0].mask, ops.nm_mask(model[0].weight, 2, 4)))
+        self.assertTrue(all(torch.isfinite(v.float()).all() for k, v in sp.stats().items() if "noise" not in k
+                            and k not in ("sad", "oscillation")))
+
     def test_remove_restores_the_dense_forward(self):
         model = nn.Sequential(nn.Linear(8, 4))
         sp = nmt.Sparsifier(model, "ste", "1:4")

@@ -291,6 +291,45 @@ class Sparsifier:
         self._prepare(self.step_count, first=True)
         self._phase = "ready"
 
+    def state_dict(self):
+        """What the recipe carries between steps besides W: save it with the model and optimiser.
+
+        Per sparse layer: S-STE's β, the mask, α and N:M of the coming step (ASP's fixed mask), the
+        SAD reference mask, the flips since it and the gradient-noise window; plus the step.
+        """
+        if self._phase not in ("ready", "forward"):
+            raise RuntimeError("Sparsifier.state_dict(): not between before_step() and after_step()")
+        return {
+            "recipe": self.recipe_name, "nm": self.nm, "step": self.step_count, "lambda": self.live_lambda,
+            "layers": [{"name": l.name, "beta": l.beta, "alpha": l.alpha, "n": l.n, "m": l.m, "mask": l.mask.clone(),
+                        "sad_mask": l.sad_mask.clone(), "flips_since_sad": l.flips_since_sad.clone(),
+                        "history": [h.clone() for h in l.history]} for l in self.layers],
+        }
+
+    def load_state_dict(self, state):
+        """Continues a run: load the model's weights first, then this (recipe and layers must match)."""
+        if state.get("recipe") != self.recipe_name or state.get("nm") != self.nm:
+            raise ValueError(f"Sparsifier.load_state_dict(): the state is of {state.get('recipe')} at "
+                             f"{state.get('nm')}, this Sparsifier trains {self.recipe_name} at {self.nm}")
+        names = [l["name"] for l in state["layers"]]
+        if names != [l.name for l in self.layers]:
+            raise ValueError(f"Sparsifier.load_state_dict(): the state's sparse layers are {names}, this "
+                             f"Sparsifier's are {[l.name for l in self.layers]}")
+        self.step_count = int(state["step"])
+        self.live_lambda = float(state["lambda"])
+        for layer, s in zip(self.layers, state["layers"]):
+            device = layer.weight.device
+            layer.beta, layer.alpha = float(s["beta"]), float(s["alpha"])
+            layer.n, layer.m = int(s["n"]), int(s["m"])
+            layer.mask = s["mask"].to(device)
+        self._prepare(self.step_count, first=True)
+        for layer, s in zip(self.layers, state["layers"]):
+            device = layer.weight.device
+            layer.sad_mask = s["sad_mask"].to(device)
+            layer.flips_since_sad = s["flips_since_sad"].to(device)
+            layer.history = [h.to(device) for h in s["history"]]
+        self._phase = "ready"
+
     def remove(self):
         """Gives the layers their own forward back (W stays as trained)."""
         for layer in self.layers:
