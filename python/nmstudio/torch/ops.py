@@ -57,10 +57,10 @@ def nm_mask(w, n, m):
     rows, cols = w.shape
     check_nm(n, m, cols)
     key = magnitude_key(w).view(-1, m)
-    if m <= 8:
-        keep = _rank_mask(key, n, m)
-    elif n == 1:
+    if n == 1 and m >= 8:
         keep = _top1_mask(key)
+    elif m <= 8:
+        keep = _rank_mask(key, n, m)
     else:
         order = torch.sort(key, dim=1, descending=True, stable=True).indices[:, :n]
         keep = torch.zeros_like(key, dtype=torch.bool).scatter_(1, order, True)
@@ -85,9 +85,9 @@ def _rank_mask(key, n, m):
 
 
 def _top1_mask(key):
-    """1:M: the largest key of each group, the first one among equals."""
-    top = key == key.amax(dim=1, keepdim=True)
-    return top & (top.cumsum(dim=1) == 1)
+    """1:M: the largest key of each group; argmax returns the first of equal maxima."""
+    first = key.argmax(dim=1, keepdim=True)
+    return torch.zeros_like(key, dtype=torch.bool).scatter_(1, first, True)
 
 
 def group_threshold(w, n, m):

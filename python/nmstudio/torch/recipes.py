@@ -33,17 +33,23 @@ def f32(x):
     return float(torch.tensor(x, dtype=torch.float32))
 
 
+def set_mask(layer, mask):
+    """The mask as bool and as 0/1 in the weight's dtype (float products beat torch.where on the CPU)."""
+    layer.mask = mask
+    layer.maskf = mask.to(layer.weight.dtype)
+
+
 def hard_forward(layer, n, m):
     layer.n, layer.m, layer.alpha = n, m, 0.0
-    layer.mask = ops.nm_mask(layer.weight2d(), n, m)
     w = layer.weight2d()
-    return torch.where(layer.mask, w, torch.zeros_like(w))
+    set_mask(layer, ops.nm_mask(w, n, m))
+    return w * layer.maskf  # pruned weights are finite (NaN and inf rank first), so w·0 = 0
 
 
 def dense_forward(layer):
     layer.n = layer.m = 0
     layer.alpha = 1.0
-    layer.mask = ops.nm_mask(layer.weight2d(), layer.target_n, layer.target_m)  # the virtual mask
+    set_mask(layer, ops.nm_mask(layer.weight2d(), layer.target_n, layer.target_m))  # the virtual mask
     return layer.weight2d().clone()
 
 
@@ -101,7 +107,7 @@ class SSte(Recipe):
     def forward(self, layer, t):
         w = layer.weight2d()
         layer.n, layer.m, layer.alpha = layer.target_n, layer.target_m, 0.0
-        layer.mask = ops.nm_mask(w, layer.n, layer.m)
+        set_mask(layer, ops.nm_mask(w, layer.n, layer.m))
         s = ops.soft_threshold(w, layer.n, layer.m)
         if self.dynamic:
             layer.beta = float(ops.sste_beta(w, s))
@@ -130,7 +136,7 @@ class Mdgf(Recipe):
     def grad_scale(self, layer, t):
         if not self.scaled or t < self.phases.dense_end or t >= self.phases.finetune_start:
             return None
-        return torch.where(layer.mask, torch.ones((), device=layer.mask.device), torch.tensor(layer.alpha))
+        return torch.where(layer.mask, torch.ones_like(layer.maskf), torch.full_like(layer.maskf, layer.alpha))
 
 
 class Sdgf(Recipe):
@@ -166,16 +172,14 @@ class Asp(Recipe):
             return dense_forward(layer)
         if layer.n == 0:  # the one-shot prune (also when a run continues past the prune step)
             return hard_forward(layer, layer.target_n, layer.target_m)
-        w = layer.weight2d()
-        return torch.where(layer.mask, w, torch.zeros_like(w))
+        return layer.weight2d() * layer.maskf
 
     def grad_scale(self, layer, t):
-        return layer.mask if t >= self.prune_step else None
+        return layer.maskf if t >= self.prune_step else None
 
     def after_update(self, layer, t):
         if t >= self.prune_step:
-            w = layer.weight2d()
-            w.copy_(torch.where(layer.mask, w, torch.zeros_like(w)))
+            layer.weight2d().mul_(layer.maskf)
 
 
 _CLASSES = {

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import ops
-from .recipes import RECIPES, make_recipe
+from .recipes import RECIPES, make_recipe, set_mask
 
 # The options of nmtrain's option table that this implementation honours, with their defaults.
 DEFAULTS = {
@@ -144,7 +144,8 @@ class SparseLayer:
         self.target_n, self.target_m = n, m
         self.n = self.m = 0
         self.alpha = self.beta = 1.0
-        self.mask = self.prev_mask = self.sad_mask = None
+        self.mask = self.prev_mask = self.sad_mask = None  # bool, [out, in]
+        self.maskf = None  # the mask as 0/1 in the weight dtype
         self.forward_weight = None  # W̃ of the coming step, 2-D, no autograd
         self.grad_scale = None
         self.sparsity = 0.0
@@ -321,7 +322,7 @@ class Sparsifier:
             device = layer.weight.device
             layer.beta, layer.alpha = float(s["beta"]), float(s["alpha"])
             layer.n, layer.m = int(s["n"]), int(s["m"])
-            layer.mask = s["mask"].to(device)
+            set_mask(layer, s["mask"].to(device))
         self._prepare(self.step_count, first=True)
         for layer, s in zip(self.layers, state["layers"]):
             device = layer.weight.device
@@ -362,7 +363,7 @@ class Sparsifier:
                 layer.stats["decay_norm"] = 0.0
                 continue
             w = layer.weight2d()
-            term = torch.where(layer.mask, torch.zeros_like(w), w) * torch.tensor(lam, dtype=w.dtype)
+            term = (w - w * layer.maskf).mul_(torch.tensor(lam, dtype=w.dtype))  # λ(1−m)⊙W, exactly 0 where kept
             if self.options["diagnostics"]:
                 layer.stats["decay_norm"] = torch.linalg.vector_norm(term)
             if coupled:
@@ -383,7 +384,7 @@ class Sparsifier:
                 shrink = torch.tensor(layer_lr, dtype=torch.float32) * torch.tensor(layer.lam, dtype=torch.float32)
                 with torch.no_grad():
                     w = layer.weight2d()
-                    w.copy_(torch.where(layer.mask, w, w - shrink.to(w.device) * w))
+                    w.sub_((w - w * layer.maskf).mul_(shrink.to(w.device)))  # W ← W − lr·λ(1−m)⊙W
         with torch.no_grad():
             for layer in self.layers:
                 self.recipe.after_update(layer, t)
@@ -441,7 +442,7 @@ class Sparsifier:
                 layer.grad_scale = self.recipe.grad_scale(layer, t)
                 st = layer.stats
                 if diag or first:
-                    layer.sparsity = (wf == 0).sum() / layer.size
+                    layer.sparsity = _count(wf == 0) / layer.size
                 st["sad"] = st["oscillation"] = _NAN
                 if first:
                     st["sparsity"] = layer.sparsity
@@ -449,13 +450,13 @@ class Sparsifier:
                     layer.sad_mask = layer.mask.clone()
                     layer.flips_since_sad = torch.zeros((), dtype=torch.int64, device=wf.device)
                     continue
-                flips = (layer.prev_mask != layer.mask).sum()
+                flips = _count(torch.logical_xor(layer.prev_mask, layer.mask))
                 st["flips"] = flips
                 st["flip_rate"] = flips / layer.size
                 st["delta_forward"] = torch.linalg.vector_norm(wf - old_wf) if diag else _NAN
                 layer.flips_since_sad = layer.flips_since_sad + flips
                 if t % sad_every == 0:
-                    net = (layer.sad_mask != layer.mask).sum()
+                    net = _count(torch.logical_xor(layer.sad_mask, layer.mask))
                     st["sad"] = net / layer.size
                     since = layer.flips_since_sad
                     st["oscillation"] = torch.where(
@@ -475,19 +476,19 @@ class Sparsifier:
             return
         with torch.no_grad():
             for layer in self.layers:
-                g = layer.weight.grad.detach().view(layer.out, layer.inp)
-                kept = torch.where(layer.mask, g, torch.zeros_like(g))
-                pruned = g - kept
-                sk, sp = kept.sum(dtype=torch.float64), pruned.sum(dtype=torch.float64)
-                sk2 = (kept * kept).sum(dtype=torch.float64)
-                sp2 = (pruned * pruned).sum(dtype=torch.float64)
-                nk = layer.mask.sum()
+                g = layer.weight.grad.detach().view(-1)
+                maskf = layer.maskf.view(-1)
+                kept = g * maskf
+                pruned = g - kept  # exact: g or 0 where kept
+                sk, sp = kept.sum(), pruned.sum()
+                sk2, sp2 = torch.dot(kept, kept), torch.dot(pruned, pruned)
+                nk = _count(layer.mask)
                 np_ = layer.size - nk
                 st = layer.stats
                 st["grad_norm_kept"], st["grad_norm_pruned"] = sk2.sqrt(), sp2.sqrt()
                 norm = (sk2 + sp2).sqrt()
                 st["grad_norm"] = norm
-                st["pruned_share"] = torch.where(norm > 0, sp2.sqrt() / norm.clamp(min=1e-300), torch.zeros_like(norm))
+                st["pruned_share"] = torch.where(norm > 0, sp2.sqrt() / norm.clamp(min=1e-30), torch.zeros_like(norm))
                 st["grad_std_kept"] = _std(sk, sk2, nk)
                 st["grad_std_pruned"] = _std(sp, sp2, np_)
                 # Norms rounded to float32 first, as the core keeps them.
@@ -546,8 +547,13 @@ class Sparsifier:
         return total - sum(i["dense_params"] - i["effective_params"] for i in self.layer_info)
 
 
+def _count(flags):
+    """Number of True entries (a uint8 sum: on the CPU the bool sum converts to int64 first)."""
+    return flags.view(torch.uint8).sum(dtype=torch.int32).long()
+
+
 def _std(s, s2, n):
-    n = n.double()
+    s, s2, n = s.double(), s2.double(), n.double()
     mean = s / n.clamp(min=1)
     return torch.where(n > 0, (s2 / n.clamp(min=1) - mean * mean).clamp(min=0).sqrt(), torch.zeros_like(s))
 
