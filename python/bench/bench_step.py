@@ -27,7 +27,7 @@ each step is timed on its own and a mode's figure is the median over all its tim
                   use W*mask; backward returns grad + 2e-4*(1-mask)*W.
 
 Mask timing (what=mask): the mask and W̃ of the three layers' weights, per step, at 2:4, 1:8,
-1:16: nmstudio's ops.nm_mask + torch.where (what the recipe's forward does) against the
+1:16: nmstudio's ops.nm_mask + W·mask (what the recipe's forward does) against the
 reference's argsort + scatter + W*mask on the same weights; also the Sparsifier's whole
 per-step preparation, sp._prepare(t, first=False), with diagnostics off and on.
 
@@ -116,9 +116,9 @@ def reference_mask(w, n, m):
 
 
 def nmstudio_mask(w, n, m):
-    """nmstudio's masking (recipes.hard_forward): ops.nm_mask + torch.where, returning W̃."""
+    """nmstudio's masking (recipes.hard_forward): ops.nm_mask, then W times the 0/1 mask, returning W̃."""
     mask = ops.nm_mask(w, n, m)
-    return torch.where(mask, w, torch.zeros_like(w)), mask
+    return w * mask.to(w.dtype), mask
 
 
 # ---- models and steps --------------------------------------------------------------------

@@ -38,27 +38,43 @@ def parse_nm(text, key="nm"):
     return n, m
 
 
-def magnitude_key(w):
-    """|w| with NaN mapped to +inf: the total order the masks use (a new tensor, same shape)."""
+def magnitude_key(w, out=None):
+    """|w| with NaN mapped to +inf: the total order the masks use (same shape; into `out` if given)."""
     w = w.detach()
     if w.dtype in (torch.float16, torch.bfloat16):
         w = w.float()
     if w.dtype == torch.float32:
         # Non-negative floats order like their bit patterns; clamping the bits at +inf's maps
         # every NaN to +inf. Two cheap integer passes instead of abs, isnan and where.
-        bits = torch.bitwise_and(w.contiguous().view(torch.int32), 0x7FFFFFFF).clamp_(max=_INF_BITS)
+        bits = None if out is None else out.view(torch.int32).view(w.shape)
+        bits = torch.bitwise_and(w.contiguous().view(torch.int32), 0x7FFFFFFF, out=bits).clamp_(max=_INF_BITS)
         return bits.view(torch.float32)
     a = w.abs()
     return torch.where(torch.isnan(a), torch.full_like(a, float("inf")), a)
+
+
+# One key buffer per weight size and device, reused from step to step: a fresh tensor of tens
+# of MB costs more in page faults on the CPU than the integer passes that fill it.
+_KEYS = {}
+
+
+def _key_buffer(w):
+    k = (w.numel(), w.device)
+    buf = _KEYS.get(k)
+    if buf is None:
+        buf = _KEYS[k] = torch.empty(w.numel(), dtype=torch.float32, device=w.device)
+    return buf
 
 
 def nm_mask(w, n, m):
     """Hard top-N-of-M mask of a 2-D weight (bool, same shape): exactly n kept per group."""
     rows, cols = w.shape
     check_nm(n, m, cols)
-    key = magnitude_key(w).view(-1, m)
+    key = magnitude_key(w, _key_buffer(w) if w.dtype == torch.float32 else None).view(-1, m)
     if n == 1 and m >= 8:
         keep = _top1_mask(key)
+    elif m == 4:
+        keep = _mask4(key, n)
     elif m <= 8:
         keep = _rank_mask(key, n, m)
     else:
@@ -81,6 +97,24 @@ def _rank_mask(key, n, m):
             if j != i:
                 rank += (key[:, j] >= ki) if j < i else (key[:, j] > ki)
         torch.lt(rank, n, out=keep[:, i])
+    return keep
+
+
+def _mask4(key, n):
+    """Groups of 4: six comparisons, one per pair, decide every rank."""
+    a, b, c, d = key[:, 0], key[:, 1], key[:, 2], key[:, 3]
+    # xy = key_y > key_x: the later element y outranks x; its complement key_x >= key_y is x
+    # outranking y (the earlier one wins ties).
+    ab, ac, ad, bc, bd, cd = b > a, c > a, d > a, c > b, d > b, d > c
+    outranked = ((ab, ac, ad), (~ab, bc, bd), (~ac, ~bc, cd), (~ad, ~bd, ~cd))
+    keep = torch.empty(key.shape, dtype=torch.bool, device=key.device)
+    for i, (x, y, z) in enumerate(outranked):
+        if n == 1:
+            keep[:, i] = ~(x | y | z)
+        elif n == 2:  # at most one of the three outranks it
+            keep[:, i] = ~((x & y) | (z & (x | y)))
+        else:  # n == 3: not all three
+            keep[:, i] = ~(x & y & z)
     return keep
 
 

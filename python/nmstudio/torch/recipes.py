@@ -36,21 +36,26 @@ def f32(x):
 def set_mask(layer, mask):
     """The mask as bool and as 0/1 in the weight's dtype (float products beat torch.where on the CPU)."""
     layer.mask = mask
-    layer.maskf = mask.to(layer.weight.dtype)
+    f = layer.maskf
+    if f is None or f.shape != mask.shape or f.dtype != layer.weight.dtype or f.device != mask.device:
+        layer.maskf = mask.to(layer.weight.dtype)
+    else:
+        f.copy_(mask)
 
 
 def hard_forward(layer, n, m):
     layer.n, layer.m, layer.alpha = n, m, 0.0
     w = layer.weight2d()
     set_mask(layer, ops.nm_mask(w, n, m))
-    return w * layer.maskf  # pruned weights are finite (NaN and inf rank first), so w·0 = 0
+    # Pruned weights are finite (NaN and inf rank first), so w·0 = 0.
+    return torch.mul(w, layer.maskf, out=layer.next_buffer())
 
 
 def dense_forward(layer):
     layer.n = layer.m = 0
     layer.alpha = 1.0
     set_mask(layer, ops.nm_mask(layer.weight2d(), layer.target_n, layer.target_m))  # the virtual mask
-    return layer.weight2d().clone()
+    return layer.next_buffer().copy_(layer.weight2d())
 
 
 class Recipe:
@@ -172,7 +177,7 @@ class Asp(Recipe):
             return dense_forward(layer)
         if layer.n == 0:  # the one-shot prune (also when a run continues past the prune step)
             return hard_forward(layer, layer.target_n, layer.target_m)
-        return layer.weight2d() * layer.maskf
+        return torch.mul(layer.weight2d(), layer.maskf, out=layer.next_buffer())
 
     def grad_scale(self, layer, t):
         return layer.maskf if t >= self.prune_step else None

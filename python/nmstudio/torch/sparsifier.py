@@ -147,6 +147,7 @@ class SparseLayer:
         self.mask = self.prev_mask = self.sad_mask = None  # bool, [out, in]
         self.maskf = None  # the mask as 0/1 in the weight dtype
         self.forward_weight = None  # W̃ of the coming step, 2-D, no autograd
+        self._spare = None  # the buffer of the W̃ before it, reused for the next one
         self.grad_scale = None
         self.sparsity = 0.0
         self.flips_since_sad = None
@@ -158,6 +159,14 @@ class SparseLayer:
 
     def weight2d(self):
         return self.weight.detach().view(self.out, self.inp)
+
+    def next_buffer(self):
+        """A W̃-sized tensor that is not the current W̃: recipes write the next W̃ into it (on the
+        CPU a fresh tensor of this size costs more in page faults than filling it)."""
+        b, w = self._spare, self.weight
+        if b is None or b.dtype != w.dtype or b.device != w.device:
+            b = self._spare = torch.empty(self.out, self.inp, dtype=w.dtype, device=w.device)
+        return b
 
     def forward(self, x):
         """The module's forward with W̃ in place of W."""
@@ -204,6 +213,7 @@ class Sparsifier:
         self.live_lambda = float(self.options["lambda"])
         self.step_count = int(start_step)
         self._phase = "ready"  # ready -> forward -> before_step -> ready
+        self._scratch_buffers = {}
         n, m = ops.parse_nm(nm)
         self.layer_info = []
         self.layers = []
@@ -363,7 +373,8 @@ class Sparsifier:
                 layer.stats["decay_norm"] = 0.0
                 continue
             w = layer.weight2d()
-            term = (w - w * layer.maskf).mul_(torch.tensor(lam, dtype=w.dtype))  # λ(1−m)⊙W, exactly 0 where kept
+            term = torch.mul(w, layer.maskf, out=self._scratch(0, w))
+            torch.sub(w, term, out=term).mul_(torch.tensor(lam, dtype=w.dtype))  # λ(1−m)⊙W, exactly 0 where kept
             if self.options["diagnostics"]:
                 layer.stats["decay_norm"] = torch.linalg.vector_norm(term)
             if coupled:
@@ -384,7 +395,8 @@ class Sparsifier:
                 shrink = torch.tensor(layer_lr, dtype=torch.float32) * torch.tensor(layer.lam, dtype=torch.float32)
                 with torch.no_grad():
                     w = layer.weight2d()
-                    w.sub_((w - w * layer.maskf).mul_(shrink.to(w.device)))  # W ← W − lr·λ(1−m)⊙W
+                    term = torch.mul(w, layer.maskf, out=self._scratch(0, w))
+                    w.sub_(torch.sub(w, term, out=term).mul_(shrink.to(w.device)))  # W ← W − lr·λ(1−m)⊙W
         with torch.no_grad():
             for layer in self.layers:
                 self.recipe.after_update(layer, t)
@@ -438,6 +450,8 @@ class Sparsifier:
                 else:
                     layer.prev_mask = old_mask
                 wf = self.recipe.forward(layer, t)
+                if wf is layer._spare:  # written into the spare buffer: the old W̃ becomes the spare
+                    layer._spare = old_wf
                 layer.forward_weight = wf
                 layer.grad_scale = self.recipe.grad_scale(layer, t)
                 st = layer.stats
@@ -453,7 +467,8 @@ class Sparsifier:
                 flips = _count(torch.logical_xor(layer.prev_mask, layer.mask))
                 st["flips"] = flips
                 st["flip_rate"] = flips / layer.size
-                st["delta_forward"] = torch.linalg.vector_norm(wf - old_wf) if diag else _NAN
+                st["delta_forward"] = (torch.linalg.vector_norm(torch.sub(wf, old_wf, out=self._scratch(0, wf)))
+                                       if diag else _NAN)
                 layer.flips_since_sad = layer.flips_since_sad + flips
                 if t % sad_every == 0:
                     net = _count(torch.logical_xor(layer.sad_mask, layer.mask))
@@ -478,8 +493,8 @@ class Sparsifier:
             for layer in self.layers:
                 g = layer.weight.grad.detach().view(-1)
                 maskf = layer.maskf.view(-1)
-                kept = g * maskf
-                pruned = g - kept  # exact: g or 0 where kept
+                kept = torch.mul(g, maskf, out=self._scratch(0, g))
+                pruned = torch.sub(g, kept, out=self._scratch(1, g))  # exact: g or 0 where kept
                 sk, sp = kept.sum(), pruned.sum()
                 sk2, sp2 = torch.dot(kept, kept), torch.dot(pruned, pruned)
                 nk = _count(layer.mask)
@@ -504,6 +519,13 @@ class Sparsifier:
                 var = ((h * h).sum(dim=0) / window - mean * mean).clamp(min=0)
                 cv = torch.where(mean > 0, var.sqrt() / mean.clamp(min=1e-300), torch.full_like(mean, _NAN))
                 st["grad_noise"], st["grad_noise_kept"], st["grad_noise_pruned"] = cv[0], cv[1], cv[2]
+
+    def _scratch(self, k, like):
+        """Scratch tensor k shaped like `like`, kept between steps (one per k, of the largest layer)."""
+        buf = self._scratch_buffers.get(k)
+        if buf is None or buf.numel() < like.numel() or buf.dtype != like.dtype or buf.device != like.device:
+            buf = self._scratch_buffers[k] = torch.empty(like.numel(), dtype=like.dtype, device=like.device)
+        return buf[:like.numel()].view(like.shape)
 
     # ---- what a recorder reads -----------------------------------------------------------
 
