@@ -408,9 +408,17 @@ class Sparsifier:
         self._phase = "ready"
 
     def step(self, optimizer, scaler=None):
-        """before_step(); optimizer.step() (or scaler.step(optimizer)); after_step()."""
+        """before_step(); optimizer.step() (or scaler.step(optimizer)); after_step().
+
+        With a GradScaler the gradients are unscaled first (unless you did, e.g. to clip), so the
+        statistics and SR-STE's term see the true gradient; call scaler.update() afterwards.
+        """
         if scaler is not None:
-            scaler.unscale_(optimizer)
+            try:
+                scaler.unscale_(optimizer)
+            except RuntimeError as e:  # unscaled already in this iteration
+                if "already been called" not in str(e):
+                    raise
         self.before_step()
         if scaler is not None:
             scaler.step(optimizer)
