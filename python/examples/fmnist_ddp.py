@@ -167,7 +167,8 @@ def train(rank, world, args):
                       device=str(device))
         run = recorder.add_run(
             f"{recipe}_s{args.seed}", recipe=recipe, nm=args.nm, seed=args.seed, config=config,
-            model=f"PyTorch {args.model.upper()} ({params} parameters), DDP × {world} on {device.type}",
+            model=f"PyTorch {args.model.upper()} ({params} parameters), "
+                  f"{f'DDP × {world}' if world > 1 else '1 process'} on {device.type}",
             data="fashion-mnist", layers=sparse.layer_info, parameter_count=params,
             effective_parameter_count=sparse.effective_parameter_count(), threads=torch.get_num_threads(),
             blas_kernel=f"torch {torch.__version__}")
