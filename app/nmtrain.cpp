@@ -39,6 +39,7 @@ void onSigint(int)
 struct CliArgs {
     std::string configPath;
     std::string recipes, seeds, out; // experiment options (not config keys)
+    std::vector<std::string> sweeps; // --sweep KEY=V1,V2,... (repeatable)
     std::string resume, run;         // --resume FILE.h5 --run NAME [--from-step K]
     long fromStep = -1;
     std::map<std::string, std::string> flags;
@@ -49,7 +50,7 @@ struct CliArgs {
 void printHelp()
 {
     std::printf(
-        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST]\n"
+        "Usage: nmtrain [--config FILE] [--OPTION VALUE ...] [--recipes LIST] [--seeds LIST] [--sweep KEY=LIST ...]\n"
         "               [--out FILE.h5 [--overwrite | --append]] [--json] [--quiet]\n"
         "       nmtrain --resume FILE.h5 --run NAME [--from-step K] [--OPTION VALUE ...] [--out OTHER.h5]\n"
         "\n"
@@ -62,6 +63,10 @@ void printHelp()
         "  --recipes LIST    experiment: one run per recipe and seed, e.g. ste,srste,sste (instead of --recipe)\n"
         "  --seeds LIST      experiment: seeds, e.g. 1,2,3 (instead of --seed); runs with one seed share the\n"
         "                    data order and initial weights; a table of mean ± std per recipe ends the output\n"
+        "  --sweep KEY=LIST  experiment: one run per value of option KEY (repeatable: the grid of every\n"
+        "                    sweep × recipes × seeds), e.g. --sweep lambda=1e-4,2e-4 --sweep nm=2:4,1:8;\n"
+        "                    separate values with | when they hold commas (mlp_hidden=128,128|256,256);\n"
+        "                    runs are named recipe_KEY=VALUE_sSEED and grouped by them in the table\n"
         "  --out FILE.h5     record every run in an HDF5 run file (layout: README, \"Run-file format\");\n"
         "                    an existing file is never replaced unless --overwrite or --append is given\n"
         "  --overwrite       replace an existing --out file\n"
@@ -164,7 +169,7 @@ CliArgs parseArgs(int argc, char **argv)
                                    : a.printConfig) = true;
             continue;
         }
-        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "out" ||
+        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "sweep" || name == "out" ||
                              name == "resume" || name == "run" || name == "from-step" || name == "from_step";
         const std::string key = program ? name : nm::canonicalKey(name);
         if (!hasValue) {
@@ -183,6 +188,8 @@ CliArgs parseArgs(int argc, char **argv)
             a.recipes = value;
         else if (name == "seeds")
             a.seeds = value;
+        else if (name == "sweep")
+            a.sweeps.push_back(value);
         else if (name == "out")
             a.out = value;
         else if (name == "resume")
@@ -233,10 +240,13 @@ bool flagGiven(const CliArgs &args, const char *key)
     return false;
 }
 
-// The runs the command line asks for: one, or recipes × seeds.
-std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig &config)
+// The runs the command line asks for: one, or the grid of sweeps × recipes × seeds. Each point
+// of a sweep is its own config (its values applied as flags, so per-model defaults follow a
+// swept model).
+std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig &config, const std::string &text,
+                                       const std::string &origin)
 {
-    if (args.recipes.empty() && args.seeds.empty())
+    if (args.recipes.empty() && args.seeds.empty() && args.sweeps.empty())
         return {config};
     if (!args.recipes.empty() && flagGiven(args, "recipe"))
         throw nm::ConfigError("give either --recipe or --recipes, not both");
@@ -244,7 +254,34 @@ std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig 
         throw nm::ConfigError("give either --seed or --seeds, not both");
     const auto recipes = args.recipes.empty() ? std::vector<std::string>{config.recipe} : nm::splitList(args.recipes);
     const auto seeds = args.seeds.empty() ? std::vector<uint64_t>{config.seed} : parseSeeds(args.seeds);
-    return nm::expandRuns(config, recipes, seeds);
+    std::vector<nm::SweepAxis> axes;
+    for (const std::string &s : args.sweeps) {
+        axes.push_back(nm::parseSweep(s));
+        if (flagGiven(args, axes.back().key.c_str()))
+            throw nm::ConfigError("give " + axes.back().key + " either as --" + axes.back().key + " or in --sweep, "
+                                  "not both");
+    }
+    std::vector<nm::RunConfig> runs;
+    for (const auto &point : nm::sweepGrid(axes)) {
+        nm::RunConfig base = config;
+        if (!point.empty()) {
+            std::map<std::string, std::string> flags = args.flags;
+            for (const auto &[key, value] : point)
+                flags[key] = value;
+            try {
+                base = nm::parseConfig(text, origin, flags);
+            } catch (const nm::ConfigError &e) {
+                std::string at;
+                for (const auto &[key, value] : point)
+                    at += (at.empty() ? "" : ", ") + key + "=" + value;
+                throw nm::ConfigError("--sweep (at " + at + "): " + e.what());
+            }
+            base.sweep = point;
+        }
+        for (nm::RunConfig &r : nm::expandRuns(base, recipes, seeds))
+            runs.push_back(std::move(r));
+    }
+    return runs;
 }
 
 // What --resume continues: the saved run's config, the checkpoint at or before the step, and
@@ -259,9 +296,9 @@ struct ResumePlan {
 
 ResumePlan planResume(const CliArgs &args, int threads)
 {
-    if (!args.recipes.empty() || !args.seeds.empty())
-        throw nm::ConfigError("--resume continues one run; --recipes and --seeds do not apply (resume once per "
-                              "recipe with --recipe)");
+    if (!args.recipes.empty() || !args.seeds.empty() || !args.sweeps.empty())
+        throw nm::ConfigError("--resume continues one run; --recipes, --seeds and --sweep do not apply (resume "
+                              "once per recipe with --recipe)");
     if (!args.configPath.empty())
         throw nm::ConfigError("--config does not apply with --resume: the run continues with its own config; "
                               "change options with flags such as --steps");
@@ -372,6 +409,7 @@ void printExperimentSummary(const std::vector<nm::RunConfig> &runs, const std::v
     for (const auto &g : groups)
         j["groups"].push_back({{"recipe", g.recipe},
                                {"nm", g.nm},
+                               {"sweep", nlohmann::json(std::map<std::string, std::string>(g.sweep.begin(), g.sweep.end()))},
                                {"runs", g.runs},
                                {"statuses", g.statuses},
                                {"val_loss", stat(g.valLoss)},
@@ -403,9 +441,8 @@ int main(int argc, char **argv)
             plan = planResume(args, threads);
         }
         const std::string text = args.configPath.empty() ? "" : readConfigFile(args.configPath);
-        const nm::RunConfig config = plan ? plan->child
-                                          : nm::parseConfig(text, args.configPath.empty() ? "config" : args.configPath,
-                                                            args.flags);
+        const std::string origin = args.configPath.empty() ? "config" : args.configPath;
+        const nm::RunConfig config = plan ? plan->child : nm::parseConfig(text, origin, args.flags);
         if (args.printConfig) {
             std::printf("%s\n", nm::configToJson(config, 2).c_str());
             return 0;
@@ -415,7 +452,7 @@ int main(int argc, char **argv)
         const std::string out = plan && args.out.empty() ? args.resume : args.out;
         if (plan && args.out.empty())
             fileOptions.existing = nm::ExistingRunFile::Append;
-        const std::vector<nm::RunConfig> runs = plan ? std::vector<nm::RunConfig>{config} : plannedRuns(args, config);
+        const std::vector<nm::RunConfig> runs = plan ? std::vector<nm::RunConfig>{config} : plannedRuns(args, config, text, origin);
         if (plan && !plan->replayNote.empty())
             std::fprintf(stderr, "nmtrain: %s%s\n", plan->replayDiffers ? "warning: " : "", plan->replayNote.c_str());
         auto experimentPtr = plan ? std::make_unique<nm::Experiment>(plan->parent, plan->child,

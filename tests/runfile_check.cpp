@@ -68,6 +68,7 @@ nlohmann::json runJson(const nm::RunFileReader &reader, int i, const std::vector
         {"recipe", nm::toString(h.recipe)},
         {"config_json", h.configJson},
         {"config", nlohmann::json::parse(nm::configToJson(h.config, -1))}, // as this build reads it
+        {"sweep", h.config.sweep},
         {"model", h.modelDescription},
         {"data", h.dataDescription},
         {"seed", h.seed},

@@ -368,7 +368,7 @@ TEST(ResumeCli, BadRequestsAreNamedAndTheFileIsUntouched)
         {{"--resume", path, "--run", "x", "--from-step", "21"}, "has steps 1 to 20 recorded"},
         {{"--resume", path, "--run", "x", "--from-step", "0"}, "is not a step"},
         {{"--resume", path, "--run", "x", "--steps", "30", "--seed", "4"}, "seed must be the same"},
-        {{"--resume", path, "--run", "x", "--recipes", "ste,sste"}, "--recipes and --seeds do not apply"},
+        {{"--resume", path, "--run", "x", "--recipes", "ste,sste"}, "--recipes, --seeds and --sweep do not apply"},
         {{"--run", "x"}, "give --resume"},
         {{"--resume", dir.file("none.h5"), "--run", "x"}, "none.h5"},
     };

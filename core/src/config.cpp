@@ -409,6 +409,17 @@ std::string canonicalKey(const std::string &spelling)
     return findOption(k) ? k : std::string();
 }
 
+std::string requireKey(const std::string &spelling, const std::string &where)
+{
+    const std::string k = canonicalKey(spelling);
+    if (k.empty()) {
+        std::string u = spelling;
+        std::replace(u.begin(), u.end(), '-', '_');
+        unknownKey(u, where);
+    }
+    return k;
+}
+
 RunConfig defaultConfig(const std::string &model)
 {
     RunConfig c;

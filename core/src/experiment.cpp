@@ -11,8 +11,59 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace nm {
+
+SweepAxis parseSweep(const std::string &text)
+{
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw ConfigError("sweep: expected KEY=V1,V2,... such as lambda=1e-4,2e-4, got '" + text + "'");
+    SweepAxis a;
+    a.key = requireKey(text.substr(0, eq), " in --sweep");
+    if (a.key == "recipe" || a.key == "seed" || a.key == "name")
+        throw ConfigError("sweep: " + a.key + " is not swept with --sweep; " +
+                          (a.key == "recipe" ? "list recipes with --recipes"
+                           : a.key == "seed" ? "list seeds with --seeds"
+                                             : "runs are named after their swept values"));
+    const std::string list = text.substr(eq + 1);
+    const char sep = list.find('|') != std::string::npos ? '|' : ',';
+    std::string item;
+    std::istringstream in(list);
+    while (std::getline(in, item, sep)) {
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (item.empty())
+            continue;
+        if (std::find(a.values.begin(), a.values.end(), item) != a.values.end())
+            throw ConfigError("sweep " + a.key + ": '" + item + "' is listed twice");
+        a.values.push_back(item);
+    }
+    if (a.values.empty())
+        throw ConfigError("sweep " + a.key + ": no values; write e.g. --sweep " + a.key + "=V1,V2");
+    return a;
+}
+
+std::vector<std::vector<std::pair<std::string, std::string>>> sweepGrid(const std::vector<SweepAxis> &axes)
+{
+    std::vector<std::vector<std::pair<std::string, std::string>>> grid(1);
+    std::set<std::string> keys;
+    for (const SweepAxis &a : axes) {
+        if (!keys.insert(a.key).second)
+            throw ConfigError("sweep: " + a.key + " is swept twice; give all its values in one --sweep " + a.key +
+                              "=V1,V2,...");
+        std::vector<std::vector<std::pair<std::string, std::string>>> next;
+        for (const auto &point : grid)
+            for (const std::string &v : a.values) {
+                auto p = point;
+                p.emplace_back(a.key, v);
+                next.push_back(std::move(p));
+            }
+        grid = std::move(next);
+    }
+    return grid;
+}
 
 std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::string> &recipes,
                                   const std::vector<uint64_t> &seeds)
@@ -37,7 +88,10 @@ std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::
             RunConfig c = base;
             c.recipe = r;
             c.seed = s;
-            const std::string tag = r + "_s" + std::to_string(s);
+            std::string tag = r;
+            for (const auto &[key, value] : base.sweep)
+                tag += "_" + key + "=" + value;
+            tag += "_s" + std::to_string(s);
             c.name = base.name == "run" ? tag : base.name + "_" + tag;
             runs.push_back(std::move(c));
         }
@@ -313,10 +367,10 @@ std::vector<RecipeSummary> summarizeByRecipe(const std::vector<RunConfig> &confi
     std::vector<std::vector<size_t>> members;
     for (size_t i = 0; i < configs.size(); ++i) {
         auto it = std::find_if(groups.begin(), groups.end(), [&](const RecipeSummary &g) {
-            return g.recipe == configs[i].recipe && g.nm == configs[i].nm;
+            return g.recipe == configs[i].recipe && g.nm == configs[i].nm && g.sweep == configs[i].sweep;
         });
         if (it == groups.end()) {
-            groups.push_back({configs[i].recipe, configs[i].nm, 0, {}, {}, {}, {}, {}, {}});
+            groups.push_back({configs[i].recipe, configs[i].nm, configs[i].sweep, 0, {}, {}, {}, {}, {}, {}});
             members.emplace_back();
             it = groups.end() - 1;
         }
@@ -359,8 +413,12 @@ std::string cell(const MetricSpread &m, int runs, int prec)
 
 std::string formatSummaryTable(const std::vector<RecipeSummary> &groups)
 {
+    // A column of swept values when the experiment has a sweep.
+    const bool swept = std::any_of(groups.begin(), groups.end(), [](const RecipeSummary &g) { return !g.sweep.empty(); });
     std::vector<std::vector<std::string>> rows = {
         {"recipe", "N:M", "runs", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "status"}};
+    if (swept)
+        rows[0].insert(rows[0].begin() + 2, "sweep");
     for (const auto &g : groups) {
         std::map<std::string, int> counts;
         for (const auto &s : g.statuses)
@@ -371,6 +429,12 @@ std::string formatSummaryTable(const std::vector<RecipeSummary> &groups)
         rows.push_back({g.recipe, g.nm, std::to_string(g.runs), cell(g.valLoss, g.runs, 4),
                         cell(g.valAccuracy, g.runs, 4), cell(g.testLoss, g.runs, 4), cell(g.testAccuracy, g.runs, 4),
                         cell(g.seconds, g.runs, 1), status});
+        if (swept) {
+            std::string values;
+            for (const auto &[key, value] : g.sweep)
+                values += (values.empty() ? "" : " ") + key + "=" + value;
+            rows.back().insert(rows.back().begin() + 2, values);
+        }
     }
     // Column widths in characters (± and × are one character, two bytes in UTF-8).
     auto width = [](const std::string &s) {

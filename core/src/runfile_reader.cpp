@@ -208,6 +208,17 @@ void RunFileReader::Impl::readRun(RunHeader &h)
     h.threads = static_cast<int>(integer("threads"));
     h.blasKernel = text("blas_kernel");
     h.parent = text("parent");
+    if (const std::string sweep = text("sweep"); !sweep.empty()) {
+        try {
+            const auto values = nlohmann::ordered_json::parse(sweep);
+            if (!values.is_object())
+                throw nlohmann::json::type_error::create(302, "not an object", &values);
+            for (const auto &[key, value] : values.items())
+                h.config.sweep.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
+        } catch (const nlohmann::json::exception &) {
+            throw RunFileError("run file '" + path + "': run '" + h.group + "' has a sweep attribute that is not a JSON object; the file is corrupt");
+        }
+    }
     h.forkStep = h5::hasAttr(g.get(), "fork_step") ? static_cast<long>(integer("fork_step")) : -1;
     try {
         h.recipe = parseRecipe(h5::hasAttr(g.get(), "recipe") ? text("recipe") : h.config.recipe);

@@ -253,6 +253,12 @@ RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOption
     h5::writeAttr(run.get(), "effective_parameter_count", static_cast<int64_t>(info.effectiveParameterCount));
     h5::writeAttr(run.get(), "threads", static_cast<int32_t>(info.threads));
     h5::writeAttr(run.get(), "blas_kernel", info.blasCore);
+    if (!c.sweep.empty()) { // the swept values, in sweep order
+        nlohmann::ordered_json sweep = nlohmann::ordered_json::object();
+        for (const auto &[key, value] : c.sweep)
+            sweep[key] = value;
+        h5::writeAttr(run.get(), "sweep", sweep.dump());
+    }
     if (info.forkStep >= 0) {
         h5::writeAttr(run.get(), "parent", info.parentName);
         h5::writeAttr(run.get(), "fork_step", static_cast<int64_t>(info.forkStep));

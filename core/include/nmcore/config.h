@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nm {
@@ -58,6 +59,10 @@ struct RunConfig {
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
     long snapshotEvery = 500; // 0: only the first and the last step
     bool checkpoints = true;  // parameters + optimiser + sparsity state with each snapshot (after step 0) and at the end
+
+    // Not an option: the values an experiment's sweep gave this run (nmtrain --sweep), as
+    // (option key, value as written), in sweep order. Recorded as the run attribute `sweep`.
+    std::vector<std::pair<std::string, std::string>> sweep;
 };
 
 enum class OptionType { Int, Float, Bool, String, IntList, Choice };
@@ -91,6 +96,9 @@ std::string configToJson(const RunConfig &config, int indent = -1);
 
 // Canonical option key for a flag spelling ("weight-decay" → "weight_decay"); empty if unknown.
 std::string canonicalKey(const std::string &spelling);
+// The same, but an unknown spelling throws ConfigError with the closest option ("did you
+// mean"); `where` is appended to the message's subject (e.g. " in --sweep").
+std::string requireKey(const std::string &spelling, const std::string &where);
 // The items of a comma-separated list ("ste, srste"), spaces removed, empty items dropped.
 std::vector<std::string> splitList(const std::string &text);
 

@@ -32,9 +32,22 @@
 
 namespace nm {
 
-// One run per (recipe, seed), recipes outer: names "<recipe>_s<seed>", prefixed by the base
-// config's name unless that is the default "run". Throws ConfigError for an unknown recipe,
-// an empty list or a repeated entry.
+// A swept option of an experiment: "KEY=V1,V2,..." (the values are split at '|' instead when
+// the text has one, for values that hold commas: mlp_hidden=128,128|256,256). KEY is any
+// option but name, recipe and seed (those are --recipes and --seeds). Throws ConfigError
+// naming the problem; the values themselves are checked when a run's config is parsed.
+struct SweepAxis {
+    std::string key;
+    std::vector<std::string> values;
+};
+SweepAxis parseSweep(const std::string &text);
+// Every combination of the axes' values, the first axis outermost (one axis per key: a key
+// given twice is a ConfigError).
+std::vector<std::vector<std::pair<std::string, std::string>>> sweepGrid(const std::vector<SweepAxis> &axes);
+
+// One run per (recipe, seed), recipes outer: names "<recipe>_s<seed>" ("<recipe>_KEY=V_s<seed>"
+// with the base config's sweep values), prefixed by the base config's name unless that is the
+// default "run". Throws ConfigError for an unknown recipe, an empty list or a repeated entry.
 std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::string> &recipes,
                                   const std::vector<uint64_t> &seeds);
 
@@ -123,11 +136,12 @@ MetricSpread spread(const std::vector<double> &values); // NaN/Inf ignored
 struct RecipeSummary {
     std::string recipe; // --recipe spelling
     std::string nm;
+    std::vector<std::pair<std::string, std::string>> sweep; // the group's swept values
     int runs = 0;
     std::vector<std::string> statuses; // one per run, in run order
     MetricSpread valLoss, valAccuracy, testLoss, testAccuracy, seconds;
 };
-// Groups runs by (recipe, N:M) in first-appearance order.
+// Groups runs by (recipe, N:M, swept values) in first-appearance order.
 std::vector<RecipeSummary> summarizeByRecipe(const std::vector<RunConfig> &configs,
                                              const std::vector<RunSummary> &summaries);
 // A plain-text table of the summaries (one line per group, mean ± std).
