@@ -506,6 +506,7 @@ class Run:
         self.fork_step = fork_step
         self.scalar_names = scalars
         self.snapshot_capacity = snapshot_capacity
+        self.sweep_json = None
         self.index = index_hint
         self.group_name = None
         self.status = "Pending"
@@ -547,6 +548,8 @@ class Run:
         a.create("effective_parameter_count", np.int64(self.effective_parameter_count))
         a.create("threads", np.int32(self.threads))
         a["blas_kernel"] = self.blas_kernel
+        if self.sweep_json:
+            a["sweep"] = self.sweep_json
         if self.fork_step is not None:
             a["parent"] = self.parent or ""
             a.create("fork_step", np.int64(self.fork_step))
@@ -915,7 +918,7 @@ class Recorder:
 
     def add_run(self, name, *, recipe="dense", recipe_title=None, nm="2:4", seed=0, config=None, model="", data="",
                 task="classification", layers=None, parameter_count=0, effective_parameter_count=None, threads=1,
-                blas_kernel="", parent=None, fork_step=None, scalars=(), snapshot_capacity=None):
+                blas_kernel="", parent=None, fork_step=None, scalars=(), snapshot_capacity=None, sweep=None):
         """Declares a run; every run is added before the first log (the file is laid out once)."""
         if self.rank != 0:
             return _NullRun(name)
@@ -989,6 +992,11 @@ class Recorder:
             run = Run(self, len(self.runs), name, recipe, recipe_title, nm, seed, config_json, model, data, task,
                       table, parameter_count, effective_parameter_count, threads, blas_kernel, parent, fork_step,
                       scalars, snapshot_capacity)
+            if sweep:  # the run attribute `sweep`: swept option -> value, in sweep order (as nmtrain --sweep)
+                if not hasattr(sweep, "items"):
+                    raise TypeError("add_run('%s'): sweep must be a dict of option -> value, got %s"
+                                    % (name, type(sweep).__name__))
+                run.sweep_json = json.dumps({str(k): str(v) for k, v in sweep.items()})
             self.runs.append(run)
             return run
 

@@ -636,6 +636,21 @@ class StatusTest(unittest.TestCase):
         j = check_file(self, self.path)
         self.assertEqual((j["runs"][0]["parent"], j["runs"][0]["fork_step"]), ("parent", 10))
 
+    def test_sweep_attribute_reads_as_nmtrain_writes_it(self):
+        with Recorder(self.path) as rec:
+            with self.assertRaisesRegex(TypeError, "sweep must be a dict"):
+                rec.add_run("bad", sweep=[("lambda", "1")])
+            runs = [rec.add_run("srste_lambda=" + lam, recipe="srste", sweep={"lambda": lam, "nm": "1:8"},
+                                config={"recipe": "srste", "lambda": float(lam), "nm": "1:8"})
+                    for lam in ("1e-4", "2e-4")]
+            for run in runs:
+                run.log(1, loss=1.0)
+                run.finish()
+        j = check_file(self, self.path)
+        self.assertEqual([r["sweep"] for r in j["runs"]], [[["lambda", "1e-4"], ["nm", "1:8"]],
+                                                           [["lambda", "2e-4"], ["nm", "1:8"]]])
+        self.assertEqual(j["runs"][1]["config"]["lambda"], 2e-4)
+
 
 if __name__ == "__main__":
     unittest.main()
