@@ -28,6 +28,12 @@ public:
             panel->refresh(); // decimation and images for the export size
             m_changed = true;
         }
+        // The axes' labels as the refreshed ranges print them: laid out before they changed, the
+        // chart keeps the old label width and elides the new ones ("0.…").
+        if (QGraphicsLayout *l = m_chart->layout()) {
+            l->invalidate();
+            l->activate();
+        }
         panel->view()->hideCrosshair();
         m_panel = panel;
     }
@@ -38,6 +44,10 @@ public:
             if (QGraphicsLayout *l = m_chart->layout())
                 l->activate();
             m_panel->refresh();
+            if (QGraphicsLayout *l = m_chart->layout()) { // the labels of the restored ranges
+                l->invalidate();
+                l->activate();
+            }
         }
     }
     QSizeF size() const { return m_chart->size(); }
