@@ -68,6 +68,19 @@ RunConfig parseStoredConfig(const std::string &json, const std::string &origin)
     return defaultConfig();
 }
 
+// The row of `step` in a table's step list; a RunFileError listing the steps there are otherwise.
+hsize_t rowOfStep(const std::vector<long> &steps, long step, const std::string &what)
+{
+    const auto it = std::find(steps.begin(), steps.end(), step);
+    if (it != steps.end())
+        return static_cast<hsize_t>(it - steps.begin());
+    std::string list;
+    for (long s : steps)
+        list += (list.empty() ? "" : ", ") + std::to_string(s);
+    throw RunFileError("no " + what + " at that step (" + what + "s at: " + (list.empty() ? std::string("none") : list) +
+                       ")");
+}
+
 void checkSize(hsize_t elements, const std::string &what)
 {
     if (elements > kMaxElements)
@@ -540,16 +553,8 @@ LayerSnapshot RunFileReader::snapshot(int run, int layer, long step) const
     return m_impl->guarded("snapshot of layer '" + layerName + "' at step " + std::to_string(step) + " in run '" +
                                h.name + "'",
                            [&] {
-                               const std::vector<long> steps = snapshotSteps(run);
-                               const auto it = std::find(steps.begin(), steps.end(), step);
-                               if (it == steps.end()) {
-                                   std::string list;
-                                   for (long s : steps)
-                                       list += (list.empty() ? "" : ", ") + std::to_string(s);
-                                   throw RunFileError("no snapshot at that step (snapshots at: " +
-                                                      (list.empty() ? std::string("none") : list) + ")");
-                               }
-                               return m_impl->readSnapshot(h, layerName, static_cast<hsize_t>(it - steps.begin()));
+                               const hsize_t row = rowOfStep(snapshotSteps(run), step, "snapshot");
+                               return m_impl->readSnapshot(h, layerName, row);
                            });
 }
 
@@ -568,17 +573,9 @@ Checkpoint RunFileReader::checkpoint(int run, long step) const
     const RunHeader &h = m_impl->header(run);
     return m_impl->guarded("checkpoint at step " + std::to_string(step) + " of run '" + h.name + "'", [&] {
         auto open = [&](const std::string &rel) { return m_impl->dataset(h, rel); };
-        const std::vector<long> steps = checkpoints::steps(open);
-        const auto it = std::find(steps.begin(), steps.end(), step);
-        if (it == steps.end()) {
-            std::string list;
-            for (long s : steps)
-                list += (list.empty() ? "" : ", ") + std::to_string(s);
-            throw RunFileError("no checkpoint at that step (checkpoints at: " +
-                               (list.empty() ? std::string("none") : list) + ")");
-        }
+        const hsize_t row = rowOfStep(checkpoints::steps(open), step, "checkpoint");
         const auto snapshot = [&](int layer) { return this->snapshot(run, layer, step); };
-        return checkpoints::read(open, static_cast<hsize_t>(it - steps.begin()), h.sparseLayers, snapshot);
+        return checkpoints::read(open, row, h.sparseLayers, snapshot);
     });
 }
 
