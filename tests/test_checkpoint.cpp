@@ -237,7 +237,17 @@ TEST(Checkpoint, MissingAndDamagedCheckpointsAreClearErrors)
             r.checkpoint(0, 20);
             FAIL() << "no checkpoint at step 20, yet one was returned";
         } catch (const nm::RunFileError &e) {
-            EXPECT_NE(std::string(e.what()).find("checkpoints at: 15, 30, 40"), std::string::npos) << e.what();
+            EXPECT_NE(std::string(e.what()).find("no checkpoint at that step (checkpoints at: 15, 30, 40)"),
+                      std::string::npos)
+                << e.what();
+        }
+        try {
+            r.snapshot(0, 0, 20);
+            FAIL() << "no snapshot at step 20, yet one was returned";
+        } catch (const nm::RunFileError &e) {
+            EXPECT_NE(std::string(e.what()).find("no snapshot at that step (snapshots at: 0, 15, 30, 40)"),
+                      std::string::npos)
+                << e.what();
         }
     }
     // Remove one dataset of a layer's state: the reader names it.
