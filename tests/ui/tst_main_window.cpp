@@ -76,6 +76,14 @@ class TestMainWindow : public QObject {
 private:
     QTemporaryDir m_dir;
 
+    // The window with no experiment of its own and nothing recorded, showing `file`.
+    static bool openAlone(MainWindow &w, const QString &file)
+    {
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        return w.openRunFile(file);
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -202,9 +210,7 @@ private Q_SLOTS:
     void exportsGoWhereAsked()
     {
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(MainWindow::defaultSampleFile()));
+        QVERIFY(openAlone(w, MainWindow::defaultSampleFile()));
         const QString target = m_dir.filePath(QStringLiteral("asked.svg"));
         w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
             return suggested.endsWith(QStringLiteral(".svg")) ? target : QString();
@@ -402,9 +408,7 @@ private Q_SLOTS:
             exp.run();
         }
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        QVERIFY(openAlone(w, QString::fromStdString(path)));
         const int parent = w.store()->runIds().first();
         const Run *p = w.store()->run(parent);
         ForkDialog d(w.store(), w.controller(), parent, &w);
@@ -446,9 +450,7 @@ private Q_SLOTS:
             exp.run();
         }
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        QVERIFY(openAlone(w, QString::fromStdString(path)));
         const int parent = w.store()->runIds().first();
         const Run *p = w.store()->run(parent);
         QCOMPARE(p->meta.checkpointSteps, (std::vector<long>{30, 60}));
@@ -524,9 +526,7 @@ private Q_SLOTS:
             t.run();
         }
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        QVERIFY(openAlone(w, QString::fromStdString(path)));
         const int parent = w.store()->runIds().first();
         QCOMPARE(w.store()->run(parent)->meta.state, RunState::Stopped);
         ForkDialog d(w.store(), w.controller(), parent, &w, ForkDialog::Mode::Resume);
@@ -582,9 +582,7 @@ private Q_SLOTS:
         H5Fclose(f);
 
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(QString::fromStdString(path)));
+        QVERIFY(openAlone(w, QString::fromStdString(path)));
         const int id = w.store()->runIds().first();
         QCOMPARE(w.store()->run(id)->meta.trainedWith, QString::fromStdString(tool));
         QCOMPARE(w.store()->run(id)->train.column("loss")->size(), size_t(20));
@@ -600,9 +598,7 @@ private Q_SLOTS:
         // The shipped sample forks and trains on any machine (its values are not compared:
         // they depend on the BLAS kernel of the machine that wrote it).
         MainWindow w;
-        w.setRecordFolder(QString());
-        w.controller()->setExperiment({});
-        QVERIFY(w.openRunFile(MainWindow::defaultSampleFile()));
+        QVERIFY(openAlone(w, MainWindow::defaultSampleFile()));
         const int parent = w.store()->runIds().first();
         QCOMPARE(w.store()->run(parent)->meta.config.recipe, std::string("ste"));
         ForkDialog d(w.store(), w.controller(), parent, &w);
