@@ -78,7 +78,8 @@ TEST(Sweep, NmtrainRunsTheGridAndRecordsTheSweptValues)
     const nmtest::Result r = nmtest::runNmtrain(
         dir, {"--data", "synthetic", "--steps", "4", "--eval-every", "2", "--eval-batches", "1", "--mlp-hidden", "32,32",
               "--gpt-layers", "1", "--gpt-width", "32", "--context", "16", "--batch", "8", "--recipes", "ste,srste",
-              "--seeds", "1,2", "--sweep", "lambda=1e-4,3e-4", "--sweep", "model=mlp,gpt", "--out", path});
+              "--seeds", "1,2", "--sweep", "lambda=1e-4,3e-4", "--sweep", "model=mlp,gpt", "--threads", "1", "--out",
+              path});
     ASSERT_EQ(r.status, 0) << r.err;
     nm::RunFileReader reader(path);
     ASSERT_EQ(reader.runCount(), 16); // 2 λ × 2 models × 2 recipes × 2 seeds
@@ -97,7 +98,8 @@ TEST(Sweep, NmtrainRunsTheGridAndRecordsTheSweptValues)
     }
     // A plain run has no sweep attribute.
     const std::string plain = dir.file("plain.h5");
-    ASSERT_EQ(nmtest::runNmtrain(dir, {"--data", "synthetic", "--steps", "2", "--out", plain}).status, 0);
+    ASSERT_EQ(nmtest::runNmtrain(dir, {"--data", "synthetic", "--steps", "2", "--threads", "1", "--out", plain}).status,
+              0);
     EXPECT_TRUE(nm::RunFileReader(plain).run(0).config.sweep.empty());
 }
 
@@ -112,7 +114,7 @@ TEST(Sweep, NmtrainRefusesConflictsAndBadValues)
         {{"--resume", dir.file("x.h5"), "--run", "x", "--sweep", "lr=0.1"}, "--sweep do not apply"},
     };
     for (const auto &[args, expect] : cases) {
-        std::vector<std::string> a = {"--data", "synthetic", "--steps", "2"};
+        std::vector<std::string> a = {"--data", "synthetic", "--steps", "2", "--threads", "1"};
         a.insert(a.end(), args.begin(), args.end());
         const nmtest::Result r = nmtest::runNmtrain(dir, a);
         EXPECT_NE(r.status, 0);
