@@ -29,6 +29,14 @@ void ChartSettings::setGroupSeeds(bool on)
     }
 }
 
+void ChartSettings::setSeedBand(SeedBand b)
+{
+    if (b != m_seedBand) {
+        m_seedBand = b;
+        Q_EMIT changed();
+    }
+}
+
 void ChartSettings::setFollowLatest(bool on)
 {
     if (on != m_follow) {

@@ -1,6 +1,6 @@
 #pragma once
 // View settings shared by the line charts (TensorBoard-style global controls): smoothing,
-// the x axis, seed grouping and follow-latest. Each chart keeps its own log-y switch.
+// the x axis, seed grouping and its band, and follow-latest. Each chart keeps its own log-y switch.
 #include <QObject>
 
 namespace nmui {
@@ -11,6 +11,12 @@ enum class XAxisMode {
     Wall  // wall-clock time since the run started, pauses included
 };
 
+// What the band around a seed group's mean line shows.
+enum class SeedBand {
+    Ci95,  // 95 % confidence interval of the mean (Student t over the seeds): the default
+    MinMax // lowest to highest seed
+};
+
 class ChartSettings : public QObject {
     Q_OBJECT
 public:
@@ -19,11 +25,13 @@ public:
     double smoothing() const { return m_smoothing; }
     XAxisMode xMode() const { return m_xMode; }
     bool groupSeeds() const { return m_groupSeeds; }
+    SeedBand seedBand() const { return m_seedBand; }
     bool followLatest() const { return m_follow; }
 
     void setSmoothing(double w);
     void setXMode(XAxisMode m);
     void setGroupSeeds(bool on);
+    void setSeedBand(SeedBand b);
     void setFollowLatest(bool on);
 
 Q_SIGNALS:
@@ -33,6 +41,7 @@ private:
     double m_smoothing = 0.9;
     XAxisMode m_xMode = XAxisMode::Step;
     bool m_groupSeeds = true;
+    SeedBand m_seedBand = SeedBand::Ci95;
     bool m_follow = false;
 };
 

@@ -15,6 +15,7 @@
 #include "nmcore/runfile.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
@@ -24,6 +25,7 @@
 #include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QLabel>
+#include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
@@ -36,6 +38,7 @@
 #include <QTableView>
 #include <QTimer>
 #include <QToolBar>
+#include <QToolButton>
 #include <QVBoxLayout>
 
 namespace nmui {
@@ -213,6 +216,8 @@ void MainWindow::buildToolbars()
         m_smoothSpin->setValue(m_settings->smoothing());
         m_follow->setChecked(m_settings->followLatest());
         m_group->setChecked(m_settings->groupSeeds());
+        m_bandCi->setChecked(m_settings->seedBand() == SeedBand::Ci95);
+        m_bandMinMax->setChecked(m_settings->seedBand() == SeedBand::MinMax);
         m_xMode->setCurrentIndex(static_cast<int>(m_settings->xMode()));
     });
     view->addSeparator();
@@ -227,10 +232,28 @@ void MainWindow::buildToolbars()
     m_follow->setCheckable(true);
     m_follow->setToolTip(tr("While zoomed, slide the window along with the newest step"));
     connect(m_follow, &QAction::toggled, m_settings, &ChartSettings::setFollowLatest);
-    m_group = view->addAction(tr("Group seeds"));
+    m_group = new QAction(tr("Group seeds"), view);
     m_group->setCheckable(true);
-    m_group->setToolTip(tr("Draw runs that differ only in seed as a mean line with a min–max band"));
+    m_group->setToolTip(tr("Draw runs that differ only in seed as their mean with a band: the 95 % confidence "
+                           "interval of the mean (Student t over the seeds) or min–max (the arrow chooses)"));
     connect(m_group, &QAction::toggled, m_settings, &ChartSettings::setGroupSeeds);
+    auto *bandMenu = new QMenu(view);
+    auto *bands = new QActionGroup(bandMenu);
+    m_bandCi = bandMenu->addAction(tr("Band: 95 % confidence interval of the mean (Student t)"));
+    m_bandMinMax = bandMenu->addAction(tr("Band: min–max over the seeds"));
+    for (QAction *a : {m_bandCi, m_bandMinMax}) {
+        a->setCheckable(true);
+        bands->addAction(a);
+    }
+    connect(m_bandCi, &QAction::triggered, this, [this] { m_settings->setSeedBand(SeedBand::Ci95); });
+    connect(m_bandMinMax, &QAction::triggered, this, [this] { m_settings->setSeedBand(SeedBand::MinMax); });
+    auto *groupButton = new QToolButton(view);
+    groupButton->setObjectName(QStringLiteral("groupSeedsButton"));
+    groupButton->setDefaultAction(m_group);
+    groupButton->setMenu(bandMenu);
+    groupButton->setPopupMode(QToolButton::MenuButtonPopup);
+    groupButton->setAutoRaise(true);
+    view->addWidget(groupButton);
     Q_EMIT m_settings->changed(); // sync the widgets with the defaults
 }
 
@@ -620,6 +643,9 @@ void MainWindow::restoreSettings()
     m_settings->setSmoothing(s.value("charts/smoothing", m_settings->smoothing()).toDouble());
     m_settings->setXMode(static_cast<XAxisMode>(s.value("charts/xMode", 0).toInt()));
     m_settings->setGroupSeeds(s.value("charts/groupSeeds", true).toBool());
+    m_settings->setSeedBand(s.value("charts/seedBand", QStringLiteral("ci95")).toString() == QStringLiteral("minmax")
+                                ? SeedBand::MinMax
+                                : SeedBand::Ci95);
     m_settings->setFollowLatest(s.value("charts/follow", false).toBool());
     m_pages->setCurrentIndex(s.value("window/page", 0).toInt());
     const QVariantMap form = s.value("experiment/form").toMap();
@@ -641,6 +667,8 @@ void MainWindow::saveSettings() const
     s.setValue("charts/smoothing", m_settings->smoothing());
     s.setValue("charts/xMode", static_cast<int>(m_settings->xMode()));
     s.setValue("charts/groupSeeds", m_settings->groupSeeds());
+    s.setValue("charts/seedBand",
+               m_settings->seedBand() == SeedBand::MinMax ? QStringLiteral("minmax") : QStringLiteral("ci95"));
     s.setValue("charts/follow", m_settings->followLatest());
     s.setValue("experiment/form", m_experiment->state());
     s.setValue("record/folder", m_recordFolder);

@@ -47,11 +47,12 @@ void hideFromLegend(QChart *chart, QAbstractSeries *s)
         m->setVisible(false);
 }
 
-QString groupName(const QString &runName, int n)
+QString groupName(const QString &runName, int n, SeedBand band)
 {
     QString base = runName;
-    base.remove(QRegularExpression(QStringLiteral("\\s*(s|seed\\s*)\\d+$")));
-    return QStringLiteral("%1 (mean of %2 seeds)").arg(base).arg(n);
+    base.remove(QRegularExpression(QStringLiteral("[\\s_]*(s|seed\\s*)\\d+$")));
+    return band == SeedBand::Ci95 ? QObject::tr("%1 (mean ± 95 % CI, %2 seeds)").arg(base).arg(n)
+                                  : QObject::tr("%1 (mean, min–max of %2 seeds)").arg(base).arg(n);
 }
 
 } // namespace
@@ -268,7 +269,7 @@ QList<MetricChart::Entity> MetricChart::entities() const
             for (int id : g)
                 ids << QString::number(id);
             e.key = QStringLiteral("g") + ids.join(',');
-            e.name = groupName(first->meta.name, static_cast<int>(g.size()));
+            e.name = groupName(first->meta.name, static_cast<int>(g.size()), m_settings->seedBand());
         }
         list.append(e);
     }
@@ -431,8 +432,9 @@ void MetricChart::updateTrace(Trace &t, double x0, double x1, int columns, plot:
         }
         t.aggregate = plot::aggregateSeeds(refs);
         plot::decimateMinMax(t.aggregate.x, t.aggregate.mean, x0, x1, columns, m_logY, t.mainPts);
-        plot::decimateMinMax(t.aggregate.x, t.aggregate.hi, x0, x1, columns, m_logY, t.upPts);
-        plot::decimateMinMax(t.aggregate.x, t.aggregate.lo, x0, x1, columns, m_logY, t.loPts);
+        const bool ci = m_settings->seedBand() == SeedBand::Ci95;
+        plot::decimateMinMax(t.aggregate.x, ci ? t.aggregate.ciHi : t.aggregate.hi, x0, x1, columns, m_logY, t.upPts);
+        plot::decimateMinMax(t.aggregate.x, ci ? t.aggregate.ciLo : t.aggregate.lo, x0, x1, columns, m_logY, t.loPts);
         yr.include(plot::yRange(t.upPts));
         yr.include(plot::yRange(t.loPts));
     }
@@ -587,8 +589,10 @@ QString MetricChart::readout(QPointF value) const
             const auto k = static_cast<size_t>(i);
             if (std::isnan(nearestX))
                 nearestX = t->aggregate.step[k];
-            rows.append({t->color, t->name,
-                         formatValue(t->aggregate.lo[k]) + QStringLiteral("–") + formatValue(t->aggregate.hi[k]),
+            const bool ci = m_settings->seedBand() == SeedBand::Ci95;
+            const float lo = ci ? t->aggregate.ciLo[k] : t->aggregate.lo[k];
+            const float hi = ci ? t->aggregate.ciHi[k] : t->aggregate.hi[k];
+            rows.append({t->color, t->name, formatValue(lo) + QStringLiteral("–") + formatValue(hi),
                          formatValue(t->aggregate.mean[k]), std::abs(t->aggregate.mean[k] - value.y())});
         }
     }

@@ -3,7 +3,7 @@
 // Per frame and per curve it smooths the full-resolution data (incrementally), decimates
 // the visible x range to min/max per pixel column and replace()s each series once, so
 // 4 runs × 100k points redraw in a few milliseconds (ux.md §0.1, §3.2). Smoothing draws
-// the raw curve faded underneath; seed groups draw a mean line over a min–max band.
+// the raw curve faded underneath; seed groups draw a mean line over a band (95 % CI or min–max).
 #include "chart_panel.h"
 #include "chart_settings.h"
 #include "run_store.h"

@@ -1,5 +1,7 @@
 #include "series_math.h"
 
+#include "nmcore/stats.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -122,10 +124,12 @@ SeedAggregate aggregateSeeds(const std::vector<CurveRef> &curves)
     std::sort(steps.begin(), steps.end());
     steps.erase(std::unique(steps.begin(), steps.end()), steps.end());
     std::vector<size_t> pos(curves.size(), 0);
+    std::vector<double> values;
     for (double s : steps) {
-        double sum = 0, xsum = 0;
+        double xsum = 0;
         float lo = std::numeric_limits<float>::infinity(), hi = -lo;
         int count = 0;
+        values.clear();
         for (size_t k = 0; k < curves.size(); ++k) {
             const CurveRef &c = curves[k];
             size_t &p = pos[k];
@@ -133,7 +137,7 @@ SeedAggregate aggregateSeeds(const std::vector<CurveRef> &curves)
                 ++p;
             if (p >= c.step.size() || c.step[p] != s || p >= c.y.size() || !std::isfinite(c.y[p]))
                 continue;
-            sum += c.y[p];
+            values.push_back(c.y[p]);
             xsum += p < c.x.size() ? c.x[p] : s;
             lo = std::min(lo, c.y[p]);
             hi = std::max(hi, c.y[p]);
@@ -143,9 +147,13 @@ SeedAggregate aggregateSeeds(const std::vector<CurveRef> &curves)
             continue;
         a.step.push_back(s);
         a.x.push_back(xsum / count);
-        a.mean.push_back(static_cast<float>(sum / count));
+        const nm::MeanCi ci = nm::meanCi(values);
+        const double half = std::isfinite(ci.halfWidth) ? ci.halfWidth : 0.0;
+        a.mean.push_back(static_cast<float>(ci.mean));
         a.lo.push_back(lo);
         a.hi.push_back(hi);
+        a.ciLo.push_back(static_cast<float>(ci.mean - half));
+        a.ciHi.push_back(static_cast<float>(ci.mean + half));
         a.count.push_back(count);
     }
     return a;

@@ -47,12 +47,14 @@ void decimateMinMax(std::span<const double> x, std::span<const float> y, double 
 // Index of the point whose x is nearest to v (x sorted ascending); -1 when x is empty.
 long nearestIndex(std::span<const double> x, double v);
 
-// Mean and min/max band of several runs (seeds) keyed by step: at every step that at least
-// one run has, the mean, lowest and highest value over the runs that have it. x is the
-// mean of the runs' x values at that step (step, or time when plotting against time).
+// Mean and bands of several runs (seeds) keyed by step: at every step that at least one run
+// has, over the runs that have it, the mean, the lowest and highest value, and the 95 %
+// confidence interval of the mean (Student t over the seeds, nm::meanCi; it collapses to the
+// mean where only one run has the step). x is the mean of the runs' x values at that step
+// (step, or time when plotting against time).
 struct SeedAggregate {
     std::vector<double> step, x;
-    std::vector<float> mean, lo, hi;
+    std::vector<float> mean, lo, hi, ciLo, ciHi;
     std::vector<int> count;
 };
 struct CurveRef {

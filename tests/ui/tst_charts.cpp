@@ -208,18 +208,39 @@ private Q_SLOTS:
         QCOMPARE(c->traceCount(), 1);
         QCOMPARE(c->mainSeries(a), c->mainSeries(b));
         QCOMPARE(c->mainSeries(a)->points().first().y(), 2.0);
-        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean of 2 seeds)"));
-        int bands = 0;
-        for (QAbstractSeries *s : c->chart()->series())
-            if (auto *area = qobject_cast<QAreaSeries *>(s)) {
-                ++bands;
-                QCOMPARE(area->upperSeries()->points().first().y(), 3.0);
-                QCOMPARE(area->lowerSeries()->points().first().y(), 1.0);
-            }
-        QCOMPARE(bands, 1);
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean ± 95 % CI, 2 seeds)"));
+        auto band = [&] {
+            QList<QAreaSeries *> found;
+            for (QAbstractSeries *s : c->chart()->series())
+                if (auto *area = qobject_cast<QAreaSeries *>(s))
+                    found.append(area);
+            return found.size() == 1 ? found.first() : nullptr;
+        };
+        // 95 % CI of {1, 3}: 2 ± t(0.975, 1)·√2/√2 = 2 ± 12.706.
+        QVERIFY(band());
+        QVERIFY(std::abs(band()->upperSeries()->points().first().y() - 14.7062) < 1e-3);
+        QVERIFY(std::abs(band()->lowerSeries()->points().first().y() + 10.7062) < 1e-3);
+        settings.setSeedBand(SeedBand::MinMax);
+        c->refresh();
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean, min–max of 2 seeds)"));
+        QCOMPARE(band()->upperSeries()->points().first().y(), 3.0);
+        QCOMPARE(band()->lowerSeries()->points().first().y(), 1.0);
         settings.setGroupSeeds(false);
         c->refresh();
         QCOMPARE(c->traceCount(), 2);
+    }
+
+    void seedGroupNamesKeepTheWholeRunName()
+    {
+        RunStore store;
+        ChartSettings settings;
+        SyntheticRun s1{QStringLiteral("srste_lambda=2e-4_s1"), "srste", 1, 50},
+            s2{QStringLiteral("srste_lambda=2e-4_s2"), "srste", 2, 50};
+        const int a = addRun(store, s1);
+        addRun(store, s2);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        c->refresh();
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("srste_lambda=2e-4 (mean ± 95 % CI, 2 seeds)"));
     }
 
     void crosshairReadsEveryRunAtTheHoveredStep()

@@ -7,6 +7,7 @@
 
 #include "nmcore/config.h"
 #include "nmcore/optimizer.h"
+#include "nmcore/stats.h"
 
 #include <cmath>
 #include <random>
@@ -156,6 +157,12 @@ private Q_SLOTS:
         QCOMPARE(a.hi[1], 6.0f);
         QCOMPARE(a.count[2], 1);
         QCOMPARE(a.mean[2], 3.0f);
+        // 95 % CI of two seeds: mean ± 12.706·s/√2; one seed: no spread, the band is the mean.
+        const float half = static_cast<float>(nm::studentTQuantile(1) * std::abs(a.hi[1] - a.lo[1]) / 2);
+        QVERIFY(std::abs(a.ciHi[1] - (a.mean[1] + half)) < 1e-4f);
+        QVERIFY(std::abs(a.ciLo[1] - (a.mean[1] - half)) < 1e-4f);
+        QCOMPARE(a.ciLo[2], 3.0f);
+        QCOMPARE(a.ciHi[2], 3.0f);
     }
 
     void mdgfScheduleDecaysToZero()
