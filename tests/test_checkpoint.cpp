@@ -67,6 +67,8 @@ void expectSameSteps(const nm::StepMetrics &a, const nm::StepMetrics &b)
         EXPECT_EQ(x.n, y.n);
         EXPECT_EQ(x.m, y.m);
     }
+    EXPECT_EQ(a.flops, b.flops) << "step " << a.step;
+    EXPECT_EQ(a.totalFlops, b.totalFlops) << "step " << a.step; // the count continues from the checkpoint
     EXPECT_EQ(a.hasContinuity, b.hasContinuity);
     if (a.hasContinuity && b.hasContinuity) {
         EXPECT_EQ(a.continuity.dF1, b.continuity.dF1) << "step " << a.step;

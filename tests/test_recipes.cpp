@@ -661,3 +661,112 @@ TEST(Ste, EverySparseGptLayerPassesTheGradientAtWTilde)
     for (size_t i = 0; i < g.size(); ++i)
         ASSERT_EQ(g[i], gd[i]) << i;
 }
+
+// ---- Training FLOPs -------------------------------------------------------------------------
+
+namespace {
+
+// README "Training FLOPs", written out independently of Model::trainingFlops: per Linear layer
+// 2·B·in·out for the forward and the backward-data product at the step's density (no
+// backward-data product for the first layer, whose input is the data), and the weight gradient
+// dense.
+double expectedFlops(const nm::RunInfo &info, const nm::StepMetrics &m, int batch)
+{
+    double total = 0;
+    size_t sparse = 0;
+    for (size_t i = 0; i < info.layers.size(); ++i) {
+        const nm::SparseLayerInfo &l = info.layers[i];
+        double density = 1;
+        if (l.sparse) {
+            const nm::LayerStats &st = m.layers[sparse++];
+            if (st.m > 0 && st.alpha == 0)
+                density = static_cast<double>(st.n) / st.m;
+        }
+        const double dense = 2.0 * batch * l.in * l.out;
+        total += dense * ((i == 0 ? 1 : 2) * density + 1);
+    }
+    return total;
+}
+
+} // namespace
+
+TEST(TrainingFlops, EachStepCountsItsProductsAtTheDensityOfItsForward)
+{
+    const Flags cases[] = {
+        {{"recipe", "dense"}},
+        {{"recipe", "ste"}},
+        {{"recipe", "srste"}, {"nm", "1:8"}},
+        {{"recipe", "mdgf-linear"}, {"nm", "1:4"}, {"mdgf_fraction", "0.5"}},
+        {{"recipe", "sdgf-stepwise"}, {"nm", "1:8"}},
+        {{"recipe", "sdgf-geometric"}, {"nm", "1:4"}, {"pgf_dense", "0.25"}},
+    };
+    for (const Flags &flags : cases) {
+        SCOPED_TRACE(flags.at("recipe") + (flags.count("nm") ? " " + flags.at("nm") : std::string()));
+        const nm::RunConfig c = cfgWith(flags);
+        nm::Trainer t(c, synthetic());
+        Recorder r;
+        t.addObserver(&r);
+        t.run();
+        ASSERT_EQ(r.steps.size(), 60u);
+        double total = 0, lowest = INFINITY, highest = 0;
+        for (const nm::StepMetrics &m : r.steps) {
+            const double want = expectedFlops(r.info, m, c.batch);
+            ASSERT_NEAR(m.flops, want, 1e-9 * want) << "step " << m.step;
+            total += m.flops;
+            ASSERT_NEAR(m.totalFlops, total, 1e-9 * total) << "step " << m.step;
+            lowest = std::min(lowest, m.flops);
+            highest = std::max(highest, m.flops);
+        }
+        // Dense, STE and SR-STE steps all cost the same; the decays and dense phases vary.
+        const std::string recipe = flags.at("recipe");
+        if (recipe == "dense" || recipe == "ste" || recipe == "srste")
+            EXPECT_EQ(lowest, highest);
+        else
+            EXPECT_LT(lowest, highest);
+    }
+}
+
+TEST(TrainingFlops, SparseStepsCostLessAndForksContinueTheCount)
+{
+    const auto dense = cfgWith({{"recipe", "dense"}, {"steps", "20"}});
+    const auto sparse = cfgWith({{"recipe", "srste"}, {"nm", "1:8"}, {"steps", "20"}});
+    nm::Trainer d(dense, synthetic()), s(sparse, synthetic());
+    Recorder rd, rs;
+    d.addObserver(&rd);
+    s.addObserver(&rs);
+    d.run();
+    s.run();
+    EXPECT_LT(rs.steps.back().totalFlops, rd.steps.back().totalFlops);
+
+    nm::Trainer first(sparse, synthetic());
+    for (int i = 0; i < 7; ++i)
+        first.stepOnce();
+    auto rest = first.fork(sparse);
+    Recorder rr;
+    rest->addObserver(&rr);
+    rest->run();
+    ASSERT_FALSE(rr.steps.empty());
+    EXPECT_DOUBLE_EQ(rr.steps.back().totalFlops, rs.steps.back().totalFlops);
+}
+
+TEST(TrainingFlops, GptCountsAttentionOverTheWholeContext)
+{
+    nm::GptShape g;
+    g.vocab = 16;
+    g.context = 8;
+    g.layers = 2;
+    g.heads = 2;
+    g.width = 16;
+    auto model = nm::makeGpt(g, 1);
+    nm::Batch b;
+    b.rows = 3;
+    b.seqLen = 8;
+    const double tokens = 3.0 * 8, C = 16;
+    // Per block qkv (C→3C), proj (C→C), fc1 (C→4C), fc2 (4C→C); the head C→V; each 3 products.
+    const double linears = 3 * 2 * tokens * (2 * (3 * C * C + C * C + 4 * C * C + 4 * C * C) + C * 16);
+    const double attention = 12.0 * 3 * 8 * 8 * C * 2;
+    EXPECT_DOUBLE_EQ(model->trainingFlops(b, {}), linears + attention);
+    std::vector<double> half(model->linears().size(), 1.0);
+    half[2] = 0.5; // h0.mlp.fc1 at 2:4: its forward and backward-data products halve
+    EXPECT_DOUBLE_EQ(model->trainingFlops(b, half), linears + attention - 2 * tokens * C * 4 * C);
+}

@@ -53,6 +53,7 @@ const std::map<std::string, StepGetter> &trainGetters()
         {"train/grad_norm", [](const nm::StepMetrics &m) { return m.gradNorm; }},
         {"train/step_seconds", [](const nm::StepMetrics &m) { return m.stepSeconds; }},
         {"train/elapsed_seconds", [](const nm::StepMetrics &m) { return m.elapsedSeconds; }},
+        {"train/flops", [](const nm::StepMetrics &m) { return m.totalFlops; }},
     };
     return g;
 }
@@ -225,7 +226,7 @@ TEST(RunFile, RoundTripOfEverySeriesSnapshotAndHeader)
             expectSame(values[i], s.values[i], name + " row " + std::to_string(i));
         ++checked;
     }
-    EXPECT_EQ(checked, 19u); // train 6, val 3, test 3, continuity 7
+    EXPECT_EQ(checked, 20u); // train 7, val 3, test 3, continuity 7
     EXPECT_TRUE(reader.series(0, "train/nothing").steps.empty());
     EXPECT_TRUE(reader.series(0, "nonsense").steps.empty());
 

@@ -120,6 +120,8 @@ inline void feedSteps(nm::TrainingObserver &obs, long from, long to)
         m.gradNorm = static_cast<double>(s);
         m.stepSeconds = 0.001;
         m.elapsedSeconds = 0.001 * static_cast<double>(s);
+        m.flops = 3e9;
+        m.totalFlops = 3e9 * static_cast<double>(s);
         for (int l = 0; l < 2; ++l) {
             nm::LayerStats row;
             row.flips = fakeFlips(s, l);

@@ -172,6 +172,13 @@ public:
 
     long lastCorrect() const override { return m_correct; }
 
+    double attentionFlops(const Batch &b) const override
+    {
+        // Per block: QKᵀ and A·V forward (2·B·T²·C each), their four backward products.
+        const double T = b.seqLen;
+        return 12.0 * b.rows * T * T * m_s.width * m_s.layers;
+    }
+
     std::string describe() const override
     {
         std::ostringstream s;

@@ -40,6 +40,7 @@ public:
             const bool hidden = i > 0 && i < nLayers - 1;
             LinearLayer &l = addLinear("fc" + std::to_string(i + 1), m_widths[i], m_widths[i + 1], offs[i].first,
                                        offs[i].second, hidden);
+            l.dataInput = i == 0;
             const float stdev = std::sqrt(2.0f / static_cast<float>(l.in));
             for (long k = 0; k < static_cast<long>(l.in) * l.out; ++k)
                 l.weight[k] = stdev * rng.normal();

@@ -30,6 +30,21 @@ void Model::allocate()
     m_grads.assign(n, 0.0f);
 }
 
+double Model::trainingFlops(const Batch &batch, std::span<const double> density) const
+{
+    const double rows = static_cast<double>(batch.rows) * std::max(batch.seqLen, 1);
+    double flops = attentionFlops(batch);
+    for (size_t i = 0; i < m_linears.size(); ++i) {
+        const LinearLayer &l = m_linears[i];
+        const double dense = 2.0 * rows * l.in * l.out;
+        const double d = i < density.size() ? density[i] : 1.0;
+        const double products = l.dataInput ? 1.0 : 2.0; // forward (+ backward-data)
+        const double weightGrad = l.variant && l.variant->mvue ? 0.5 : 1.0;
+        flops += dense * (products * d + weightGrad);
+    }
+    return flops;
+}
+
 LinearLayer &Model::addLinear(const std::string &name, int in, int out, long wOff, long bOff, bool sparseByDefault)
 {
     LinearLayer l;

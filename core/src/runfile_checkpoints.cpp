@@ -80,6 +80,7 @@ void Writer::layout(hid_t run, const RunInfo &info, int deflate)
                                                                : "momentum buffer, in parameter order"));
     m_step = stepColumn(g.get());
     m_elapsed = growing(g.get(), "elapsed_seconds", H5T_IEEE_F64LE, {}, 0);
+    m_flops = growing(g.get(), "training_flops", H5T_IEEE_F64LE, {}, 0);
     m_lr = growing(g.get(), "lr", H5T_IEEE_F64LE, {}, 0);
     m_lambda = growing(g.get(), "lambda", H5T_IEEE_F64LE, {}, 0);
     m_paramsDs = growing(g.get(), "params", H5T_IEEE_F32LE, {static_cast<hsize_t>(std::max(1L, m_params))}, deflate);
@@ -140,6 +141,7 @@ void Writer::write(const Checkpoint &c, const std::function<void()> &flush)
     if (m_optimizer > 0)
         h5::append(m_optimizerDs.get(), H5T_NATIVE_FLOAT, 1, c.optimizer.data());
     append1(m_elapsed, H5T_NATIVE_DOUBLE, c.elapsedSeconds);
+    append1(m_flops, H5T_NATIVE_DOUBLE, c.trainingFlops);
     append1(m_lr, H5T_NATIVE_DOUBLE, c.lr);
     append1(m_lambda, H5T_NATIVE_DOUBLE, c.lambda);
     for (size_t i = 0; i < m_layers.size(); ++i) {
@@ -203,6 +205,10 @@ Checkpoint read(const OpenDataset &open, hsize_t index, const std::vector<std::s
     Checkpoint c;
     c.step = read1<int64_t>(need("step", 1), H5T_NATIVE_INT64, index);
     c.elapsedSeconds = read1<double>(need("elapsed_seconds", 1), H5T_NATIVE_DOUBLE, index);
+    // Files from before training FLOPs were counted: unknown, so the resumed run's count is too.
+    c.trainingFlops = open(std::string(kGroup) + "/training_flops").valid()
+                          ? read1<double>(need("training_flops", 1), H5T_NATIVE_DOUBLE, index)
+                          : NAN;
     c.lr = read1<double>(need("lr", 1), H5T_NATIVE_DOUBLE, index);
     c.lambda = read1<double>(need("lambda", 1), H5T_NATIVE_DOUBLE, index);
     c.params = h5::readRowsAs<float>(need("params", 2).get(), H5T_NATIVE_FLOAT, index, 1);

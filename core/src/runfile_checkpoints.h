@@ -33,7 +33,7 @@ private:
     long m_params = 0, m_optimizer = 0;
     size_t m_window = 0;
     std::string m_run;
-    h5::Id m_step, m_elapsed, m_lr, m_lambda, m_paramsDs, m_optimizerDs;
+    h5::Id m_step, m_elapsed, m_flops, m_lr, m_lambda, m_paramsDs, m_optimizerDs;
     std::vector<Layer> m_layers;
 };
 

@@ -44,13 +44,14 @@ size_t byteSize(Kind k)
 
 using K = Kind;
 
-const Field<StepMetrics> kTrainFields[6] = {
+const Field<StepMetrics> kTrainFields[7] = {
     {"loss", K::F32, [](const StepMetrics &m) -> double { return m.loss; }},
     {"accuracy", K::F32, [](const StepMetrics &m) -> double { return m.accuracy; }},
     {"lr", K::F64, [](const StepMetrics &m) -> double { return m.lr; }},
     {"grad_norm", K::F64, [](const StepMetrics &m) -> double { return m.gradNorm; }},
     {"step_seconds", K::F64, [](const StepMetrics &m) -> double { return m.stepSeconds; }},
     {"elapsed_seconds", K::F64, [](const StepMetrics &m) -> double { return m.elapsedSeconds; }},
+    {"flops", K::F64, [](const StepMetrics &m) -> double { return m.totalFlops; }},
 };
 
 const Field<EvalMetrics> kEvalFields[3] = {

@@ -21,7 +21,7 @@ template <typename Source>
 using Field = MetricField<Source>;
 
 // train/: one row per step.
-extern const Field<StepMetrics> kTrainFields[6];
+extern const Field<StepMetrics> kTrainFields[7];
 // val/ and test/: one row per evaluation of that split.
 extern const Field<EvalMetrics> kEvalFields[3];
 // continuity/ and layer_stats/: the core's metric tables (nmcore/metrics.h).

@@ -377,6 +377,19 @@ void Sparsifier::prepare(long t, bool first)
     }
 }
 
+std::vector<double> Sparsifier::linearDensities() const
+{
+    const std::vector<LinearLayer> &linears = m_model.linears();
+    std::vector<double> d(linears.size(), 1.0);
+    for (size_t i = 0; i < m_layers.size(); ++i) {
+        const LayerStats &st = m_stats[i];
+        const auto k = static_cast<size_t>(m_layers[i]->layer - linears.data());
+        if (k < d.size() && st.m > 0 && st.alpha == 0.0f)
+            d[k] = static_cast<double>(st.n) / st.m;
+    }
+    return d;
+}
+
 void Sparsifier::beforeForward(long)
 {
     for (auto &s : m_layers)

@@ -121,6 +121,7 @@ Checkpoint Trainer::checkpoint() const
     Checkpoint c;
     c.step = m_step;
     c.elapsedSeconds = m_elapsed;
+    c.trainingFlops = m_flops;
     c.lr = m_config.lr;
     c.lambda = m_config.lambda;
     const auto p = m_model->params();
@@ -163,6 +164,7 @@ std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &co
     t->m_optimizer->loadState(checkpoint.optimizer);
     t->m_step = step;
     t->m_elapsed = checkpoint.elapsedSeconds;
+    t->m_flops = checkpoint.trainingFlops;
     t->m_sparsifier.reset(); // restores the layers' own weights first
     t->m_sparsifier = std::make_unique<Sparsifier>(*t->m_model, config, step);
     const bool sameMasks = a.recipe == config.recipe && a.nm == config.nm && a.sparseLayers == config.sparseLayers &&
@@ -292,11 +294,15 @@ bool Trainer::stepOnce()
     m_sparsifier->afterUpdate(t, lr);
     ++m_step;
 
+    const double flops = m_model->trainingFlops(m_batch, m_sparsifier->linearDensities());
+    m_flops += flops;
     StepMetrics m{.step = m_step,
                   .loss = loss,
                   .accuracy = accuracy,
                   .lr = lr,
                   .gradNorm = norm,
+                  .flops = flops,
+                  .totalFlops = m_flops,
                   .layers = m_sparsifier->stats(),
                   .hasContinuity = false,
                   .continuity = {}};

@@ -44,7 +44,7 @@ MAX_PENDING_ROWS = 8192
 F32, F64, I32, I64 = np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i4"), np.dtype("<i8")
 
 TRAIN_FIELDS = (("loss", F32), ("accuracy", F32), ("lr", F64), ("grad_norm", F64),
-                ("step_seconds", F64), ("elapsed_seconds", F64))
+                ("step_seconds", F64), ("elapsed_seconds", F64), ("flops", F64))
 EVAL_FIELDS = (("loss", F32), ("accuracy", F32), ("bits_per_char", F32))
 CONTINUITY_FIELDS = (("loss_before", F32), ("dF1", F32), ("dF2", F32), ("aod_actual", F32),
                      ("aod_predicted", F32), ("aod_predicted_ste", F32), ("flips", I64))
@@ -651,7 +651,7 @@ class Run:
             rec._flush_file()
 
     def log(self, step, *, loss, accuracy=NAN, lr=NAN, grad_norm=NAN, step_seconds=NAN, elapsed_seconds=None,
-            layers=None, sparsifier=None, **scalars):
+            flops=NAN, layers=None, sparsifier=None, **scalars):
         """Records one optimiser step (see the module documentation for the columns)."""
         with self._rec._lock:
             step = _to_int(step, "log: step")
@@ -673,7 +673,8 @@ class Run:
                 layers = sparsifier.stats()
             b = _RowBuilder(step)
             for key, v in (("loss", loss), ("accuracy", accuracy), ("lr", lr), ("grad_norm", grad_norm),
-                           ("step_seconds", step_seconds), ("elapsed_seconds", elapsed_seconds)):
+                           ("step_seconds", step_seconds), ("elapsed_seconds", elapsed_seconds),
+                           ("flops", flops)):
                 b.scalar(v, "log: " + key)
             layer_row = None
             if layers is not None:
@@ -979,8 +980,8 @@ class Recorder:
                 if not isinstance(s, str) or not s or "/" in s or s in (".", "..", "step"):
                     raise ValueError("add_run('%s'): scalar name %r cannot name a dataset (no '/', not 'step'); "
                                      "use e.g. 'grad_scale'" % (name, s))
-                if s in ("loss", "accuracy", "lr", "grad_norm", "step_seconds", "elapsed_seconds", "layers",
-                         "sparsifier"):
+                if s in ("loss", "accuracy", "lr", "grad_norm", "step_seconds", "elapsed_seconds", "flops",
+                         "layers", "sparsifier"):
                     raise ValueError("add_run('%s'): scalar '%s' is a parameter of log(); choose another name"
                                      % (name, s))
             if len(set(scalars)) != len(scalars):

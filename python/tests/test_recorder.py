@@ -99,7 +99,7 @@ def write_sample(path, **recorder_options):
             rec_run["snapshots"].append((0, snap))
             for step in range(1, STEPS + 1):
                 row = {"loss": 2.0 / step + k, "accuracy": step / 100.0, "lr": 0.1 * (1 - step / 100.0),
-                       "grad_norm": 1.0 + step, "step_seconds": 0.01 * (1 + step % 3)}
+                       "grad_norm": 1.0 + step, "step_seconds": 0.01 * (1 + step % 3), "flops": 2.5e9 * step}
                 stats = layer_stats_row(rng, step)
                 extra = {} if step % 5 == 0 else {"grad_scale": 2.0 ** step}
                 run.log(step, layers=stats, **row, **extra)
@@ -180,7 +180,7 @@ class RecorderFileTest(unittest.TestCase):
         self.assertEqual(list(g["train/step"][()]), [s for s, _ in train])
         self.assertEqual(g["train/step"].maxshape, (None,))
         for key, dtype in (("loss", np.float32), ("accuracy", np.float32), ("lr", np.float64),
-                           ("grad_norm", np.float64), ("step_seconds", np.float64)):
+                           ("grad_norm", np.float64), ("step_seconds", np.float64), ("flops", np.float64)):
             ds = g["train"][key]
             self.assertEqual((ds.dtype, ds.shape, ds.maxshape), (dtype, (STEPS,), (None,)), key)
             np.testing.assert_array_equal(ds[()], np.array([r[key] for _, r in train], dtype=dtype), key)

@@ -46,6 +46,7 @@ struct LinearLayer {
     float *dbias = nullptr;
     const float *forwardWeight = nullptr; // W̃ used by the GEMMs; == weight when dense
     bool sparseByDefault = false;         // hidden MLP layers, GPT feed-forward layers
+    bool dataInput = false;               // its input is the data: no backward-data product
     LinearVariant *variant = nullptr;     // null: plain fp32 GEMMs
 };
 
@@ -75,6 +76,18 @@ public:
     const std::vector<LinearLayer> &linears() const { return m_linears; }
     long parameterCount() const { return static_cast<long>(m_params.size()); }
     void zeroGrad();
+
+    // Theoretical training FLOPs of one step on `batch` (an R×K by K×N product counts 2·R·K·N),
+    // with `density[i]` the density of linears()[i]'s W̃ in that step (N/M where the step's mask
+    // is N:M, 1 dense): each Linear layer's forward X·W̃ᵀ and backward-data dY·W̃ at that
+    // density (no backward-data product where the input is the data), its weight gradient
+    // dYᵀ·X dense (half with MVUE's 2:4 output gradient), and the model's other products
+    // (attentionFlops). Elementwise work, softmax, normalisation and the optimiser are not
+    // counted.
+    double trainingFlops(const Batch &batch, std::span<const double> density) const;
+    // Products outside the Linear layers, forward and backward (GPT: QKᵀ and A·V per head
+    // over the full T×T, 12·B·T²·C per block).
+    virtual double attentionFlops(const Batch &) const { return 0; }
 
 protected:
     Model() = default;

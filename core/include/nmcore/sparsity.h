@@ -192,6 +192,9 @@ public:
     void useFrozenForward();
     void restoreForward();
     long lastFlips() const;
+    // The density of W̃ in the step just taken, for each of the model's Linear layers (model
+    // order): N/M where its mask was N:M (α = 0), 1 for dense layers and dense forwards.
+    std::vector<double> linearDensities() const;
 
     Snapshot snapshot(long step) const;
     // The per-layer state between steps, and its restoration into a Sparsifier built for the

@@ -48,6 +48,8 @@ struct StepMetrics {
     double gradNorm = 0;   // global gradient norm before clipping
     double stepSeconds = 0;
     double elapsedSeconds = 0;
+    double flops = 0;      // theoretical training FLOPs of this step (Model::trainingFlops)
+    double totalFlops = 0; // … of every step so far, this one included
     std::vector<LayerStats> layers; // one per sparse layer (Sparsifier order); empty without sparse layers
     bool hasContinuity = false;
     ContinuityMetrics continuity;
@@ -76,6 +78,7 @@ struct RunSummary {
 struct Checkpoint {
     long step = 0;
     double elapsedSeconds = 0;
+    double trainingFlops = 0;     // StepMetrics::totalFlops at this step
     double lr = 0, lambda = 0;    // live settings in effect: peak learning rate, SR-STE λ
     std::vector<float> params;    // Model::params(), flat, model order
     std::vector<float> optimizer; // Optimizer::saveState()
@@ -173,6 +176,7 @@ private:
     RunStatus m_status = RunStatus::Running;
     bool m_started = false;
     double m_elapsed = 0;
+    double m_flops = 0; // training FLOPs so far
     EvalMetrics m_lastVal{};
     RunSummary m_summary;
     long m_lastSnapshot = -1, m_lastCheckpoint = -1;
