@@ -18,11 +18,12 @@ const char *const kMeanScalars[] = {"loss", "accuracy", "grad_norm"};
 constexpr size_t kScalarMeans = 3;
 constexpr size_t kFieldCount = std::size(kLayerFields);
 
-void pushRow(MetricTable &t, double step, double time, double wall)
+void pushRow(MetricTable &t, double step, double time, double wall, double flops)
 {
     t.step.push_back(step);
     t.time.push_back(time);
     t.wall.push_back(wall);
+    t.flops.push_back(flops);
 }
 
 } // namespace
@@ -77,9 +78,10 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
     m_lastStep = m.step;
     m_lastTime = m.elapsedSeconds;
     m_lastWall = wallSeconds();
+    m_lastFlops = m.totalFlops;
     if (m.hasContinuity) {
         MetricTable &c = m_batch.continuity;
-        pushRow(c, static_cast<double>(m.step), m.elapsedSeconds, m_lastWall);
+        pushRow(c, static_cast<double>(m.step), m.elapsedSeconds, m_lastWall, m_lastFlops);
         for (const auto &f : nm::kContinuityMetrics)
             c.columns[f.name].push_back(static_cast<float>(f.get(m.continuity)));
     }
@@ -93,7 +95,7 @@ void BatchObserver::emitRow()
     if (m_count == 0)
         return;
     MetricTable &t = m_batch.train;
-    pushRow(t, static_cast<double>(m_lastStep), m_lastTime, m_lastWall);
+    pushRow(t, static_cast<double>(m_lastStep), m_lastTime, m_lastWall, m_lastFlops);
     const double n = m_count;
     for (size_t i = 0; i < kScalarMeans; ++i)
         t.columns[kMeanScalars[i]].push_back(static_cast<float>(m_sum[i] / n));
@@ -115,7 +117,7 @@ void BatchObserver::emitRow()
 void BatchObserver::onEval(const nm::EvalMetrics &e)
 {
     MetricTable &t = e.split == nm::Split::Validation ? m_batch.val : m_batch.test;
-    pushRow(t, static_cast<double>(e.step), m_lastTime, wallSeconds());
+    pushRow(t, static_cast<double>(e.step), m_lastTime, wallSeconds(), m_lastFlops);
     t.columns["loss"].push_back(e.loss);
     t.columns["accuracy"].push_back(e.accuracy);
     t.columns["bits_per_char"].push_back(e.bitsPerChar);

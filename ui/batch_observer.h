@@ -50,7 +50,7 @@ private:
     // The logging window being aggregated.
     int m_count = 0;
     long m_lastStep = 0;
-    double m_lastTime = 0, m_lastWall = 0;
+    double m_lastTime = 0, m_lastWall = 0, m_lastFlops = 0;
     std::vector<double> m_sum;  // one per aggregated value
     std::vector<float> m_last;  // one per carried value
     int m_layers = 0;

@@ -8,7 +8,8 @@ namespace nmui {
 enum class XAxisMode {
     Step, // optimiser step
     Time, // training time: step times only, pauses excluded (W&B "relative time, process")
-    Wall  // wall-clock time since the run started, pauses included
+    Wall, // wall-clock time since the run started, pauses included
+    Flops // theoretical training FLOPs so far (runs that recorded them)
 };
 
 // What the band around a seed group's mean line shows.

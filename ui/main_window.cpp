@@ -223,8 +223,10 @@ void MainWindow::buildToolbars()
     view->addSeparator();
     view->addWidget(new QLabel(tr(" x axis "), view));
     m_xMode = new QComboBox(view);
-    m_xMode->addItems({tr("step"), tr("training time"), tr("wall time")});
-    m_xMode->setToolTip(tr("Training time counts step times only (pauses excluded); wall time includes pauses"));
+    m_xMode->addItems({tr("step"), tr("training time"), tr("wall time"), tr("training FLOPs")});
+    m_xMode->setToolTip(tr("Training time counts step times only (pauses excluded); wall time includes pauses; "
+                           "training FLOPs are the theoretical count so far (sparse products at N/M of dense; "
+                           "runs recorded without it are not drawn)"));
     connect(m_xMode, &QComboBox::currentIndexChanged, this,
             [this](int i) { m_settings->setXMode(static_cast<XAxisMode>(i)); });
     view->addWidget(m_xMode);
@@ -641,7 +643,7 @@ void MainWindow::restoreSettings()
         resize(1500, 940);
     restoreState(s.value("window/state").toByteArray(), kStateVersion);
     m_settings->setSmoothing(s.value("charts/smoothing", m_settings->smoothing()).toDouble());
-    m_settings->setXMode(static_cast<XAxisMode>(s.value("charts/xMode", 0).toInt()));
+    m_settings->setXMode(static_cast<XAxisMode>(std::clamp(s.value("charts/xMode", 0).toInt(), 0, 3)));
     m_settings->setGroupSeeds(s.value("charts/groupSeeds", true).toBool());
     m_settings->setSeedBand(s.value("charts/seedBand", QStringLiteral("ci95")).toString() == QStringLiteral("minmax")
                                 ? SeedBand::MinMax

@@ -241,6 +241,9 @@ bool MetricChart::curve(const Run &run, const CurveSpec &spec, CurveData &out) c
     case XAxisMode::Wall:
         out.x = t.wall.size() == t.step.size() ? t.wall : t.time;
         break;
+    case XAxisMode::Flops:
+        out.x = t.flops; // runs without a FLOP count (older files) draw nothing here
+        break;
     }
     return out.x.size() == out.y.size();
 }
@@ -452,9 +455,10 @@ void MetricChart::updateAxes(double x0, double x1, const plot::Range &yr)
     const XAxisMode m = mode();
     if (m != m_lastMode) {
         m_lastMode = m;
-        x->setTitleText(m == XAxisMode::Step   ? tr("step")
-                        : m == XAxisMode::Time ? tr("training time (s)")
-                                               : tr("wall time (s)"));
+        x->setTitleText(m == XAxisMode::Step    ? tr("step")
+                        : m == XAxisMode::Time  ? tr("training time (s)")
+                        : m == XAxisMode::Flops ? tr("training FLOPs")
+                                                : tr("wall time (s)"));
         x->setLabelFormat(m == XAxisMode::Step ? QStringLiteral("%.0f") : QStringLiteral("%.3g"));
     }
     plot::Range y = yr;

@@ -26,6 +26,11 @@ void MetricTable::append(const MetricTable &rows)
         wall.insert(wall.end(), rows.wall.begin(), rows.wall.end());
         wall.resize(step.size(), NAN);
     }
+    if (!rows.flops.empty() || !flops.empty()) {
+        flops.resize(before, NAN);
+        flops.insert(flops.end(), rows.flops.begin(), rows.flops.end());
+        flops.resize(step.size(), NAN);
+    }
     for (const auto &[name, values] : rows.columns) {
         auto &col = columns[name];
         col.resize(before, NAN);
@@ -42,6 +47,7 @@ MetricTable MetricTable::prefix(double maxStep) const
     t.step.assign(step.begin(), step.begin() + static_cast<long>(n));
     t.time.assign(time.begin(), time.begin() + static_cast<long>(std::min(n, time.size())));
     t.wall.assign(wall.begin(), wall.begin() + static_cast<long>(std::min(n, wall.size())));
+    t.flops.assign(flops.begin(), flops.begin() + static_cast<long>(std::min(n, flops.size())));
     for (const auto &[name, col] : columns)
         t.columns[name].assign(col.begin(), col.begin() + static_cast<long>(std::min(n, col.size())));
     return t;
@@ -52,6 +58,7 @@ void MetricTable::clear()
     step.clear();
     time.clear();
     wall.clear();
+    flops.clear();
     columns.clear();
 }
 

@@ -24,6 +24,7 @@ struct MetricTable {
     std::vector<double> step; // optimiser steps completed
     std::vector<double> time; // training (process) time in seconds: step times only, pauses excluded
     std::vector<double> wall; // wall-clock seconds since the run started, pauses included; may be empty
+    std::vector<double> flops; // theoretical training FLOPs so far (train/flops); may be empty
     std::map<std::string, std::vector<float>> columns; // each as long as `step`
 
     size_t size() const { return step.size(); }

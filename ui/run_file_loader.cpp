@@ -58,6 +58,8 @@ MetricTable scalarTable(const nm::RunFileReader &r, int run, const std::string &
     if (const auto *e = t.column("elapsed_seconds"))
         t.time.assign(e->begin(), e->end());
     t.time.resize(t.step.size(), NAN);
+    if (const auto *f = t.column("flops"))
+        t.flops.assign(f->begin(), f->end());
     return t;
 }
 
@@ -76,13 +78,19 @@ void addLayerColumns(const nm::RunFileReader &r, int run, MetricTable &train)
     }
 }
 
-// Evaluations get the training time of the nearest logged step at or before them.
+// Evaluations get the training time and FLOPs of the nearest logged step at or before them.
 void timeFromTrain(const MetricTable &train, MetricTable &t)
 {
+    const bool flops = train.flops.size() == train.step.size() && !train.flops.empty();
+    t.flops.assign(flops ? t.step.size() : 0, NAN);
     for (size_t i = 0; i < t.step.size(); ++i) {
         const auto it = std::upper_bound(train.step.begin(), train.step.end(), t.step[i]);
-        if (it != train.step.begin())
-            t.time[i] = train.time[static_cast<size_t>(it - train.step.begin()) - 1];
+        if (it == train.step.begin())
+            continue;
+        const auto k = static_cast<size_t>(it - train.step.begin()) - 1;
+        t.time[i] = train.time[k];
+        if (flops)
+            t.flops[i] = train.flops[k];
     }
 }
 

@@ -75,6 +75,12 @@ private Q_SLOTS:
             // Training time excludes pauses and grows; wall time is recorded too.
             QVERIFY(r->train.time.back() > r->train.time.front());
             QCOMPARE(r->train.wall.size(), r->train.size());
+            // Training FLOPs so far, on every table: equal steps cost equal FLOPs here.
+            QCOMPARE(r->train.flops.size(), r->train.size());
+            QCOMPARE(r->continuity.flops.size(), r->continuity.size());
+            QVERIFY(r->train.flops.front() > 0);
+            QVERIFY(std::abs(r->train.flops.back() - 60 * r->train.flops.front()) < 1e-9 * r->train.flops.back());
+            QCOMPARE(r->test.flops.back(), r->train.flops.back());
         }
         // SR-STE logs its λ, STE none.
         QCOMPARE(store.run(ids[1])->train.column("lambda/0")->back(), 2e-4f);

@@ -429,6 +429,54 @@ private Q_SLOTS:
             QVERIFY2(lc[i] == lp[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(lp[i])));
     }
 
+    void chartsUseTrainingFlopsAsTheXAxis()
+    {
+        // A dense and a 1:8 SR-STE run recorded to a file: every table of a run gets the
+        // cumulative FLOPs of its step, the sparse run costs less, and with the FLOPs x axis
+        // the validation curves end at each run's own count.
+        QTemporaryDir dir;
+        const std::string path = dir.filePath(QStringLiteral("flops.h5")).toStdString();
+        std::vector<nm::RunConfig> configs;
+        for (const char *recipe : {"dense", "srste"})
+            configs.push_back(nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
+                                                       {"mlp_hidden", "32,32"}, {"recipe", recipe},
+                                                       {"nm", "1:8"}, {"eval_every", "20"}, {"threads", "1"},
+                                                       {"name", recipe}}));
+        {
+            nm::Experiment exp(configs, 1);
+            nm::RunFileWriter writer(path, exp.infos());
+            exp.record(writer);
+            exp.run();
+        }
+        MainWindow w;
+        w.resize(1400, 900);
+        QVERIFY(openAlone(w, QString::fromStdString(path)));
+        const QList<int> ids = w.store()->runIds();
+        QCOMPARE(ids.size(), 2);
+        const Run *dense = w.store()->run(ids[0]), *sparse = w.store()->run(ids[1]);
+        for (const Run *r : {dense, sparse}) {
+            QCOMPARE(r->train.flops.size(), r->train.step.size());
+            QCOMPARE(r->val.flops.size(), r->val.step.size());
+            QVERIFY(!r->val.step.empty());
+            const auto k = static_cast<size_t>(r->val.step.back()) - 1; // train rows: steps 1..60
+            QCOMPARE(r->val.flops.back(), r->train.flops[k]);
+        }
+        QVERIFY(sparse->train.flops.back() < 0.8 * dense->train.flops.back());
+        w.chartSettings()->setXMode(XAxisMode::Flops);
+        MetricChart *val = nullptr;
+        for (ChartPanel *c : w.pages()->charts())
+            if (c->title() == QStringLiteral("Validation accuracy"))
+                val = qobject_cast<MetricChart *>(c);
+        QVERIFY(val);
+        val->refresh();
+        for (const Run *r : {dense, sparse}) {
+            QLineSeries *s = val->mainSeries(r->meta.id);
+            QVERIFY(s && !s->points().isEmpty());
+            QCOMPARE(s->points().last().x(), r->val.flops.back());
+        }
+        QCOMPARE(val->chart()->axes(Qt::Horizontal).first()->titleText(), QStringLiteral("training FLOPs"));
+    }
+
     void forkFromAFileCheckpointIsExactAndAReplayOnAnotherKernelSaysSo()
     {
         // A file written on "another machine" (its BLAS kernel attribute says so). At a step
