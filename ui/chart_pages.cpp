@@ -6,10 +6,13 @@
 #include "run_store.h"
 #include "scatter_chart.h"
 #include "schedule_plan.h"
+#include "summary_chart.h"
 
 #include "nmcore/error.h"
 
 #include <QGridLayout>
+#include <QHeaderView>
+#include <QTableWidget>
 #include <QSplitter>
 
 #include <set>
@@ -93,6 +96,34 @@ ChartPages::ChartPages(RunStore *store, ChartSettings *settings, QWidget *parent
     m_inspector = new LayerInspector(store, this);
     connect(m_inspector, &LayerInspector::exportRequested, this, &ChartPages::exportRequested);
     addTab(m_inspector, tr("Layer inspector"));
+    addTab(summaryPage(), tr("Summary"));
+}
+
+QWidget *ChartPages::summaryPage()
+{
+    auto *split = new QSplitter(Qt::Vertical, this);
+    m_summary = new SummaryChart(m_store, split);
+    track(m_summary, 6);
+    auto *groups = new QTableWidget(split);
+    groups->setObjectName(QStringLiteral("summaryGroups"));
+    groups->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    groups->verticalHeader()->hide();
+    groups->setSortingEnabled(false);
+    connect(m_summary, &SummaryChart::groupsChanged, groups, [this, groups] {
+        const DataTable t = m_summary->table(false);
+        groups->setColumnCount(static_cast<int>(t.header.size()));
+        groups->setHorizontalHeaderLabels(t.header);
+        groups->setRowCount(static_cast<int>(t.rows.size()));
+        for (qsizetype r = 0; r < t.rows.size(); ++r)
+            for (qsizetype c = 0; c < t.rows[r].size(); ++c)
+                groups->setItem(static_cast<int>(r), static_cast<int>(c), new QTableWidgetItem(t.rows[r][c]));
+        groups->resizeColumnsToContents();
+    });
+    split->addWidget(m_summary);
+    split->addWidget(groups);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 1);
+    return split;
 }
 
 void ChartPages::track(ChartPanel *panel, int page)

@@ -2,7 +2,8 @@
 // The plots, one tab per question: loss and accuracy; mask flips (heatmaps, difference,
 // per-layer flip rate); gradients (noise and norms, kept vs pruned); schedules (α, N:M
 // density, learning rate, λ, β, sparsity, with phase boundaries); S-STE continuity; and
-// the layer inspector. Every chart reads the RunStore through the plotting layer.
+// the layer inspector; and the Summary (a metric against a swept value, N/M or training FLOPs,
+// mean ± 95 % CI per seed group, with the table of groups). Every chart reads the RunStore through the plotting layer.
 #include "chart_settings.h"
 
 #include <QTabWidget>
@@ -15,6 +16,7 @@ class LayerInspector;
 class MetricChart;
 class RunStore;
 class ScatterChart;
+class SummaryChart;
 
 class ChartPages : public QTabWidget {
     Q_OBJECT
@@ -36,6 +38,7 @@ public:
     ScatterChart *descent() const { return m_descent; }
     HeatmapPanel *heatmaps() const { return m_heatmaps; }
     LayerInspector *inspector() const { return m_inspector; }
+    SummaryChart *summary() const { return m_summary; }
     // Refreshes every chart, visible or not (before exporting from a hidden page).
     void refreshAll();
 
@@ -47,6 +50,7 @@ private:
     QWidget *gradientPage();
     QWidget *schedulePage();
     QWidget *continuityPage();
+    QWidget *summaryPage();
     void track(ChartPanel *panel, int page);
 
     RunStore *m_store;
@@ -56,6 +60,7 @@ private:
     ScatterChart *m_continuity = nullptr, *m_descent = nullptr;
     HeatmapPanel *m_heatmaps = nullptr;
     LayerInspector *m_inspector = nullptr;
+    SummaryChart *m_summary = nullptr;
     QList<std::pair<ChartPanel *, int>> m_panels; // chart and its page
 };
 

@@ -147,15 +147,16 @@ int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &
     printSummary(*window.store(), out);
     QDir().mkpath(outDir);
     ChartPages *pages = window.pages();
-    static const char *names[] = {"loss-accuracy", "mask-flips", "gradient-noise", "schedules", "continuity",
-                                  "layer-inspector"};
+    static const char *names[] = {"loss-accuracy", "mask-flips", "gradient-noise", "schedules",
+                                  "continuity",    "layer-inspector", "summary"};
+    constexpr int last = static_cast<int>(std::size(names)) - 1;
     for (int i = 0; i < pages->count(); ++i) {
         pages->setCurrentIndex(i);
         for (int k = 0; k < 5; ++k) // let layouts settle and the page refresh
             QCoreApplication::processEvents();
         window.store()->flush();
         QCoreApplication::processEvents();
-        const QString path = QDir(outDir).filePath(QStringLiteral("%1.png").arg(names[std::min(i, 5)]));
+        const QString path = QDir(outDir).filePath(QStringLiteral("%1.png").arg(names[std::min(i, last)]));
         window.grab().save(path);
         out << "wrote " << path << '\n';
     }

@@ -11,9 +11,13 @@
 #include "metric_chart.h"
 #include "palette.h"
 #include "scatter_chart.h"
+#include "summary_chart.h"
+
+#include "nmcore/stats.h"
 
 #include <QAreaSeries>
 #include <QChart>
+#include <QLegendMarker>
 #include <QLineSeries>
 #include <QLogValueAxis>
 #include <QMouseEvent>
@@ -241,6 +245,70 @@ private Q_SLOTS:
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         c->refresh();
         QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("srste_lambda=2e-4 (mean ± 95 % CI, 2 seeds)"));
+    }
+
+    void summaryPlotsSeedGroupsAgainstASweptValueWithConfidenceIntervals()
+    {
+        RunStore store;
+        // λ = 1e-4: seeds at 0.80, 0.82, 0.84; λ = 2e-4: all 0.90. Every run peaks at step 500.
+        const float base[2][3] = {{0.80f, 0.82f, 0.84f}, {0.90f, 0.90f, 0.90f}};
+        const char *lambdas[2] = {"1e-4", "2e-4"};
+        for (int l = 0; l < 2; ++l)
+            for (int s = 0; s < 3; ++s) {
+                SyntheticRun r{QStringLiteral("srste_lambda=%1_s%2").arg(lambdas[l]).arg(s + 1), "srste",
+                               static_cast<uint64_t>(s + 1), 1000};
+                r.sweep = {{"lambda", lambdas[l]}};
+                r.config = [l](nm::RunConfig &c) { c.lambda = l == 0 ? 1e-4 : 2e-4; };
+                const float b = base[l][s];
+                r.valAccuracy = [b](long step) { return step == 500 ? b + 0.05f : b; };
+                addRun(store, r);
+            }
+        SummaryChart c(&store);
+        c.resize(800, 500);
+        c.refresh();
+        QCOMPARE(c.options().x, QStringLiteral("sweep:lambda")); // a sweep's key is the default x
+        QCOMPARE(c.groups().size(), 2);
+        const SummaryGroup g = c.groups()[0]; // a copy: refresh() replaces the groups
+        QCOMPARE(g.y.n, 3);
+        QCOMPARE(g.x, 1e-4);
+        QVERIFY(std::abs(g.y.mean - 0.82) < 1e-6);
+        QVERIFY(std::abs(g.y.halfWidth - nm::studentTQuantile(2) * 0.02 / std::sqrt(3.0)) < 1e-6);
+        QCOMPARE(c.errorBarCount(), 2);
+        QLineSeries *line = c.lineFor(QStringLiteral("srste 2:4"));
+        QVERIFY(line);
+        QCOMPARE(line->count(), 2);
+        QVERIFY(std::abs(line->at(1).y() - 0.90) < 1e-6);
+        c.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&c));
+        int legend = 0;
+        for (QLegendMarker *m : c.chart()->legend()->markers())
+            legend += m->isVisible() ? 1 : 0;
+        QCOMPARE(legend, 1); // the line; error bars stay out of the legend
+        // Best takes each run's step-500 peak; at step 300 the value before it.
+        SummaryOptions o = c.options();
+        o.stat = SummaryStat::Best;
+        c.setOptions(o);
+        c.refresh();
+        QVERIFY(std::abs(c.groups()[0].y.mean - 0.87) < 1e-6);
+        o.stat = SummaryStat::AtStep;
+        o.step = 300;
+        c.setOptions(o);
+        c.refresh();
+        QVERIFY(std::abs(c.groups()[1].y.mean - 0.90) < 1e-6);
+        QCOMPARE(c.groups()[1].y.halfWidth, 0.0);
+        // The table (CSV export): one row per group, mean and CI columns.
+        const DataTable t = c.table(false);
+        QCOMPARE(t.rows.size(), 2);
+        const auto n = t.header.indexOf(QStringLiteral("n")), lo = t.header.indexOf(QStringLiteral("ci95_low"));
+        QVERIFY(n >= 0 && lo >= 0);
+        QCOMPARE(t.rows[0][n], QStringLiteral("3"));
+        QVERIFY(std::abs(t.rows[0][lo].toDouble() - g.y.lo()) < 1e-5);
+        // Against the density N/M: both groups at 0.5, on one line.
+        o.x = QStringLiteral("density");
+        c.setOptions(o);
+        c.refresh();
+        QCOMPARE(c.groups().size(), 2);
+        QCOMPARE(c.groups()[0].x, 0.5);
     }
 
     void crosshairReadsEveryRunAtTheHoveredStep()

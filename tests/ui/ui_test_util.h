@@ -18,6 +18,9 @@ struct SyntheticRun {
     long firstStep = 1;
     std::function<float(long step)> loss = [](long s) { return 2.0f / std::sqrt(static_cast<float>(s)); };
     // Flip rate of layer l at a step.
+    std::function<float(long step)> valAccuracy = [](long) { return 0.8f; };
+    std::vector<std::pair<std::string, std::string>> sweep = {}; // RunConfig::sweep
+    std::function<void(nm::RunConfig &)> config = nullptr;  // further changes to the config
     std::function<float(int layer, long step)> flipRate = [](int l, long s) {
         return 0.01f * static_cast<float>(l + 1) / static_cast<float>(1 + s / 100);
     };
@@ -32,6 +35,9 @@ inline int addRun(RunStore &store, const SyntheticRun &s)
     meta.config.seed = s.seed;
     meta.config.steps = s.steps;
     meta.config.name = s.name.toStdString();
+    meta.config.sweep = s.sweep;
+    if (s.config)
+        s.config(meta.config);
     meta.recipeTitle = QString::fromStdString(s.recipe);
     meta.state = RunState::Loaded;
     for (int l = 0; l < s.layers; ++l) {
@@ -63,7 +69,7 @@ inline int addRun(RunStore &store, const SyntheticRun &s)
             val.step.push_back(static_cast<double>(step));
             val.time.push_back(0.01 * static_cast<double>(step));
             val.columns["loss"].push_back(s.loss(step) * 1.1f);
-            val.columns["accuracy"].push_back(0.8f);
+            val.columns["accuracy"].push_back(s.valAccuracy(step));
             cont.step.push_back(static_cast<double>(step));
             cont.time.push_back(0.01 * static_cast<double>(step));
             cont.columns["dF1"].push_back(-0.01f * static_cast<float>(step % 7));
