@@ -79,8 +79,8 @@ int main(int argc, char **argv)
                                              "spells it (repeatable), e.g. --set steps=1000 --set nm=1:4."),
                               QStringLiteral("KEY=VALUE"));
     QCommandLineOption shotsOpt(QStringLiteral("screenshots"),
-                                QStringLiteral("Train the default comparison in a window and save a PNG of every page "
-                                               "into DIR."),
+                                QStringLiteral("Train the default comparison in a window (or show FILE.h5) and save a "
+                                               "PNG of every page into DIR."),
                                 QStringLiteral("DIR"));
     cli.addOptions({exportOpt, headlessOpt, outOpt, stepsOpt, setOpt, shotsOpt});
     cli.addPositionalArgument(QStringLiteral("FILE.h5"), QStringLiteral("Run files to open."));
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
         return nmui::exportRunFiles(files, cli.value(exportOpt), out);
     }
     if (cli.isSet(shotsOpt))
-        return nmui::renderScreenshots(configs, cli.value(shotsOpt), out);
+        return nmui::renderScreenshots(configs, cli.value(shotsOpt), out, cli.positionalArguments());
     if (!display || cli.isSet(headlessOpt)) {
         const QString dir = cli.isSet(outOpt)
                                 ? cli.value(outOpt)

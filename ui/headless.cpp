@@ -135,14 +135,26 @@ int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream 
     return errors.isEmpty() ? 0 : 1;
 }
 
-int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out)
+int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out,
+                      const QStringList &files)
 {
     MainWindow window;
     window.resize(1600, 1000);
     window.experiment()->showConfigs(configs);
     window.applyExperiment();
+    if (!files.isEmpty()) {
+        window.setRecordFolder(QString());
+        window.controller()->setExperiment({});
+        for (const QString &f : files) {
+            QString why;
+            if (!window.openRunFile(f, &why)) {
+                out << "nmstudio: " << why << '\n';
+                return 1;
+            }
+        }
+    }
     window.show();
-    if (!trainToEnd(window, 30 * 60 * 1000, &out))
+    if (files.isEmpty() && !trainToEnd(window, 30 * 60 * 1000, &out))
         return 1;
     printSummary(*window.store(), out);
     QDir().mkpath(outDir);

@@ -31,7 +31,9 @@ int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream 
 
 // Trains `configs` in a window (on whatever platform is active), then saves a PNG of every
 // page of the window into `outDir`.
-int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out);
+// With run files, shows them (and trains nothing) instead of the comparison.
+int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out,
+                      const QStringList &files = {});
 
 // Runs the window's event loop until its experiment has finished (or `timeoutMs`).
 bool trainToEnd(MainWindow &window, int timeoutMs, QTextStream *progress);
