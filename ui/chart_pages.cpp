@@ -130,6 +130,33 @@ void ChartPages::track(ChartPanel *panel, int page)
 {
     m_panels.append({panel, page});
     connect(panel, &ChartPanel::exportRequested, this, &ChartPages::exportRequested);
+    if (auto *m = qobject_cast<MetricChart *>(panel)) {
+        connect(m->view(), &PlotView::zoomChanged, this, [this, m] { linkZoom(m, false); });
+        connect(m->view(), &PlotView::zoomWasReset, this, [this, m] { linkZoom(m, true); });
+    }
+}
+
+void ChartPages::linkZoom(MetricChart *source, bool reset)
+{
+    if (m_linking || !m_settings->linkX())
+        return;
+    m_linking = true;
+    int page = -1;
+    for (const auto &[panel, p] : m_panels)
+        if (panel == source)
+            page = p;
+    const QPointF r = source->view()->xRange();
+    for (const auto &[panel, p] : m_panels) {
+        auto *m = qobject_cast<MetricChart *>(panel);
+        if (!m || m == source || p != page || m->mode() != source->mode())
+            continue;
+        if (reset)
+            m->view()->resetZoom();
+        else
+            m->view()->zoomToX(r.x(), r.y());
+        m->requestRefresh();
+    }
+    m_linking = false;
 }
 
 QWidget *ChartPages::lossPage()

@@ -52,6 +52,7 @@ private:
     QWidget *continuityPage();
     QWidget *summaryPage();
     void track(ChartPanel *panel, int page);
+    void linkZoom(MetricChart *source, bool reset);
 
     RunStore *m_store;
     ChartSettings *m_settings;
@@ -62,6 +63,7 @@ private:
     LayerInspector *m_inspector = nullptr;
     SummaryChart *m_summary = nullptr;
     QList<std::pair<ChartPanel *, int>> m_panels; // chart and its page
+    bool m_linking = false;
 };
 
 } // namespace nmui

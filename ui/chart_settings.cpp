@@ -37,6 +37,14 @@ void ChartSettings::setSeedBand(SeedBand b)
     }
 }
 
+void ChartSettings::setLinkX(bool on)
+{
+    if (on != m_linkX) {
+        m_linkX = on;
+        Q_EMIT changed();
+    }
+}
+
 void ChartSettings::setFollowLatest(bool on)
 {
     if (on != m_follow) {

@@ -28,12 +28,15 @@ public:
     bool groupSeeds() const { return m_groupSeeds; }
     SeedBand seedBand() const { return m_seedBand; }
     bool followLatest() const { return m_follow; }
+    // Zooming one line chart of a page zooms the others with the same x axis.
+    bool linkX() const { return m_linkX; }
 
     void setSmoothing(double w);
     void setXMode(XAxisMode m);
     void setGroupSeeds(bool on);
     void setSeedBand(SeedBand b);
     void setFollowLatest(bool on);
+    void setLinkX(bool on);
 
 Q_SIGNALS:
     void changed();
@@ -44,6 +47,7 @@ private:
     bool m_groupSeeds = true;
     SeedBand m_seedBand = SeedBand::Ci95;
     bool m_follow = false;
+    bool m_linkX = true;
 };
 
 } // namespace nmui

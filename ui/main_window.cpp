@@ -215,6 +215,7 @@ void MainWindow::buildToolbars()
         m_smoothSlider->setValue(static_cast<int>(std::lround(m_settings->smoothing() * 1000)));
         m_smoothSpin->setValue(m_settings->smoothing());
         m_follow->setChecked(m_settings->followLatest());
+        m_linkX->setChecked(m_settings->linkX());
         m_group->setChecked(m_settings->groupSeeds());
         m_bandCi->setChecked(m_settings->seedBand() == SeedBand::Ci95);
         m_bandMinMax->setChecked(m_settings->seedBand() == SeedBand::MinMax);
@@ -230,6 +231,11 @@ void MainWindow::buildToolbars()
     connect(m_xMode, &QComboBox::currentIndexChanged, this,
             [this](int i) { m_settings->setXMode(static_cast<XAxisMode>(i)); });
     view->addWidget(m_xMode);
+    m_linkX = view->addAction(tr("Link x"));
+    m_linkX->setCheckable(true);
+    m_linkX->setToolTip(tr("Zooming or panning one line chart of a page does the same to the page's other line "
+                           "charts"));
+    connect(m_linkX, &QAction::toggled, m_settings, &ChartSettings::setLinkX);
     m_follow = view->addAction(tr("Follow latest"));
     m_follow->setCheckable(true);
     m_follow->setToolTip(tr("While zoomed, slide the window along with the newest step"));
@@ -649,6 +655,7 @@ void MainWindow::restoreSettings()
                                 ? SeedBand::MinMax
                                 : SeedBand::Ci95);
     m_settings->setFollowLatest(s.value("charts/follow", false).toBool());
+    m_settings->setLinkX(s.value("charts/linkX", true).toBool());
     m_pages->setCurrentIndex(s.value("window/page", 0).toInt());
     const QVariantMap form = s.value("experiment/form").toMap();
     if (!form.isEmpty())
@@ -672,6 +679,7 @@ void MainWindow::saveSettings() const
     s.setValue("charts/seedBand",
                m_settings->seedBand() == SeedBand::MinMax ? QStringLiteral("minmax") : QStringLiteral("ci95"));
     s.setValue("charts/follow", m_settings->followLatest());
+    s.setValue("charts/linkX", m_settings->linkX());
     s.setValue("experiment/form", m_experiment->state());
     s.setValue("record/folder", m_recordFolder);
     s.setValue("record/on", m_record->isChecked());

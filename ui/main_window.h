@@ -114,6 +114,7 @@ private:
     QMenu *m_recentMenu = nullptr;
 
     QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group, *m_record, *m_sampleAtStart;
+    QAction *m_linkX = nullptr;
     QAction *m_bandCi = nullptr, *m_bandMinMax = nullptr; // the band of seed groups (Group seeds ▾)
     QSlider *m_smoothSlider;
     QDoubleSpinBox *m_smoothSpin;

@@ -64,6 +64,8 @@ public:
     int layer() const { return m_layer; }
     // The step axis only (derived curves, schedules), whatever the shared x setting.
     void setStepAxisOnly(bool on) { m_stepOnly = on; }
+    // What the x axis shows now (the shared setting, or step for step-only charts).
+    XAxisMode mode() const;
     void setMarkers(std::function<QList<Marker>(const QList<int> &runs)> markers) { m_markers = std::move(markers); }
     void setYRangeHint(double lo, double hi) { m_yHint = {lo, hi, true}; }
 
@@ -90,7 +92,6 @@ private:
         QColor color;
     };
 
-    XAxisMode mode() const;
     bool curve(const Run &run, const CurveSpec &spec, CurveData &out) const;
     std::string columnName(const CurveSpec &spec) const;
     QList<Entity> entities() const;

@@ -12,6 +12,7 @@
 #include "palette.h"
 #include "scatter_chart.h"
 #include "summary_chart.h"
+#include "chart_pages.h"
 
 #include "nmcore/stats.h"
 
@@ -245,6 +246,41 @@ private Q_SLOTS:
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         c->refresh();
         QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("srste_lambda=2e-4 (mean ± 95 % CI, 2 seeds)"));
+    }
+
+    void zoomingOneLineChartZoomsTheOthersOnItsPage()
+    {
+        RunStore store;
+        ChartSettings settings;
+        addRun(store, {QStringLiteral("A"), "ste", 1, 1000});
+        ChartPages pages(&store, &settings);
+        pages.resize(1200, 800);
+        pages.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&pages));
+        store.flush();
+        for (MetricChart *m : {pages.trainLoss(), pages.valLoss(), pages.trainAccuracy(), pages.valAccuracy()})
+            m->refresh();
+        MetricChart *c = pages.trainLoss();
+        const QPoint p1 = toView(*c, {200, 1.5}), p2 = toView(*c, {400, 0.2});
+        QTest::mousePress(c->view()->viewport(), Qt::LeftButton, {}, p1);
+        QTest::mouseMove(c->view()->viewport(), p2);
+        QTest::mouseRelease(c->view()->viewport(), Qt::LeftButton, {}, p2);
+        QVERIFY(c->view()->userZoomed());
+        const QPointF zoomed = c->view()->xRange();
+        for (MetricChart *m : {pages.valLoss(), pages.trainAccuracy(), pages.valAccuracy()}) {
+            QVERIFY(m->view()->userZoomed());
+            QCOMPARE(m->view()->xRange(), zoomed);
+        }
+        QVERIFY(!pages.gradientNoise()->view()->userZoomed()); // another page
+        QTest::mouseDClick(c->view()->viewport(), Qt::LeftButton, {}, p1);
+        QVERIFY(!pages.valAccuracy()->view()->userZoomed());
+        // Unlinked, a zoom stays in its chart.
+        settings.setLinkX(false);
+        QTest::mousePress(c->view()->viewport(), Qt::LeftButton, {}, p1);
+        QTest::mouseMove(c->view()->viewport(), p2);
+        QTest::mouseRelease(c->view()->viewport(), Qt::LeftButton, {}, p2);
+        QVERIFY(c->view()->userZoomed());
+        QVERIFY(!pages.valAccuracy()->view()->userZoomed());
     }
 
     void summaryPlotsSeedGroupsAgainstASweptValueWithConfidenceIntervals()
