@@ -6,6 +6,7 @@
 #include "run_store.h"
 #include "scatter_chart.h"
 #include "schedule_plan.h"
+#include "step_values.h"
 #include "summary_chart.h"
 
 #include "nmcore/error.h"
@@ -180,7 +181,16 @@ QWidget *ChartPages::lossPage()
     grid->addWidget(m_valLoss, 0, 1);
     grid->addWidget(m_trainAcc, 1, 0);
     grid->addWidget(m_valAcc, 1, 1);
-    return page;
+    auto *split = new QSplitter(Qt::Vertical, this);
+    split->addWidget(page);
+    m_stepValues = new StepValuesTable(split);
+    for (MetricChart *c : {m_trainLoss, m_valLoss, m_trainAcc, m_valAcc})
+        m_stepValues->follow(c);
+    split->addWidget(m_stepValues);
+    split->setStretchFactor(0, 6);
+    split->setStretchFactor(1, 1);
+    split->setSizes({800, 110});
+    return split;
 }
 
 QWidget *ChartPages::gradientPage()

@@ -16,6 +16,7 @@ class LayerInspector;
 class MetricChart;
 class RunStore;
 class ScatterChart;
+class StepValuesTable;
 class SummaryChart;
 
 class ChartPages : public QTabWidget {
@@ -39,6 +40,7 @@ public:
     HeatmapPanel *heatmaps() const { return m_heatmaps; }
     LayerInspector *inspector() const { return m_inspector; }
     SummaryChart *summary() const { return m_summary; }
+    StepValuesTable *stepValues() const { return m_stepValues; }
     // Refreshes every chart, visible or not (before exporting from a hidden page).
     void refreshAll();
 
@@ -62,6 +64,7 @@ private:
     HeatmapPanel *m_heatmaps = nullptr;
     LayerInspector *m_inspector = nullptr;
     SummaryChart *m_summary = nullptr;
+    StepValuesTable *m_stepValues = nullptr;
     QList<std::pair<ChartPanel *, int>> m_panels; // chart and its page
     bool m_linking = false;
 };

@@ -560,6 +560,47 @@ void MetricChart::updateMarkers()
     }
 }
 
+QList<MetricChart::StepValue> MetricChart::valuesAt(double x) const
+{
+    QList<StepValue> out;
+    const double w = m_settings->smoothing();
+    for (const auto &t : m_traces) {
+        const CurveSpec &spec = m_specs[t->spec];
+        for (qsizetype k = 0; k < t->runs.size(); ++k) {
+            const Run *run = store()->run(t->runs[k]);
+            CurveData d;
+            if (!run || !curve(*run, spec, d))
+                continue;
+            const long i = plot::nearestIndex(d.x, x);
+            if (i < 0)
+                continue;
+            StepValue v;
+            v.run = run->meta.name + (m_specs.size() > 1 && !spec.label.isEmpty() ? QStringLiteral(" · ") + spec.label
+                                                                                   : QString());
+            v.color = run->meta.color;
+            v.step = d.step[static_cast<size_t>(i)];
+            v.value = d.y[static_cast<size_t>(i)];
+            if (spec.smoothable && w > 0) {
+                plot::EmaSmoother smoother; // the chart's own are per trace; this one is per lookup
+                v.smoothed = smoother.apply(d.y, w)[static_cast<size_t>(i)];
+            }
+            for (size_t j = 0; j < d.y.size(); ++j) {
+                const double y = d.y[j];
+                if (!std::isfinite(y))
+                    continue;
+                if (!(y >= v.min)) {
+                    v.min = y;
+                    v.minStep = d.step[j];
+                }
+                if (!(y <= v.max))
+                    v.max = y;
+            }
+            out.append(v);
+        }
+    }
+    return out;
+}
+
 QString MetricChart::readout(QPointF value) const
 {
     struct Row {

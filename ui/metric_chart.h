@@ -72,6 +72,16 @@ public:
     DataTable table(bool visibleOnly) const override;
     void refresh() override;
 
+    // TensorBoard's "values at step k": every plotted run's point nearest to x (in this chart's
+    // x units), its value and smoothed value there, and its lowest and highest value over the
+    // whole run with the step of the lowest.
+    struct StepValue {
+        QString run;
+        QColor color;
+        double step = NAN, value = NAN, smoothed = NAN, min = NAN, max = NAN, minStep = NAN;
+    };
+    QList<StepValue> valuesAt(double x) const;
+
     // For tests and benchmarks.
     QLineSeries *mainSeries(int runId, int spec = 0) const;
     QLineSeries *rawSeries(int runId, int spec = 0) const;

@@ -13,6 +13,7 @@
 #include "scatter_chart.h"
 #include "summary_chart.h"
 #include "chart_pages.h"
+#include "step_values.h"
 
 #include "nmcore/stats.h"
 
@@ -281,6 +282,43 @@ private Q_SLOTS:
         QTest::mouseRelease(c->view()->viewport(), Qt::LeftButton, {}, p2);
         QVERIFY(c->view()->userZoomed());
         QVERIFY(!pages.valAccuracy()->view()->userZoomed());
+    }
+
+    void valuesAtTheHoveredStepListEveryRun()
+    {
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.5);
+        addRun(store, {QStringLiteral("A"), "ste", 1, 1000}); // loss 2/√step
+        SyntheticRun b{QStringLiteral("B"), "srste", 1, 1000};
+        b.loss = [](long s) { return s == 600 ? 0.01f : 1.0f; };
+        addRun(store, b);
+        ChartPages pages(&store, &settings);
+        pages.resize(1200, 800);
+        pages.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&pages));
+        store.flush();
+        MetricChart *c = pages.trainLoss();
+        c->refresh();
+        StepValuesTable *t = pages.stepValues();
+        hover(c->view()->viewport(), toView(*c, {100, 1.0}));
+        QCOMPARE(t->rowCount(), 2);
+        QCOMPARE(t->heading(), QStringLiteral("Training loss"));
+        auto cell = [&](int r, int col) { return t->item(r, col)->text(); };
+        QCOMPARE(cell(0, 0), QStringLiteral("A"));
+        const double step = cell(0, 1).toDouble();
+        QVERIFY(std::abs(step - 100) < 10);
+        QVERIFY(std::abs(cell(0, 2).toDouble() - 2.0 / std::sqrt(step)) < 1e-4);
+        QVERIFY(cell(0, 3).toDouble() > cell(0, 2).toDouble()); // smoothed lags a falling curve
+        QVERIFY(std::abs(cell(0, 4).toDouble() - 2.0 / std::sqrt(1000.0)) < 1e-4);
+        QCOMPARE(cell(0, 5).toDouble(), 2.0);
+        QCOMPARE(cell(1, 4).toDouble(), 0.01);
+        QCOMPARE(cell(1, 6), QStringLiteral("600"));
+        // A click keeps the step; hovering elsewhere leaves the table as it is.
+        QTest::mouseClick(c->view()->viewport(), Qt::LeftButton, {}, toView(*c, {100, 1.0}));
+        QVERIFY(t->pinned());
+        hover(c->view()->viewport(), toView(*c, {800, 1.0}));
+        QCOMPARE(cell(0, 1).toDouble(), step);
     }
 
     void summaryPlotsSeedGroupsAgainstASweptValueWithConfidenceIntervals()
