@@ -175,7 +175,8 @@ Tree baseTree()
           {"lr", Ty::F64},
           {"grad_norm", Ty::F64},
           {"step_seconds", Ty::F64},
-          {"elapsed_seconds", Ty::F64}}},
+          {"elapsed_seconds", Ty::F64},
+          {"flops", Ty::F64}}},
         {"val", 2, {{"loss", Ty::F32}, {"accuracy", Ty::F32}, {"bits_per_char", Ty::F32}}},
         {"test", 1, {{"loss", Ty::F32}, {"accuracy", Ty::F32}, {"bits_per_char", Ty::F32}}},
         {"continuity", 1,
@@ -228,7 +229,7 @@ Tree baseTree()
     Value ckStep = series(Ty::I64, {1}, 0);
     ckStep.nums = {3};
     addDataset(t, ck + "/step", ckStep);
-    for (const char *name : {"elapsed_seconds", "lr", "lambda"})
+    for (const char *name : {"elapsed_seconds", "training_flops", "lr", "lambda"})
         addDataset(t, ck + "/" + name, series(Ty::F64, {1}, 6));
     addDataset(t, ck + "/params", series(Ty::F32, {1, 53}, 6));
     addDataset(t, ck + "/optimizer", series(Ty::F32, {1, 53}, 6));
