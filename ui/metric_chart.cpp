@@ -6,6 +6,8 @@
 #include <QComboBox>
 #include <QGraphicsSimpleTextItem>
 #include <QHBoxLayout>
+#include <QFontMetricsF>
+#include <QLegend>
 #include <QLegendMarker>
 #include <QLineSeries>
 #include <QLogValueAxis>
@@ -47,12 +49,13 @@ void hideFromLegend(QChart *chart, QAbstractSeries *s)
         m->setVisible(false);
 }
 
-QString groupName(const QString &runName, int n, SeedBand band)
+// A seed group's legend name: short, so that legends of many groups keep the names whole; the
+// chart's title says what the lines and bands are.
+QString groupName(const QString &runName, int n)
 {
     QString base = runName;
     base.remove(QRegularExpression(QStringLiteral("[\\s_]*(s|seed\\s*)\\d+$")));
-    return band == SeedBand::Ci95 ? QObject::tr("%1 (mean ± 95 % CI, %2 seeds)").arg(base).arg(n)
-                                  : QObject::tr("%1 (mean, min–max of %2 seeds)").arg(base).arg(n);
+    return QObject::tr("%1 (%2 seeds)").arg(base).arg(n);
 }
 
 } // namespace
@@ -272,7 +275,7 @@ QList<MetricChart::Entity> MetricChart::entities() const
             for (int id : g)
                 ids << QString::number(id);
             e.key = QStringLiteral("g") + ids.join(',');
-            e.name = groupName(first->meta.name, static_cast<int>(g.size()), m_settings->seedBand());
+            e.name = groupName(first->meta.name, static_cast<int>(g.size()));
         }
         list.append(e);
     }
@@ -519,6 +522,32 @@ void MetricChart::refresh()
     for (auto &t : m_traces)
         pushTrace(*t);
     updateMarkers();
+    fitLegend();
+    const bool groups = std::any_of(m_traces.begin(), m_traces.end(), [](const auto &t) { return t->runs.size() > 1; });
+    const QString band = m_settings->seedBand() == SeedBand::Ci95 ? tr(" · mean ± 95 % CI over seeds")
+                                                                  : tr(" · mean, min–max over seeds");
+    const QString heading = groups ? title() + band : title();
+    if (chart()->title() != heading)
+        chart()->setTitle(heading);
+}
+
+void MetricChart::fitLegend()
+{
+    QLegend *legend = chart()->legend();
+    const QFontMetricsF fm(legend->font());
+    double need = 0;
+    for (const auto &t : m_traces)
+        if (m_specs[t->spec].legend)
+            need += fm.horizontalAdvance(t->name) + 3.5 * fm.height(); // marker, gaps
+    const Qt::Alignment want = need > 0.92 * width() ? Qt::AlignRight : Qt::AlignBottom;
+    if (legend->alignment() != want)
+        legend->setAlignment(want);
+}
+
+void MetricChart::resizeEvent(QResizeEvent *e)
+{
+    ChartPanel::resizeEvent(e);
+    fitLegend();
 }
 
 void MetricChart::updateMarkers()

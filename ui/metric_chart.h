@@ -119,7 +119,14 @@ private:
     void updateMarkers();
     void updateLayerChoices();
     QString readout(QPointF value) const;
+    // Legend below the plot while the names fit in one row, else at the right, one per line
+    // (Qt elides names that do not fit, which hides which run is which).
+    void fitLegend();
 
+protected:
+    void resizeEvent(QResizeEvent *e) override;
+
+private:
     ChartSettings *m_settings;
     QString m_yTitle;
     QList<CurveSpec> m_specs;

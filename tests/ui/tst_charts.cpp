@@ -19,6 +19,7 @@
 
 #include <QAreaSeries>
 #include <QChart>
+#include <QLegend>
 #include <QLegendMarker>
 #include <QLineSeries>
 #include <QLogValueAxis>
@@ -214,7 +215,8 @@ private Q_SLOTS:
         QCOMPARE(c->traceCount(), 1);
         QCOMPARE(c->mainSeries(a), c->mainSeries(b));
         QCOMPARE(c->mainSeries(a)->points().first().y(), 2.0);
-        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean ± 95 % CI, 2 seeds)"));
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (2 seeds)"));
+        QCOMPARE(c->chart()->title(), QStringLiteral("Training loss · mean ± 95 % CI over seeds"));
         auto band = [&] {
             QList<QAreaSeries *> found;
             for (QAbstractSeries *s : c->chart()->series())
@@ -228,7 +230,7 @@ private Q_SLOTS:
         QVERIFY(std::abs(band()->lowerSeries()->points().first().y() + 10.7062) < 1e-3);
         settings.setSeedBand(SeedBand::MinMax);
         c->refresh();
-        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (mean, min–max of 2 seeds)"));
+        QCOMPARE(c->chart()->title(), QStringLiteral("Training loss · mean, min–max over seeds"));
         QCOMPARE(band()->upperSeries()->points().first().y(), 3.0);
         QCOMPARE(band()->lowerSeries()->points().first().y(), 1.0);
         settings.setGroupSeeds(false);
@@ -246,7 +248,16 @@ private Q_SLOTS:
         addRun(store, s2);
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         c->refresh();
-        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("srste_lambda=2e-4 (mean ± 95 % CI, 2 seeds)"));
+        QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("srste_lambda=2e-4 (2 seeds)"));
+        QCOMPARE(c->chart()->legend()->alignment(), Qt::AlignBottom);
+        // Names that do not fit in one row below the plot go to its right, one per line, whole.
+        for (int k = 0; k < 8; ++k) {
+            SyntheticRun r{QStringLiteral("srste_lambda=%1e-4_nm=1:16_warmup_long_name").arg(k + 3), "srste", 1, 50};
+            r.config = [k](nm::RunConfig &cfg) { cfg.lambda = (k + 3) * 1e-4; };
+            addRun(store, r);
+        }
+        c->refresh();
+        QCOMPARE(c->chart()->legend()->alignment(), Qt::AlignRight);
     }
 
     void zoomingOneLineChartZoomsTheOthersOnItsPage()
