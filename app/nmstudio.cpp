@@ -66,8 +66,17 @@ int main(int argc, char **argv)
         "Train N:M structured-sparse recipes side by side and compare their masks, gradients and losses."));
     cli.addHelpOption();
     cli.addVersionOption();
-    QCommandLineOption exportOpt(QStringLiteral("export"), QStringLiteral("Write every chart of FILE.h5 into DIR."),
+    QCommandLineOption exportOpt(QStringLiteral("export"),
+                                 QStringLiteral("Write every chart of FILE.h5 into DIR (PNG 1x and 2x, SVG, PDF, CSV)."),
                                  QStringLiteral("DIR"));
+    QCommandLineOption presetOpt(
+        QStringLiteral("preset"),
+        QStringLiteral("Figure size of --export and --headless: %1. The chart is laid out at that size with the "
+                       "size's text and line width; PNGs at %2 and %3 dpi. Default: 1000x620 pixels.")
+            .arg(nmui::figurePresetChoices())
+            .arg(nmui::kFigureDpi)
+            .arg(2 * nmui::kFigureDpi),
+        QStringLiteral("NAME"));
     QCommandLineOption headlessOpt(QStringLiteral("headless"),
                                    QStringLiteral("Run the default comparison without a window and write every plot "
                                                   "into --out (what happens anyway without a display)."));
@@ -82,11 +91,21 @@ int main(int argc, char **argv)
                                 QStringLiteral("Train the default comparison in a window (or show FILE.h5) and save a "
                                                "PNG of every page into DIR."),
                                 QStringLiteral("DIR"));
-    cli.addOptions({exportOpt, headlessOpt, outOpt, stepsOpt, setOpt, shotsOpt});
+    cli.addOptions({exportOpt, presetOpt, headlessOpt, outOpt, stepsOpt, setOpt, shotsOpt});
     cli.addPositionalArgument(QStringLiteral("FILE.h5"), QStringLiteral("Run files to open."));
     cli.process(app);
 
     QTextStream out(stdout);
+    nmui::FigurePreset figure;
+    if (cli.isSet(presetOpt)) {
+        QString why;
+        const auto preset = nmui::parseFigurePreset(cli.value(presetOpt), &why);
+        if (!preset) {
+            std::fprintf(stderr, "nmstudio: --preset: %s\n", qPrintable(why));
+            return 1;
+        }
+        figure = *preset;
+    }
     auto configs = nmui::defaultComparison();
     if (cli.isSet(stepsOpt)) {
         bool ok = false;
@@ -130,7 +149,7 @@ int main(int argc, char **argv)
             std::fprintf(stderr, "nmstudio: --export DIR needs at least one run file (nmstudio --export DIR FILE.h5)\n");
             return 1;
         }
-        return nmui::exportRunFiles(files, cli.value(exportOpt), out);
+        return nmui::exportRunFiles(files, cli.value(exportOpt), out, figure);
     }
     if (cli.isSet(shotsOpt))
         return nmui::renderScreenshots(configs, cli.value(shotsOpt), out, cli.positionalArguments());
@@ -145,7 +164,7 @@ int main(int argc, char **argv)
                 << QDir(dir).absolutePath() << '\n';
         out << QString::fromStdString(nm::blasBanner(nm::hardwareThreads())) << '\n';
         out.flush();
-        return nmui::runHeadless(configs, dir, out);
+        return nmui::runHeadless(configs, dir, out, figure);
     }
 
     nmui::MainWindow window;

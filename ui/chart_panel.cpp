@@ -1,7 +1,9 @@
 #include "chart_panel.h"
 
+#include "figure_preset.h"
 #include "run_store.h"
 
+#include <QActionGroup>
 #include <QChart>
 #include <QGraphicsLayout>
 #include <QHBoxLayout>
@@ -76,19 +78,56 @@ void ChartPanel::setTitleText(const QString &text)
     m_titleLabel->setText(text);
 }
 
+QMenu *addFigureSizeMenu(QMenu *menu)
+{
+    QMenu *sizes = menu->addMenu(QObject::tr("Figure size"));
+    sizes->setToolTip(QObject::tr("The size, text and line width of PNG, SVG and PDF exports"));
+    sizes->setToolTipsVisible(true);
+    auto *group = new QActionGroup(sizes);
+    for (const FigurePreset &p : figurePresets()) {
+        QAction *a = sizes->addAction(p.describe());
+        a->setCheckable(true);
+        a->setData(p.name);
+        group->addAction(a);
+        const QString name = p.name;
+        QObject::connect(a, &QAction::triggered, sizes, [name] { setCurrentFigurePreset(name); });
+    }
+    // Another menu may have changed the choice.
+    QObject::connect(sizes, &QMenu::aboutToShow, sizes, [sizes] {
+        const QString current = currentFigurePreset().name;
+        for (QAction *a : sizes->actions())
+            a->setChecked(a->data().toString() == current);
+    });
+    return sizes;
+}
+
 void ChartPanel::buildExportMenu(QToolButton *button)
 {
     auto *menu = new QMenu(button);
     const std::pair<QString, QString> items[] = {
         {tr("PNG (1×)…"), QStringLiteral("png")},   {tr("PNG (2×)…"), QStringLiteral("png2x")},
-        {tr("SVG…"), QStringLiteral("svg")},         {tr("CSV, visible range…"), QStringLiteral("csv-visible")},
+        {tr("SVG…"), QStringLiteral("svg")},         {tr("PDF…"), QStringLiteral("pdf")},
+        {tr("CSV, visible range…"), QStringLiteral("csv-visible")},
         {tr("CSV, all data…"), QStringLiteral("csv-all")}, {tr("Copy image"), QStringLiteral("clipboard")},
     };
+    QAction *png1 = nullptr, *png2 = nullptr;
     for (const auto &[text, format] : items) {
         QAction *a = menu->addAction(text);
         const QString f = format;
         connect(a, &QAction::triggered, this, [this, f] { Q_EMIT exportRequested(this, f); });
+        if (f == QStringLiteral("png"))
+            png1 = a;
+        else if (f == QStringLiteral("png2x"))
+            png2 = a;
     }
+    menu->addSeparator();
+    addFigureSizeMenu(menu);
+    // At a figure size the PNGs have a resolution rather than a multiple of the screen's.
+    connect(menu, &QMenu::aboutToShow, this, [png1, png2] {
+        const bool screen = currentFigurePreset().isScreen();
+        png1->setText(screen ? tr("PNG (1×)…") : tr("PNG (%1 dpi)…").arg(kFigureDpi));
+        png2->setText(screen ? tr("PNG (2×)…") : tr("PNG (%1 dpi)…").arg(2 * kFigureDpi));
+    });
     button->setMenu(menu);
 }
 

@@ -11,11 +11,17 @@
 class QChart;
 class QHBoxLayout;
 class QLabel;
+class QMenu;
 class QToolButton;
 
 namespace nmui {
 
 class RunStore;
+
+// Adds a "Figure size" submenu to `menu`: the presets with their sizes, one checked (the
+// choice, kept in QSettings by setCurrentFigurePreset(), is shared by every chart's Export
+// menu and File ▸ Export all).
+QMenu *addFigureSizeMenu(QMenu *menu);
 
 // A chart's data as a table (CSV export).
 struct DataTable {

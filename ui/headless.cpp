@@ -82,7 +82,8 @@ void printSummary(const RunStore &store, QTextStream &out)
 
 } // namespace
 
-int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out)
+int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out,
+                const FigurePreset &figure)
 {
     MainWindow window;
     window.resize(1500, 940);
@@ -104,7 +105,7 @@ int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir
     }
     printSummary(*window.store(), out);
     QStringList errors;
-    const QStringList files = window.exportAll(outDir, &errors, QSize(1000, 620));
+    const QStringList files = window.exportAll(outDir, &errors, QSize(1000, 620), figure);
     out << QStringLiteral("wrote %1 files to %2\n").arg(files.size()).arg(QDir(outDir).absolutePath());
     for (const QString &e : errors)
         out << "nmstudio: " << e << '\n';
@@ -112,7 +113,7 @@ int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir
     return errors.isEmpty() ? 0 : 1;
 }
 
-int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out)
+int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out, const FigurePreset &figure)
 {
     MainWindow window;
     window.resize(1500, 940);
@@ -127,7 +128,7 @@ int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream 
     window.store()->flush();
     printSummary(*window.store(), out);
     QStringList errors;
-    const QStringList written = window.exportAll(outDir, &errors, QSize(1000, 620));
+    const QStringList written = window.exportAll(outDir, &errors, QSize(1000, 620), figure);
     out << QStringLiteral("wrote %1 files to %2\n").arg(written.size()).arg(QDir(outDir).absolutePath());
     for (const QString &e : errors)
         out << "nmstudio: " << e << '\n';

@@ -1,8 +1,10 @@
 #pragma once
 // nmstudio without a window: train an experiment to the end and write every chart (PNG 1×
-// and 2×, SVG, CSV) into a folder, printing progress lines; and render every page of the
+// and 2×, SVG, PDF, CSV) into a folder, printing progress lines; and render every page of the
 // main window to PNG (the README's screenshots). Both need a QApplication; on a machine
 // without a display nmstudio creates it on the offscreen platform.
+#include "figure_preset.h"
+
 #include "nmcore/config.h"
 
 #include <QString>
@@ -23,11 +25,13 @@ void initResources();
 std::vector<nm::RunConfig> defaultComparison();
 
 // Trains `configs` to completion, recording them into `outDir`/comparison.h5, and exports
-// every chart into `outDir`; 0 on success.
-int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out);
+// every chart into `outDir` (at 1000×620, or at `figure`'s size); 0 on success.
+int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out,
+                const FigurePreset &figure = {});
 
-// Reads run files and exports every chart into `outDir` (nmstudio --export DIR FILE.h5).
-int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out);
+// Reads run files and exports every chart into `outDir` (nmstudio --export DIR FILE.h5
+// [--preset NAME]).
+int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream &out, const FigurePreset &figure = {});
 
 // Trains `configs` in a window (on whatever platform is active), then saves a PNG of every
 // page of the window into `outDir`.

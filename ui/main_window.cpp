@@ -178,7 +178,7 @@ void MainWindow::buildActions()
             return;
         QSettings().setValue("export/dir", dir);
         QStringList errors;
-        const QStringList files = exportAll(dir, &errors);
+        const QStringList files = exportAll(dir, &errors, {}, currentFigurePreset());
         showMessage(errors.isEmpty() ? tr("Wrote %n file(s) to %1", "", static_cast<int>(files.size())).arg(dir)
                                      : errors.join("; "),
                     !errors.isEmpty());
@@ -319,6 +319,7 @@ void MainWindow::buildMenus()
     });
     file->addSeparator();
     file->addAction(m_exportAll);
+    addFigureSizeMenu(file);
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
     QMenu *run = menuBar()->addMenu(tr("&Run"));
@@ -615,29 +616,35 @@ bool MainWindow::exportChart(ChartPanel *panel, const QString &format)
         return true;
     }
     const bool csv = format.startsWith(QStringLiteral("csv"));
-    const QString ext = csv ? QStringLiteral("csv") : format == QStringLiteral("svg") ? QStringLiteral("svg")
-                                                                                     : QStringLiteral("png");
+    const bool png = format.startsWith(QStringLiteral("png"));
+    const QString ext = csv ? QStringLiteral("csv") : png ? QStringLiteral("png") : format;
     const QString suggested = panel->slug() + (format == QStringLiteral("png2x") ? QStringLiteral("@2x.") : ".") + ext;
     const QString path = askPath(tr("Export %1").arg(panel->title()), suggested,
                                  ext.toUpper() + tr(" files (*.") + ext + QStringLiteral(")"));
     if (path.isEmpty())
         return false;
+    const FigurePreset figure = currentFigurePreset();
+    const bool screen = figure.isScreen();
+    const double times = format == QStringLiteral("png2x") ? 2.0 : 1.0;
     QString error;
     bool ok = false;
     if (csv)
         ok = saveCsv(panel, path, format == QStringLiteral("csv-visible"), &error);
     else if (ext == QStringLiteral("svg"))
-        ok = saveSvg(panel, path, &error);
+        ok = screen ? saveSvg(panel, path, &error) : saveSvg(panel, path, figure, &error);
+    else if (ext == QStringLiteral("pdf"))
+        ok = screen ? savePdf(panel, path, &error) : savePdf(panel, path, figure, &error);
     else
-        ok = savePng(panel, path, format == QStringLiteral("png2x") ? 2.0 : 1.0, &error);
-    showMessage(ok ? tr("Wrote %1").arg(path) : error, !ok);
+        ok = screen ? savePng(panel, path, times, &error) : savePng(panel, path, figure, times * kFigureDpi, &error);
+    const QString size = csv || screen ? QString() : QStringLiteral(" (%1)").arg(figure.describe());
+    showMessage(ok ? tr("Wrote %1").arg(path) + size : error, !ok);
     return ok;
 }
 
-QStringList MainWindow::exportAll(const QString &dir, QStringList *errors, QSize size)
+QStringList MainWindow::exportAll(const QString &dir, QStringList *errors, QSize size, const FigurePreset &figure)
 {
     m_pages->refreshAll();
-    return exportCharts(m_pages->charts(), dir, errors, size);
+    return exportCharts(m_pages->charts(), dir, errors, size, figure);
 }
 
 void MainWindow::restoreSettings()

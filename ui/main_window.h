@@ -5,6 +5,7 @@
 // steps/s, elapsed time. Window layout, chart settings, the form and recent files persist
 // in QSettings.
 #include "chart_settings.h"
+#include "figure_preset.h"
 #include "training_controller.h"
 
 #include <QMainWindow>
@@ -65,10 +66,13 @@ public:
     using Confirm = std::function<bool(const QString &title, const QString &text, const QString &yes)>;
     void setConfirm(Confirm confirm) { m_confirm = std::move(confirm); }
 
-    // Exports one chart ("png", "png2x", "svg", "csv-visible", "csv-all", "clipboard").
+    // Exports one chart ("png", "png2x", "svg", "pdf", "csv-visible", "csv-all", "clipboard") at
+    // the figure size chosen in the Export menus (currentFigurePreset()).
     bool exportChart(ChartPanel *panel, const QString &format);
-    // Every chart of every page into `dir` (PNG 1×/2×, SVG, CSV); the files written.
-    QStringList exportAll(const QString &dir, QStringList *errors = nullptr, QSize size = {});
+    // Every chart of every page into `dir` (PNG 1×/2×, SVG, PDF, CSV) at `size` or, unless it
+    // is the screen preset, at `figure`'s size; the files written.
+    QStringList exportAll(const QString &dir, QStringList *errors = nullptr, QSize size = {},
+                          const FigurePreset &figure = {});
 
     // Takes the form's experiment into the controller (while idle).
     void applyExperiment();

@@ -28,13 +28,16 @@
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
+#include <QImage>
 #include <QLabel>
 #include <QLineEdit>
 #include <QLineSeries>
+#include <QMenu>
 #include <QMessageBox>
 #include <QSet>
 #include <QSettings>
 #include <QSpinBox>
+#include <QToolButton>
 #include <QTemporaryDir>
 #include <QTimer>
 
@@ -221,7 +224,62 @@ private Q_SLOTS:
         QStringList errors;
         const QStringList files = w.exportAll(m_dir.filePath(QStringLiteral("everything")), &errors, QSize(800, 500));
         QVERIFY2(errors.isEmpty(), qPrintable(errors.join("; ")));
-        QCOMPARE(files.size(), 4 * w.pages()->charts().size());
+        QCOMPARE(files.size(), 5 * w.pages()->charts().size()); // PNG 1× and 2×, SVG, PDF, CSV
+    }
+
+    void exportMenuOffersPdfAndFigureSizes()
+    {
+        MainWindow w;
+        QVERIFY(openAlone(w, MainWindow::defaultSampleFile()));
+        ChartPanel *loss = w.pages()->trainLoss();
+        QMenu *menu = nullptr;
+        for (QToolButton *b : loss->findChildren<QToolButton *>())
+            if (b->text() == QStringLiteral("Export"))
+                menu = b->menu();
+        QVERIFY(menu);
+        QStringList items;
+        for (QAction *a : menu->actions())
+            items << a->text();
+        QVERIFY2(items.contains(QStringLiteral("PDF…")) && items.contains(QStringLiteral("Figure size")),
+                 qPrintable(items.join(" | ")));
+        QMenu *sizes = nullptr;
+        for (QAction *a : menu->actions())
+            if (a->menu())
+                sizes = a->menu();
+        QVERIFY(sizes);
+        QStringList presets;
+        for (QAction *a : sizes->actions())
+            presets << a->text();
+        QCOMPARE(presets.size(), figurePresets().size());
+        QVERIFY2(presets.contains(QStringLiteral("One column: 8.5 × 5.3 cm, 8 pt text")),
+                 qPrintable(presets.join(" | ")));
+        // Choosing a size: the PNG entries say their resolution, and the exports have that size.
+        QAction *one = nullptr;
+        for (QAction *a : sizes->actions())
+            if (a->data().toString() == QStringLiteral("one-column"))
+                one = a;
+        QVERIFY(one);
+        one->trigger();
+        QCOMPARE(currentFigurePreset().name, QStringLiteral("one-column"));
+        Q_EMIT menu->aboutToShow();
+        QCOMPARE(menu->actions().first()->text(), QStringLiteral("PNG (300 dpi)…"));
+        const QString pdf = m_dir.filePath(QStringLiteral("one-column.pdf")),
+                      png = m_dir.filePath(QStringLiteral("one.png"));
+        w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
+            return suggested.endsWith(QStringLiteral(".pdf")) ? pdf : png;
+        });
+        QVERIFY(w.exportChart(loss, QStringLiteral("pdf")));
+        QFile f(pdf);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray bytes = f.readAll();
+        QVERIFY(bytes.startsWith("%PDF"));
+        QVERIFY(bytes.contains("/MediaBox [0 0 241") || bytes.contains("/MediaBox [0 0 240"));
+        QVERIFY(w.statusMessage()->text().contains(QStringLiteral("One column")));
+        QVERIFY(w.exportChart(loss, QStringLiteral("png")));
+        QCOMPARE(QImage(png).width(), qRound(8.5 / 2.54 * 300));
+        setCurrentFigurePreset(QStringLiteral("screen"));
+        Q_EMIT menu->aboutToShow();
+        QCOMPARE(menu->actions().first()->text(), QStringLiteral("PNG (1×)…"));
     }
 
     void closingWhileTrainingAsksAndCancelKeepsTraining()
