@@ -173,7 +173,9 @@ void FigureStyle::replaceLegend()
 {
     QLegend *legend = m_chart->legend();
     const QList<LegendEntry> entries = legendEntries(m_chart);
-    if (!legend->isVisible() || legend->alignment() != Qt::AlignBottom)
+    // A legend below the plot, or at its right (where a line chart puts names that do not fit
+    // in one row on screen): at a figure size, rows that wrap below the plot serve both.
+    if (!legend->isVisible() || (legend->alignment() != Qt::AlignBottom && legend->alignment() != Qt::AlignRight))
         return;
     m_legendReplaced = true;
     m_legendVisible = legend->isVisible();

@@ -160,7 +160,10 @@ void SummaryChart::refresh()
     const SummaryMetric &metric = summaryMetrics()[std::clamp(m_options.metric, 0,
                                                                 static_cast<int>(summaryMetrics().size()) - 1)];
     m_xAxis->setTitleText(summaryXLabel(m_options.x));
-    m_yAxis->setTitleText(metric.label + QStringLiteral(" (mean ± 95 % CI over seeds)"));
+    m_yAxis->setTitleText(metric.label);
+    const QString heading = tr("Summary · mean ± 95 % CI over seeds");
+    if (chart()->title() != heading)
+        chart()->setTitle(heading);
     std::map<QString, QList<QPointF>> points;
     std::map<QString, QColor> colors;
     struct Bar {

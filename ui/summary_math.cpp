@@ -13,11 +13,11 @@ namespace nmui {
 const QList<SummaryMetric> &summaryMetrics()
 {
     static const QList<SummaryMetric> m = {
-        {QStringLiteral("validation accuracy"), TableKind::Validation, "accuracy", true},
-        {QStringLiteral("validation loss"), TableKind::Validation, "loss", false},
+        {QStringLiteral("val accuracy"), TableKind::Validation, "accuracy", true},
+        {QStringLiteral("val loss"), TableKind::Validation, "loss", false},
         {QStringLiteral("test accuracy"), TableKind::Test, "accuracy", true},
         {QStringLiteral("test loss"), TableKind::Test, "loss", false},
-        {QStringLiteral("training loss"), TableKind::Train, "loss", false},
+        {QStringLiteral("train loss"), TableKind::Train, "loss", false},
     };
     return m;
 }

@@ -20,7 +20,7 @@ struct Run;
 enum class SummaryStat { Final, Best, AtStep };
 
 struct SummaryMetric {
-    QString label;     // "validation accuracy"
+    QString label;     // "val accuracy"
     TableKind table = TableKind::Validation;
     std::string column; // "accuracy"
     bool higherIsBetter = true;
