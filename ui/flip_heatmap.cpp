@@ -224,10 +224,9 @@ void FlipHeatmap::render()
     const double x0 = static_cast<double>(m_bins.firstBin) * m_binWidth;
     const double x1 = x0 + static_cast<double>(cols) * m_binWidth;
     m_anchor->replace({QPointF(x0, 0), QPointF(x1, layers)});
-    m_xAxis->setTickAnchor(0); // the interval before the range (see MetricChart::updateAxes)
-    m_xAxis->setTickInterval(plot::niceInterval(x1 - x0, std::max(2, view()->plotColumns() / 110)));
+    m_xAxis->setTickAnchor(0);
     m_xAxis->setTickType(QValueAxis::TicksDynamic);
-    view()->setXRange(x0, x1);
+    view()->setXRange(x0, x1, plot::niceInterval(x1 - x0, std::max(2, view()->plotColumns() / 110)));
     m_yAxis->setRange(0, layers);
     const QStringList names = layerNames();
     for (const QString &label : m_yAxis->categoriesLabels())

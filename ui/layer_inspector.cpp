@@ -2,6 +2,7 @@
 
 #include "image_chart.h"
 #include "palette.h"
+#include "plot_view.h"
 #include "run_store.h"
 #include "series_math.h"
 
@@ -93,8 +94,7 @@ public:
             }
             m_series->append(set);
         }
-        m_axisY->setTickInterval(plot::niceInterval(hi * 1.08, 5)); // before the range (see MetricChart)
-        m_axisY->setRange(0, hi * 1.08);
+        setTicksAndRange(m_axisY, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 5));
     }
 
     DataTable table(bool) const override

@@ -474,15 +474,15 @@ void MetricChart::updateAxes(double x0, double x1, const plot::Range &yr)
         y = m_logY ? plot::Range{0.1, 10, true} : plot::Range{0, 1, true};
     if (!(x1 > x0))
         x1 = x0 + 1;
-    // Tick intervals first: a new range with the old interval could mean thousands of ticks.
     x->setTickType(QValueAxis::TicksDynamic);
     x->setTickAnchor(0);
-    x->setTickInterval(plot::niceInterval(x1 - x0, std::max(2, view()->plotColumns() / 90)));
+    const double xTick = plot::niceInterval(x1 - x0, std::max(2, view()->plotColumns() / 90));
+    double yTick = 0;
     if (auto *v = qobject_cast<QValueAxis *>(m_yAxis)) {
         v->setTickAnchor(0);
-        v->setTickInterval(plot::niceInterval(y.hi - y.lo, std::max(2, static_cast<int>(chart()->plotArea().height()) / 45)));
+        yTick = plot::niceInterval(y.hi - y.lo, std::max(2, static_cast<int>(chart()->plotArea().height()) / 45));
     }
-    view()->setRanges(x0, x1, y.lo, y.hi);
+    view()->setRanges(x0, x1, y.lo, y.hi, xTick, yTick);
 }
 
 void MetricChart::pushTrace(Trace &t)

@@ -9,6 +9,7 @@
 #include <QMouseEvent>
 #include <QValueAxis>
 
+#include <algorithm>
 #include <cmath>
 
 namespace nmui {
@@ -30,9 +31,15 @@ QPointF axisRange(const QAbstractAxis *a)
     return {0, 0};
 }
 
-void setAxisRange(QAbstractAxis *a, double lo, double hi)
+void setAxisRange(QAbstractAxis *a, double lo, double hi, double tick)
 {
-    if (!a || !std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo))
+    if (!a)
+        return;
+    if (auto *v = qobject_cast<QValueAxis *>(a); v && tick > 0 && std::isfinite(tick)) {
+        setTicksAndRange(v, lo, hi, tick);
+        return;
+    }
+    if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo))
         return;
     const QPointF now = axisRange(a);
     if (now.x() == lo && now.y() == hi)
@@ -41,6 +48,29 @@ void setAxisRange(QAbstractAxis *a, double lo, double hi)
 }
 
 } // namespace
+
+void setTicksAndRange(QValueAxis *axis, double lo, double hi, double tick)
+{
+    const bool rangeOk = std::isfinite(lo) && std::isfinite(hi) && hi > lo;
+    const bool tickOk = tick > 0 && std::isfinite(tick);
+    const bool sameRange = axis->min() == lo && axis->max() == hi;
+    auto setRange = [&] {
+        if (rangeOk && !sameRange)
+            axis->setRange(lo, hi);
+    };
+    auto setTick = [&] {
+        if (tickOk && axis->tickInterval() != tick)
+            axis->setTickInterval(tick);
+    };
+    // Each intermediate state has no more ticks than the old or the new one.
+    if (tickOk && tick < axis->tickInterval()) {
+        setRange();
+        setTick();
+    } else {
+        setTick();
+        setRange();
+    }
+}
 
 PlotView::PlotView(QChart *chart, QWidget *parent) : QChartView(chart, parent)
 {
@@ -96,19 +126,25 @@ QPointF PlotView::yRange() const
     return axisRange(firstAxis(chart(), Qt::Vertical));
 }
 
-void PlotView::setRanges(double x0, double x1, double y0, double y1)
+void PlotView::setRanges(double x0, double x1, double y0, double y1, double xTick, double yTick)
 {
-    setAxisRange(firstAxis(chart(), Qt::Horizontal), x0, x1);
-    setAxisRange(firstAxis(chart(), Qt::Vertical), y0, y1);
+    setAxisRange(firstAxis(chart(), Qt::Horizontal), x0, x1, xTick);
+    setAxisRange(firstAxis(chart(), Qt::Vertical), y0, y1, yTick);
 }
 
-void PlotView::setXRange(double x0, double x1)
+void PlotView::setXRange(double x0, double x1, double xTick)
 {
-    setAxisRange(firstAxis(chart(), Qt::Horizontal), x0, x1);
+    setAxisRange(firstAxis(chart(), Qt::Horizontal), x0, x1, xTick);
 }
 
 void PlotView::resetZoom()
 {
+    // The zoom-in interval over the home range could mean thousands of ticks: coarsen it first;
+    // the owner's refresh (zoomWasReset) or its rangeChanged handler sets the right one.
+    if (m_userZoomed)
+        for (QAbstractAxis *a : chart()->axes())
+            if (auto *v = qobject_cast<QValueAxis *>(a); v && v->tickType() == QValueAxis::TicksDynamic)
+                v->setTickInterval(std::max(v->tickInterval(), 1e6 * (v->max() - v->min())));
     m_userZoomed = false;
     chart()->zoomReset();
     Q_EMIT zoomWasReset();
@@ -116,7 +152,7 @@ void PlotView::resetZoom()
 
 void PlotView::zoomToX(double x0, double x1)
 {
-    setXRange(x0, x1);
+    setXRange(x0, x1, 0);
     m_userZoomed = true;
 }
 

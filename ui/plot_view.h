@@ -12,10 +12,18 @@
 #include <functional>
 
 class QGraphicsLineItem;
+class QValueAxis;
 class QGraphicsRectItem;
 class QGraphicsTextItem;
 
 namespace nmui {
+
+// Sets a value axis's range and (dynamic) tick interval in the order that never has more ticks
+// on the way than the old or the new state: a smaller interval after the range, a larger one
+// before. Qt Charts makes graphics items for every tick of the current range at once, so the
+// new interval over the old range could mean millions of items and a window frozen for minutes.
+// A non-finite or empty range, or an interval <= 0, leaves that part as it is.
+void setTicksAndRange(QValueAxis *axis, double lo, double hi, double tick);
 
 class PlotView : public QChartView {
     Q_OBJECT
@@ -28,9 +36,10 @@ public:
     void setCrosshairEnabled(bool on);
 
     bool userZoomed() const { return m_userZoomed; }
-    // Sets both axes' ranges without marking a user zoom.
-    void setRanges(double x0, double x1, double y0, double y1);
-    void setXRange(double x0, double x1);
+    // Sets both axes' ranges without marking a user zoom; a tick interval > 0 goes to a value
+    // axis with its range (setTicksAndRange).
+    void setRanges(double x0, double x1, double y0, double y1, double xTick = 0, double yTick = 0);
+    void setXRange(double x0, double x1, double xTick = 0);
     void resetZoom();
     // Applies a zoom made elsewhere (linked axes): sets the x range and counts as zoomed.
     void zoomToX(double x0, double x1);

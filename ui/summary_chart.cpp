@@ -233,18 +233,19 @@ void SummaryChart::refresh()
             y = {0, 1, true};
         // Ticks at 1, 2 or 5 × 10^k, labelled with as many decimals as the interval needs.
         auto ticks = [](QValueAxis *a, double span) {
-            const double step = plot::niceInterval(span, 6);
+            const double step = plot::niceInterval(span, 6); // set with the range
             a->setTickAnchor(0);
-            a->setTickInterval(step);
             a->setTickType(QValueAxis::TicksDynamic);
             const int decimals = step > 0 && step < 1 ? static_cast<int>(std::ceil(-std::log10(step) - 1e-9)) : 0;
             a->setLabelFormat(step >= 1e5 || (step > 0 && step < 1e-4) ? QStringLiteral("%.3g")
                                                                         : QStringLiteral("%.%1f").arg(decimals));
+            return step;
         };
+        double xTick = 0;
         if (auto *v = qobject_cast<QValueAxis *>(m_xAxis))
-            ticks(v, x.hi - x.lo);
-        ticks(m_yAxis, y.hi - y.lo);
-        view()->setRanges(x.lo, x.hi, y.lo, y.hi);
+            xTick = ticks(v, x.hi - x.lo);
+        const double yTick = ticks(m_yAxis, y.hi - y.lo);
+        view()->setRanges(x.lo, x.hi, y.lo, y.hi, xTick, yTick);
     }
     Q_EMIT groupsChanged();
 }

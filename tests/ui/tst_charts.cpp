@@ -10,6 +10,7 @@
 #include "heatmap_panel.h"
 #include "metric_chart.h"
 #include "palette.h"
+#include "plot_view.h"
 #include "scatter_chart.h"
 #include "summary_chart.h"
 #include "chart_pages.h"
@@ -181,6 +182,41 @@ private Q_SLOTS:
         QVERIFY(!c->view()->userZoomed());
         QCOMPARE(xMax(*c), 1600.0);
         QCOMPARE(xMin(*c), 1.0);
+    }
+
+    void rangeAndTickChangesNeverPassThroughMoreTicks()
+    {
+        // Qt Charts builds every tick of the current range at once: the new interval over the
+        // old range (or the old interval over the new one) froze the window for minutes when a
+        // chart went from a wide range to a narrow one.
+        QChart chart;
+        auto *axis = new QValueAxis;
+        chart.addAxis(axis, Qt::AlignLeft);
+        axis->setTickType(QValueAxis::TicksDynamic);
+        axis->setRange(0, 1);
+        axis->setTickInterval(0.2);
+        double most = 0;
+        auto count = [&] { most = std::max(most, (axis->max() - axis->min()) / axis->tickInterval()); };
+        connect(axis, &QValueAxis::rangeChanged, this, count);
+        connect(axis, &QValueAxis::tickIntervalChanged, this, count);
+        struct Case {
+            double lo, hi, tick;
+        };
+        for (const Case &c : {Case{0, 1000, 200}, Case{0.5, 0.5 + 1e-6, 2e-7}, Case{-5e5, 5e5, 2e5}, Case{2, 3, 0.2},
+                              Case{0, 1e9, 2e8}}) {
+            const double before = (axis->max() - axis->min()) / axis->tickInterval();
+            most = 0;
+            setTicksAndRange(axis, c.lo, c.hi, c.tick);
+            QCOMPARE(axis->min(), c.lo);
+            QCOMPARE(axis->max(), c.hi);
+            QCOMPARE(axis->tickInterval(), c.tick);
+            QVERIFY2(most <= std::max(before, (c.hi - c.lo) / c.tick) * (1 + 1e-9),
+                     qPrintable(QStringLiteral("%1 ticks on the way to [%2, %3]").arg(most).arg(c.lo).arg(c.hi)));
+        }
+        // An empty or non-finite range leaves the range; a bad interval leaves the interval.
+        setTicksAndRange(axis, 4, 4, std::nan(""));
+        QCOMPARE(axis->min(), 0.0);
+        QCOMPARE(axis->tickInterval(), 2e8);
     }
 
     void logAxisDropsNonPositiveValues()
