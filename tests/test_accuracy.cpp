@@ -18,6 +18,20 @@ TEST(Accuracy, DefaultMlpReaches85PercentOnFashionMnist)
     EXPECT_GE(s.testAccuracy, 0.85f);
 }
 
+TEST(Accuracy, DefaultVitReaches84PercentOnFashionMnist)
+{
+    // The ViT's defaults (7×7 patches: 16 tokens and a class token, 2 blocks of width 64,
+    // AdamW), 2000 of its 3000 default steps, SR-STE 2:4 on the feed-forward layers.
+    const auto cfg = nm::parseConfig("", "", {{"model", "vit"}, {"steps", "2000"}, {"eval_every", "0"},
+                                              {"recipe", "srste"}});
+    nm::Trainer t(cfg, nm::loadDataset(nm::dataOptions(cfg)));
+    const auto s = t.run();
+    ASSERT_EQ(s.status, nm::RunStatus::Completed);
+    std::printf("%s, SR-STE 2:4, %ld steps: test accuracy %.4f, val accuracy %.4f\n", t.info().modelDescription.c_str(),
+                s.step, s.testAccuracy, s.valAccuracy);
+    EXPECT_GE(s.testAccuracy, 0.84f);
+}
+
 TEST(Accuracy, TinyGptBeatsUnigramEntropyOnFortunes)
 {
     const auto cfg = nm::parseConfig("", "", {{"model", "gpt"}, {"steps", "600"}, {"eval_every", "0"}});

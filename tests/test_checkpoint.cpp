@@ -143,6 +143,16 @@ TEST(Checkpoint, ResumeAGptWithAdamW)
                              15);
 }
 
+TEST(Checkpoint, ResumeAVitWithEveryRecipe)
+{
+    for (const char *recipe : {"srste", "sste", "mdgf-exp", "sdgf-geometric"})
+        resumeMatchesTheOriginal(config({{"model", "vit"}, {"vit_patch", "2"}, {"vit_width", "16"}, {"vit_pool", "mean"},
+                                         {"batch", "8"}, {"warmup", "5"}, {"recipe", recipe},
+                                         {"nm", recipe[0] == 's' && recipe[1] == 'd' ? "1:8" : "2:4"},
+                                         {"sparse_layers", "all"}, {"keep_indivisible_dense", "true"}}),
+                                 15);
+}
+
 TEST(Checkpoint, WrittenWithSnapshotsAndWhenARunStops)
 {
     const auto c = config({{"recipe", "srste"}, {"steps", "100"}});

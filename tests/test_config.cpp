@@ -27,6 +27,12 @@ TEST(Config, ModelDefaultsApplyUnlessSet)
     EXPECT_EQ(gpt.data, "text");
     EXPECT_EQ(gpt.optimizer, "adamw");
     EXPECT_DOUBLE_EQ(gpt.weightDecay, 0.1);
+    const auto vit = nm::parseConfig("", "", {{"model", "vit"}});
+    EXPECT_EQ(vit.data, "fashion-mnist");
+    EXPECT_EQ(vit.optimizer, "adamw");
+    EXPECT_DOUBLE_EQ(vit.weightDecay, 0.05);
+    EXPECT_EQ(vit.vitPatch, 7);
+    EXPECT_EQ(vit.vitPool, "cls");
     const auto gpt2 = nm::parseConfig(R"({"model": "gpt", "lr": 0.01})", "x.json", {{"weight-decay", "0"}});
     EXPECT_DOUBLE_EQ(gpt2.lr, 0.01);
     EXPECT_DOUBLE_EQ(gpt2.weightDecay, 0.0);
@@ -63,7 +69,7 @@ TEST(Config, OutOfRangeAndChoicesListAllowedValues)
 {
     EXPECT_NE(errorOf(R"({"batch": 0})").find("batch: 0 is out of range; allowed [1, 65536]"), std::string::npos);
     EXPECT_NE(errorOf(R"({"lr": -1})").find("lr: -1 is out of range"), std::string::npos);
-    EXPECT_NE(errorOf(R"({"model": "cnn"})").find("model: unknown value 'cnn'; allowed: mlp, gpt"),
+    EXPECT_NE(errorOf(R"({"model": "cnn"})").find("model: unknown value 'cnn'; allowed: mlp, gpt, vit"),
               std::string::npos);
     EXPECT_NE(errorOf(R"({"mlp_hidden": [64, 0]})").find("mlp_hidden"), std::string::npos);
 }
@@ -73,7 +79,10 @@ TEST(Config, CrossFieldRules)
     EXPECT_NE(errorOf(R"({"model": "gpt", "gpt_width": 130, "gpt_heads": 4})").find("does not divide"),
               std::string::npos);
     EXPECT_NE(errorOf(R"({"data": "text"})").find("needs model gpt"), std::string::npos);
-    EXPECT_NE(errorOf(R"({"model": "gpt", "data": "fashion-mnist"})").find("needs model mlp"), std::string::npos);
+    EXPECT_NE(errorOf(R"({"model": "gpt", "data": "fashion-mnist"})").find("needs model mlp or vit"), std::string::npos);
+    EXPECT_NE(errorOf(R"({"model": "vit", "data": "text"})").find("the ViT trains on fashion-mnist"), std::string::npos);
+    EXPECT_NE(errorOf(R"({"model": "vit", "vit_width": 30, "vit_heads": 4})").find("vit_heads: 4 does not divide"),
+              std::string::npos);
     EXPECT_NE(errorOf(R"({"steps": 10, "warmup": 20})").find("warmup"), std::string::npos);
 }
 

@@ -54,6 +54,19 @@ TEST(Determinism, GptSameSeedAndThreadsGiveBitIdenticalLosses)
     EXPECT_TRUE(bitIdentical(a.evals, b.evals));
 }
 
+TEST(Determinism, VitSameSeedAndThreadsGiveBitIdenticalLosses)
+{
+    for (const char *threads : {"1", "2"}) {
+        const std::map<std::string, std::string> flags = {
+            {"model", "vit"}, {"data", "synthetic"}, {"steps", "12"}, {"vit_patch", "2"}, {"vit_width", "32"},
+            {"batch", "16"},  {"threads", threads},  {"eval_every", "6"}, {"recipe", "srste"}, {"sparse_layers", "all"}};
+        const auto a = train(flags), b = train(flags);
+        ASSERT_EQ(a.losses.size(), 12u);
+        EXPECT_TRUE(bitIdentical(a.losses, b.losses)) << "threads=" << threads;
+        EXPECT_TRUE(bitIdentical(a.evals, b.evals)) << "threads=" << threads;
+    }
+}
+
 TEST(Determinism, DifferentSeedsGiveDifferentRuns)
 {
     const auto a = train({{"data", "synthetic"}, {"steps", "5"}, {"seed", "1"}});

@@ -21,8 +21,9 @@ namespace nmui {
 
 namespace {
 
-const std::vector<std::string> kModelKeys = {"model",     "mlp_hidden", "gpt_layers", "gpt_heads", "gpt_width",
-                                             "context",   "data",       "data_dir",   "text_file", "val_count"};
+const std::vector<std::string> kModelKeys = {"model",      "mlp_hidden", "gpt_layers", "gpt_heads", "gpt_width",
+                                             "context",    "vit_layers", "vit_heads",  "vit_width", "vit_patch",
+                                             "vit_pool",   "data",       "data_dir",   "text_file", "val_count"};
 const std::vector<std::string> kSparsityKeys = {"nm", "sparse_layers", "keep_indivisible_dense", "mvue", "fp8"};
 const std::vector<std::string> kTrainingKeys = {"steps",    "batch",        "optimizer",   "lr",
                                                 "min_lr_ratio", "warmup",   "momentum",    "nesterov",
@@ -259,9 +260,12 @@ void ExperimentPanel::updateVisibility()
                     label->setVisible(on);
         }
     };
-    show("mlp_hidden", !gpt);
+    const bool vit = m_model == QStringLiteral("vit");
+    show("mlp_hidden", !gpt && !vit);
     for (const char *k : {"gpt_layers", "gpt_heads", "gpt_width", "context", "eval_batches"})
         show(k, gpt);
+    for (const char *k : {"vit_layers", "vit_heads", "vit_width", "vit_patch", "vit_pool"})
+        show(k, vit);
     show("data_dir", source == QStringLiteral("fashion-mnist"));
     show("text_file", source == QStringLiteral("text"));
     show("val_count", source == QStringLiteral("fashion-mnist"));

@@ -36,13 +36,22 @@ std::vector<Option> buildOptions()
         o.push_back({OptionInfo{std::move(key), type, std::move(help), std::move(def), std::move(choices), lo, hi}, m});
     };
     add("name", T::String, &RunConfig::name, "run name, used in summaries and run files", "run");
-    add("model", T::Choice, &RunConfig::model, "model to train", "mlp", 0, 0, {"mlp", "gpt"});
+    add("model", T::Choice, &RunConfig::model,
+        "model to train: mlp (Fashion-MNIST), gpt (characters of text), vit (vision transformer on Fashion-MNIST)",
+        "mlp", 0, 0, {"mlp", "gpt", "vit"});
     add("mlp_hidden", T::IntList, &RunConfig::mlpHidden, "MLP hidden widths, comma separated", "256,256", 1, 65536);
     add("gpt_layers", T::Int, &RunConfig::gptLayers, "GPT transformer blocks", "2", 1, 64);
     add("gpt_heads", T::Int, &RunConfig::gptHeads, "GPT attention heads (must divide gpt_width)", "4", 1, 64);
     add("gpt_width", T::Int, &RunConfig::gptWidth, "GPT embedding width", "128", 8, 4096);
     add("context", T::Int, &RunConfig::context, "GPT context length in characters", "64", 2, 4096);
-    add("data", T::Choice, &RunConfig::data, "dataset", "mlp: fashion-mnist, gpt: text", 0, 0,
+    add("vit_layers", T::Int, &RunConfig::vitLayers, "ViT transformer blocks", "2", 1, 64);
+    add("vit_heads", T::Int, &RunConfig::vitHeads, "ViT attention heads (must divide vit_width)", "4", 1, 64);
+    add("vit_width", T::Int, &RunConfig::vitWidth, "ViT embedding width", "64", 8, 4096);
+    add("vit_patch", T::Int, &RunConfig::vitPatch, "ViT patch side in pixels (must divide the image side; 28×28: 7 gives 16 tokens, 4 gives 49)",
+        "7", 1, 64);
+    add("vit_pool", T::Choice, &RunConfig::vitPool,
+        "ViT pooling: cls (a learned class token) or mean (the mean of the patch tokens)", "cls", 0, 0, {"cls", "mean"});
+    add("data", T::Choice, &RunConfig::data, "dataset", "mlp, vit: fashion-mnist, gpt: text", 0, 0,
         {"fashion-mnist", "text", "synthetic"});
     add("data_dir", T::String, &RunConfig::dataDir,
         "directory with the four IDX files (train/t10k images and labels, optionally .gz); MNIST works too",
@@ -51,11 +60,11 @@ std::vector<Option> buildOptions()
         "");
     add("val_count", T::Int, &RunConfig::valCount, "validation images held out from the end of the training file",
         "5000", 0, 59999);
-    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt: adamw", 0, 0, {"sgd", "adamw"});
-    add("lr", T::Float, &RunConfig::lr, "peak learning rate", "mlp: 0.05, gpt: 0.001", 0, 100);
+    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt, vit: adamw", 0, 0, {"sgd", "adamw"});
+    add("lr", T::Float, &RunConfig::lr, "peak learning rate", "mlp: 0.05, gpt, vit: 0.001", 0, 100);
     add("min_lr_ratio", T::Float, &RunConfig::minLrRatio, "final learning rate of the cosine decay, as a fraction of lr",
-        "mlp: 0, gpt: 0.1", 0, 1);
-    add("warmup", T::Int, &RunConfig::warmup, "linear warm-up steps before the cosine decay", "mlp: 0, gpt: 100", 0,
+        "mlp: 0, gpt, vit: 0.1", 0, 1);
+    add("warmup", T::Int, &RunConfig::warmup, "linear warm-up steps before the cosine decay", "mlp: 0, gpt, vit: 100", 0,
         kBig);
     add("momentum", T::Float, &RunConfig::momentum, "SGD momentum", "0.9", 0, 0.9999);
     add("nesterov", T::Bool, &RunConfig::nesterov, "SGD with Nesterov momentum", "true");
@@ -63,17 +72,17 @@ std::vector<Option> buildOptions()
     add("beta2", T::Float, &RunConfig::beta2, "AdamW β2", "0.95", 0, 0.99999);
     add("eps", T::Float, &RunConfig::eps, "AdamW ε", "1e-8", 1e-12, 1);
     add("weight_decay", T::Float, &RunConfig::weightDecay,
-        "weight decay on weight matrices (SGD: L2 added to the gradient; AdamW: decoupled)", "mlp: 5e-4, gpt: 0.1", 0,
+        "weight decay on weight matrices (SGD: L2 added to the gradient; AdamW: decoupled)", "mlp: 5e-4, gpt: 0.1, vit: 0.05", 0,
         10);
     add("grad_clip", T::Float, &RunConfig::gradClip, "clip the global gradient norm to this value (0: off)",
-        "mlp: 0, gpt: 1", 0, 1e6);
-    add("steps", T::Int, &RunConfig::steps, "optimiser steps", "mlp: 3000, gpt: 2000", 1, 1e8);
+        "mlp: 0, gpt, vit: 1", 0, 1e6);
+    add("steps", T::Int, &RunConfig::steps, "optimiser steps", "mlp, vit: 3000, gpt: 2000", 1, 1e8);
     add("batch", T::Int, &RunConfig::batch, "batch size (images, or sequences of `context` characters)",
-        "mlp: 128, gpt: 32", 1, 65536);
+        "mlp, vit: 128, gpt: 32", 1, 65536);
     add("seed", T::Int, &RunConfig::seed, "seed for initialisation and data order", "1", 0, 9007199254740991.0);
     add("threads", T::Int, &RunConfig::threads, "threads for BLAS and OpenMP (0: every core)", "0", 0, 1024);
     add("eval_every", T::Int, &RunConfig::evalEvery, "evaluate on the validation split every k steps (0: only at the end)",
-        "mlp: 250, gpt: 200", 0, 1e8);
+        "mlp, vit: 250, gpt: 200", 0, 1e8);
     add("eval_batches", T::Int, &RunConfig::evalBatches,
         "language models: validation windows per evaluation, in batches", "16", 1, 100000);
     // Sparsity: recipes and their hyperparameters (algorithms.md §2; defaults are the authors').
@@ -86,7 +95,7 @@ std::vector<Option> buildOptions()
     add("nm", T::String, &RunConfig::nm,
         "target N:M sparsity: keep N of every M consecutive weights along a layer's input (1 <= N < M <= 128)", "2:4");
     add("sparse_layers", T::String, &RunConfig::sparseLayers,
-        "which Linear layers are sparse: default (MLP hidden layers; GPT feed-forward fc1/fc2), all, none, or "
+        "which Linear layers are sparse: default (MLP hidden layers; GPT and ViT feed-forward fc1/fc2), all, none, or "
         "comma-separated layer names (e.g. fc2,fc3)",
         "default");
     add("keep_indivisible_dense", T::Bool, &RunConfig::keepIndivisibleDense,
@@ -172,6 +181,14 @@ void applyModelDefaults(RunConfig &c)
         c.steps = 2000;
         c.batch = 32;
         c.evalEvery = 200;
+    }
+    if (c.model == "vit") { // fashion-mnist, 3000 steps of 128 images, eval every 250: the MLP's
+        c.optimizer = "adamw";
+        c.lr = 1e-3;
+        c.minLrRatio = 0.1;
+        c.warmup = 100;
+        c.weightDecay = 0.05;
+        c.gradClip = 1.0;
     }
 }
 
@@ -477,13 +494,17 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
 
 void validateConfig(const RunConfig &c)
 {
-    if (c.model == "mlp" && c.data == "text")
-        throw ConfigError("data: 'text' needs model gpt; the MLP trains on fashion-mnist or synthetic");
+    if (c.model != "gpt" && c.data == "text")
+        throw ConfigError("data: 'text' needs model gpt; the " + std::string(c.model == "vit" ? "ViT" : "MLP") +
+                          " trains on fashion-mnist or synthetic");
     if (c.model == "gpt" && c.data == "fashion-mnist")
-        throw ConfigError("data: 'fashion-mnist' needs model mlp; the GPT trains on text or synthetic");
+        throw ConfigError("data: 'fashion-mnist' needs model mlp or vit; the GPT trains on text or synthetic");
     if (c.gptWidth % c.gptHeads != 0)
         throw ConfigError("gpt_heads: " + std::to_string(c.gptHeads) + " does not divide gpt_width " +
                           std::to_string(c.gptWidth));
+    if (c.vitWidth % c.vitHeads != 0)
+        throw ConfigError("vit_heads: " + std::to_string(c.vitHeads) + " does not divide vit_width " +
+                          std::to_string(c.vitWidth));
     if (c.warmup > c.steps)
         throw ConfigError("warmup: " + std::to_string(c.warmup) + " exceeds steps " + std::to_string(c.steps));
     if (c.name.empty())
@@ -494,6 +515,7 @@ void validateConfig(const RunConfig &c)
         throw ConfigError("nm: tsrste-df uses transposable 2:4 masks; set --nm 2:4 (got " + c.nm + ")");
     if (c.pgfDense + c.pgfFinetune >= 1.0)
         throw ConfigError("pgf_dense + pgf_finetune must leave a sparse span (their sum is >= 1)");
+    // The ViT's head sees one row per image, so its batch itself must be a multiple of 4.
     const long rows = static_cast<long>(c.batch) * (c.model == "gpt" ? c.context : 1);
     if (c.mvue && rows % 4 != 0)
         throw ConfigError("mvue: groups of 4 tokens need batch" + std::string(c.model == "gpt" ? " × context" : "") +

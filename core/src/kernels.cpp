@@ -196,7 +196,7 @@ void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *t
     }
 }
 
-void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, bool causal)
 {
     const int hs = C / NH;
     const int C3 = 3 * C;
@@ -212,19 +212,20 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
         for (int t = 0; t < T; ++t) {
             float *row = a + (long)t * T;
+            const int last = causal ? t : T - 1; // keys 0..last are visible
             float mx = row[0];
-            for (int j = 1; j <= t; ++j)
+            for (int j = 1; j <= last; ++j)
                 mx = std::max(mx, row[j]);
             float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j <= t; ++j) {
+            for (int j = 0; j <= last; ++j) {
                 row[j] = fastmath::exp(row[j] - mx);
                 sum += row[j];
             }
             const float inv = 1.0f / sum;
-            for (int j = 0; j <= t; ++j)
+            for (int j = 0; j <= last; ++j)
                 row[j] *= inv;
-            for (int j = t + 1; j < T; ++j)
+            for (int j = last + 1; j < T; ++j)
                 row[j] = 0.0f;
         }
         float *o = out + (long)b * T * C + h * hs; // (T, hs), row stride C
@@ -233,7 +234,7 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
 }
 
 void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B,
-                       int T, int C, int NH)
+                       int T, int C, int NH, bool causal)
 {
     const int hs = C / NH;
     const int C3 = 3 * C;
@@ -249,16 +250,17 @@ void attentionBackward(float *dqkv, float *scratch, const float *dout, const flo
         float *da = scratch + (long)bh * T * T;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, g, C, v, C3, 0.0f, da, T);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, g, C, 1.0f, dv, C3);
-        // Softmax backward, in place: dpre = a ⊙ (da − Σ a·da); zero above the diagonal.
+        // Softmax backward, in place: dpre = a ⊙ (da − Σ a·da); zero where the mask hides a key.
         for (int t = 0; t < T; ++t) {
             const float *ar = a + (long)t * T;
             float *dr = da + (long)t * T;
+            const int last = causal ? t : T - 1;
             float dot = 0.0f;
-            for (int j = 0; j <= t; ++j)
+            for (int j = 0; j <= last; ++j)
                 dot += ar[j] * dr[j];
-            for (int j = 0; j <= t; ++j)
+            for (int j = 0; j <= last; ++j)
                 dr[j] = ar[j] * (dr[j] - dot);
-            for (int j = t + 1; j < T; ++j)
+            for (int j = last + 1; j < T; ++j)
                 dr[j] = 0.0f;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, da, T, k, C3, 1.0f, dq, C3);

@@ -32,10 +32,11 @@ void Model::allocate()
 
 double Model::trainingFlops(const Batch &batch, std::span<const double> density) const
 {
-    const double rows = static_cast<double>(batch.rows) * std::max(batch.seqLen, 1);
     double flops = attentionFlops(batch);
     for (size_t i = 0; i < m_linears.size(); ++i) {
         const LinearLayer &l = m_linears[i];
+        const double rows =
+            static_cast<double>(batch.rows) * (l.tokensPerSample > 0 ? l.tokensPerSample : std::max(batch.seqLen, 1));
         const double dense = 2.0 * rows * l.in * l.out;
         const double d = i < density.size() ? density[i] : 1.0;
         const double products = l.dataInput ? 1.0 : 2.0; // forward (+ backward-data)

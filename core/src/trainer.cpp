@@ -53,6 +53,22 @@ std::unique_ptr<Model> makeModel(const RunConfig &c, const Dataset &data)
             throw ConfigError("model mlp needs a classification dataset, got " + data.name);
         return makeMlp(MlpShape{data.inputDim, c.mlpHidden, data.numClasses}, c.seed);
     }
+    if (c.model == "vit") {
+        if (data.kind != TaskKind::Classification)
+            throw ConfigError("model vit needs an image dataset, got " + data.name);
+        VitShape s;
+        s.side = static_cast<int>(std::lround(std::sqrt(static_cast<double>(data.inputDim))));
+        if (s.side * s.side != data.inputDim)
+            throw ConfigError("model vit needs square images; " + data.name + " has " + std::to_string(data.inputDim) +
+                              " inputs per example");
+        s.classes = data.numClasses;
+        s.patch = c.vitPatch;
+        s.layers = c.vitLayers;
+        s.heads = c.vitHeads;
+        s.width = c.vitWidth;
+        s.classToken = c.vitPool == "cls";
+        return makeVit(s, c.seed);
+    }
     if (data.kind != TaskKind::Language)
         throw ConfigError("model gpt needs a text dataset, got " + data.name);
     GptShape s;
@@ -141,6 +157,11 @@ std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &co
         {"gpt_heads", a.gptHeads == config.gptHeads},
         {"gpt_width", a.gptWidth == config.gptWidth},
         {"context", a.context == config.context},
+        {"vit_layers", a.vitLayers == config.vitLayers},
+        {"vit_heads", a.vitHeads == config.vitHeads},
+        {"vit_width", a.vitWidth == config.vitWidth},
+        {"vit_patch", a.vitPatch == config.vitPatch},
+        {"vit_pool", a.vitPool == config.vitPool},
         {"data", a.data == config.data}, // data_dir may differ: the same files elsewhere (another machine)
         {"text_file", a.textFile == config.textFile},
         {"val_count", a.valCount == config.valCount},

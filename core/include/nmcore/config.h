@@ -14,9 +14,11 @@ namespace nm {
 struct RunConfig {
     std::string name = "run";
     // Model
-    std::string model = "mlp"; // mlp | gpt
+    std::string model = "mlp"; // mlp | gpt | vit
     std::vector<int> mlpHidden = {256, 256};
     int gptLayers = 2, gptHeads = 4, gptWidth = 128, context = 64;
+    int vitLayers = 2, vitHeads = 4, vitWidth = 64, vitPatch = 7;
+    std::string vitPool = "cls"; // cls | mean
     // Data
     std::string data = "fashion-mnist"; // fashion-mnist | text | synthetic
     std::string dataDir = "/usr/share/datasets/fashion-mnist";

@@ -36,13 +36,14 @@ void embeddingForward(float *out, const int *tokens, const float *wte, const flo
 void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T,
                        int C);
 
-// Causal multi-head self-attention. qkv (B, T, 3C) holds q, k, v side by side; heads split C
-// into NH slices of C/NH. att (B, NH, T, T) keeps the softmax probabilities for backward;
-// out (B, T, C) is the concatenation of the heads' outputs.
-void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+// Multi-head self-attention, causal (token t sees tokens 0..t: the GPT) or over all tokens
+// (the ViT). qkv (B, T, 3C) holds q, k, v side by side; heads split C into NH slices of C/NH.
+// att (B, NH, T, T) keeps the softmax probabilities for backward; out (B, T, C) is the
+// concatenation of the heads' outputs.
+void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, bool causal = true);
 // dqkv (B, T, 3C) += gradient; scratch must hold B*NH*T*T floats.
 void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                       int B, int T, int C, int NH);
+                       int B, int T, int C, int NH, bool causal = true);
 
 // Softmax cross-entropy, mean over N rows. probs (N, V) keep the softmax for backward;
 // returns the mean loss. targets in [0, V).

@@ -47,6 +47,7 @@ struct LinearLayer {
     const float *forwardWeight = nullptr; // W̃ used by the GEMMs; == weight when dense
     bool sparseByDefault = false;         // hidden MLP layers, GPT feed-forward layers
     bool dataInput = false;               // its input is the data: no backward-data product
+    int tokensPerSample = 0;              // rows per batch row (ViT blocks: tokens); 0: the batch's seqLen
     LinearVariant *variant = nullptr;     // null: plain fp32 GEMMs
 };
 
@@ -109,6 +110,16 @@ struct MlpShape {
     int outputs = 10;
 };
 
+struct VitShape {
+    int side = 28;     // square images of side × side pixels (one channel)
+    int classes = 10;
+    int patch = 7;     // P: P×P patches, (side/P)² tokens
+    int layers = 2;    // L
+    int heads = 4;     // NH
+    int width = 64;    // C
+    bool classToken = true; // pool by a class token (else the mean of the patch tokens)
+};
+
 struct GptShape {
     int vocab = 96;
     int context = 64; // T
@@ -121,5 +132,9 @@ struct GptShape {
 std::unique_ptr<Model> makeMlp(const MlpShape &shape, uint64_t seed);
 // GPT-2 initialisation: N(0, 0.02), residual projections scaled by 1/√(2L).
 std::unique_ptr<Model> makeGpt(const GptShape &shape, uint64_t seed);
+// Vision transformer: a Linear patch embedding (P² → C), learned position embeddings, a class
+// token or mean pooling, the GPT's pre-LayerNorm blocks without the causal mask, a final
+// LayerNorm and a Linear head. GPT-2 initialisation; the patch embedding N(0, 1/P²).
+std::unique_ptr<Model> makeVit(const VitShape &shape, uint64_t seed);
 
 } // namespace nm
