@@ -261,27 +261,9 @@ std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig 
             throw nm::ConfigError("give " + axes.back().key + " either as --" + axes.back().key + " or in --sweep, "
                                   "not both");
     }
-    std::vector<nm::RunConfig> runs;
-    for (const auto &point : nm::sweepGrid(axes)) {
-        nm::RunConfig base = config;
-        if (!point.empty()) {
-            std::map<std::string, std::string> flags = args.flags;
-            for (const auto &[key, value] : point)
-                flags[key] = value;
-            try {
-                base = nm::parseConfig(text, origin, flags);
-            } catch (const nm::ConfigError &e) {
-                std::string at;
-                for (const auto &[key, value] : point)
-                    at += (at.empty() ? "" : ", ") + key + "=" + value;
-                throw nm::ConfigError("--sweep (at " + at + "): " + e.what());
-            }
-            base.sweep = point;
-        }
-        for (nm::RunConfig &r : nm::expandRuns(base, recipes, seeds))
-            runs.push_back(std::move(r));
-    }
-    return runs;
+    if (axes.empty())
+        return nm::expandRuns(config, recipes, seeds);
+    return nm::expandSweep(text, origin, {{args.flags, recipes}}, axes, seeds);
 }
 
 // What --resume continues: the saved run's config, the checkpoint at or before the step, and

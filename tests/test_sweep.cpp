@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 namespace {
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
@@ -49,6 +52,59 @@ TEST(Sweep, GridIsTheProductFirstAxisOutermost)
     EXPECT_EQ(grid[2], (Pairs{{"lr", "0.1"}, {"nm", "1:16"}}));
     EXPECT_EQ(grid[3], (Pairs{{"lr", "0.2"}, {"nm", "2:4"}}));
     EXPECT_EQ(nm::sweepGrid({}).size(), 1u); // no sweep: one point without values
+}
+
+TEST(Sweep, KeysAreEveryOptionButRecipeSeedAndName)
+{
+    const auto keys = nm::sweepKeys();
+    for (const char *k : {"lr", "lambda", "nm", "model", "mlp_hidden", "steps"})
+        EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+    for (const char *k : {"recipe", "seed", "name"})
+        EXPECT_EQ(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+    EXPECT_EQ(keys.size() + 3, nm::configOptions().size());
+}
+
+TEST(Sweep, ExpandsPointsThenGroupsThenRecipesThenSeeds)
+{
+    const std::vector<nm::SweepAxis> axes = {nm::parseSweep("lr=0.1,0.2"), nm::parseSweep("nm=2:4,1:8")};
+    const std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"lambda", "3e-4"}};
+    const auto runs = nm::expandSweep("", "config", {{flags, {"ste", "srste"}}}, axes, {1, 2});
+    ASSERT_EQ(runs.size(), 16u);
+    EXPECT_EQ(runs[0].name, "ste_lr=0.1_nm=2:4_s1");
+    EXPECT_EQ(runs[1].name, "ste_lr=0.1_nm=2:4_s2");
+    EXPECT_EQ(runs[2].name, "srste_lr=0.1_nm=2:4_s1");
+    EXPECT_EQ(runs[4].name, "ste_lr=0.1_nm=1:8_s1");
+    EXPECT_EQ(runs[15].name, "srste_lr=0.2_nm=1:8_s2");
+    EXPECT_EQ(runs[15].sweep, (Pairs{{"lr", "0.2"}, {"nm", "1:8"}}));
+    EXPECT_DOUBLE_EQ(runs[15].lr, 0.2);
+    EXPECT_EQ(runs[15].nm, "1:8");
+    EXPECT_DOUBLE_EQ(runs[15].lambda, 3e-4);
+    EXPECT_EQ(runs[15].seed, 2u);
+    // One group per recipe with its own flags (the GUI's form): the points stay outermost.
+    const auto grouped = nm::expandSweep(
+        "", "the form",
+        {{{{"recipe", "srste"}, {"lambda", "1e-4"}}, {"srste"}}, {{{"recipe", "srste"}, {"lambda", "5e-4"}}, {"srste"}}},
+        {nm::parseSweep("lr=0.1,0.2")}, {1});
+    ASSERT_EQ(grouped.size(), 4u);
+    EXPECT_DOUBLE_EQ(grouped[1].lambda, 5e-4);
+    EXPECT_DOUBLE_EQ(grouped[1].lr, 0.1);
+    EXPECT_DOUBLE_EQ(grouped[2].lr, 0.2);
+    // No axes: one point without values, names as expandRuns gives them.
+    const auto plain = nm::expandSweep("", "config", {{{}, {"ste"}}}, {}, {3});
+    ASSERT_EQ(plain.size(), 1u);
+    EXPECT_EQ(plain[0].name, "ste_s3");
+    EXPECT_TRUE(plain[0].sweep.empty());
+}
+
+TEST(Sweep, ExpansionNamesTheBadPoint)
+{
+    try {
+        nm::expandSweep("", "config", {{{}, {"ste"}}}, {nm::parseSweep("batch=64,0")}, {1});
+        FAIL() << "no error";
+    } catch (const nm::ConfigError &e) {
+        EXPECT_NE(std::string(e.what()).find("--sweep (at batch=0): batch: 0 is out of range"), std::string::npos)
+            << e.what();
+    }
 }
 
 TEST(Sweep, SummaryGroupsBySweptValues)

@@ -15,6 +15,22 @@
 
 namespace nm {
 
+namespace {
+
+// Why an option is not swept (empty: it is).
+std::string sweepRefusal(const std::string &key)
+{
+    if (key == "recipe")
+        return "list recipes with --recipes";
+    if (key == "seed")
+        return "list seeds with --seeds";
+    if (key == "name")
+        return "runs are named after their swept values";
+    return {};
+}
+
+} // namespace
+
 SweepAxis parseSweep(const std::string &text)
 {
     const auto eq = text.find('=');
@@ -22,11 +38,8 @@ SweepAxis parseSweep(const std::string &text)
         throw ConfigError("sweep: expected KEY=V1,V2,... such as lambda=1e-4,2e-4, got '" + text + "'");
     SweepAxis a;
     a.key = requireKey(text.substr(0, eq), " in --sweep");
-    if (a.key == "recipe" || a.key == "seed" || a.key == "name")
-        throw ConfigError("sweep: " + a.key + " is not swept with --sweep; " +
-                          (a.key == "recipe" ? "list recipes with --recipes"
-                           : a.key == "seed" ? "list seeds with --seeds"
-                                             : "runs are named after their swept values"));
+    if (const std::string why = sweepRefusal(a.key); !why.empty())
+        throw ConfigError("sweep: " + a.key + " is not swept with --sweep; " + why);
     const std::string list = text.substr(eq + 1);
     const char sep = list.find('|') != std::string::npos ? '|' : ',';
     std::string item;
@@ -43,6 +56,15 @@ SweepAxis parseSweep(const std::string &text)
     if (a.values.empty())
         throw ConfigError("sweep " + a.key + ": no values; write e.g. --sweep " + a.key + "=V1,V2");
     return a;
+}
+
+std::vector<std::string> sweepKeys()
+{
+    std::vector<std::string> keys;
+    for (const OptionInfo &o : configOptions())
+        if (sweepRefusal(o.key).empty())
+            keys.push_back(o.key);
+    return keys;
 }
 
 std::vector<std::vector<std::pair<std::string, std::string>>> sweepGrid(const std::vector<SweepAxis> &axes)
@@ -94,6 +116,34 @@ std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::
             tag += "_s" + std::to_string(s);
             c.name = base.name == "run" ? tag : base.name + "_" + tag;
             runs.push_back(std::move(c));
+        }
+    return runs;
+}
+
+std::vector<RunConfig> expandSweep(const std::string &text, const std::string &origin,
+                                   const std::vector<SweepGroup> &groups, const std::vector<SweepAxis> &axes,
+                                   const std::vector<uint64_t> &seeds)
+{
+    std::vector<RunConfig> runs;
+    for (const auto &point : sweepGrid(axes))
+        for (const SweepGroup &g : groups) {
+            std::map<std::string, std::string> flags = g.flags;
+            for (const auto &[key, value] : point)
+                flags[key] = value;
+            RunConfig base;
+            try {
+                base = parseConfig(text, origin, flags);
+            } catch (const ConfigError &e) {
+                if (point.empty())
+                    throw;
+                std::string at;
+                for (const auto &[key, value] : point)
+                    at += (at.empty() ? "" : ", ") + key + "=" + value;
+                throw ConfigError("--sweep (at " + at + "): " + e.what());
+            }
+            base.sweep = point;
+            for (RunConfig &r : expandRuns(base, g.recipes, seeds))
+                runs.push_back(std::move(r));
         }
     return runs;
 }

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,8 @@ struct SweepAxis {
     std::vector<std::string> values;
 };
 SweepAxis parseSweep(const std::string &text);
+// The option keys a sweep takes (every option but recipe, seed and name), in --help order.
+std::vector<std::string> sweepKeys();
 // Every combination of the axes' values, the first axis outermost (one axis per key: a key
 // given twice is a ConfigError).
 std::vector<std::vector<std::pair<std::string, std::string>>> sweepGrid(const std::vector<SweepAxis> &axes);
@@ -50,6 +53,21 @@ std::vector<std::vector<std::pair<std::string, std::string>>> sweepGrid(const st
 // default "run". Throws ConfigError for an unknown recipe, an empty list or a repeated entry.
 std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::string> &recipes,
                                   const std::vector<uint64_t> &seeds);
+
+// The runs of an experiment with a sweep, as nmtrain --sweep starts them: for every point of
+// sweepGrid(axes) (first axis outermost) and every group in order, the config parsed from
+// `text` with the group's flags and the point's values over them (so per-model defaults
+// follow a swept model), its `sweep` the point, expanded over the group's recipes and `seeds`
+// by expandRuns (names "<recipe>_KEY=V_s<seed>"). nmtrain has one group (its flags and
+// --recipes), the GUI one per recipe of its form. No axes: one point without values. A
+// ConfigError of a point's config names the point: "--sweep (at lr=abc): lr: ...".
+struct SweepGroup {
+    std::map<std::string, std::string> flags;
+    std::vector<std::string> recipes;
+};
+std::vector<RunConfig> expandSweep(const std::string &text, const std::string &origin,
+                                   const std::vector<SweepGroup> &groups, const std::vector<SweepAxis> &axes,
+                                   const std::vector<uint64_t> &seeds);
 
 // Loads each distinct dataset once; result[i] is run i's data.
 std::vector<std::shared_ptr<const Dataset>> loadRunData(const std::vector<RunConfig> &runs);
