@@ -3,9 +3,9 @@
 #
 #   sample_runs/regenerate.sh [PATH/TO/nmtrain]     (default: build/release/app/nmtrain)
 #
-# Three experiments, each one HDF5 run file. Every experiment runs on a budget of 2 threads
+# Four experiments, each one HDF5 run file. Every experiment runs on a budget of 2 threads
 # (one thread per run, two runs at a time), so the files are the same on any machine with
-# the same BLAS kernel; about a minute on two cores. Snapshots at the first and the last
+# the same BLAS kernel; a few minutes on two cores. Snapshots at the first and the last
 # step only, to keep the files small. Each file is written under a temporary name and moved
 # into place when its experiment has finished.
 set -euo pipefail
@@ -32,3 +32,8 @@ run mlp_1to16_srste_mdgf_sdgf.h5 --name mlp --mlp-hidden 128,128 --steps 2000 --
 # Tiny char-level GPT on the fortunes corpus (2 layers, width 48; fc1/fc2 sparse), 800 steps.
 run gpt_2to4_dense_srste_sste.h5 --name gpt --model gpt --gpt-width 48 --context 64 --batch 16 --steps 800 \
   --eval-every 100 --nm 2:4 --recipes dense,srste,sste --seeds 1
+
+# Vision transformer on Fashion-MNIST (7×7 patches, class token, 2 blocks of width 64;
+# fc1/fc2 sparse), 1000 steps: dense against SR-STE and S-STE at 2:4.
+run vit_2to4_dense_srste_sste.h5 --name vit --model vit --steps 1000 --eval-every 100 --nm 2:4 \
+  --recipes dense,srste,sste --seeds 1

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <cstdio>
 #include <limits>
+#include <map>
+#include <memory>
 #include <numeric>
 
 namespace nm::h5 {
@@ -266,6 +269,88 @@ bool hasAttr(hid_t obj, const char *name)
 }
 
 namespace {
+// HDF5 1.10 trusts the references of variable-length data: a damaged heap ID or global-heap
+// collection makes H5Dread copy from outside the collection (a crash, not an error). Before a
+// contiguous string dataset is read, its references are checked against the collections they
+// point to, walked the way the library walks them (file format spec III.E: "GCOL", version 1,
+// collection size; objects of index, references, reserved, size, data padded to 8 bytes).
+// Damage found is a RunFileError; layouts this check does not know are left to the library.
+void checkVlenReferences(hid_t dataset, hsize_t count, const std::string &what)
+{
+    Id dcpl(H5Dget_create_plist(dataset));
+    if (dcpl.get() < 0 || H5Pget_layout(dcpl.get()) != H5D_CONTIGUOUS) {
+        H5Eclear2(H5E_DEFAULT);
+        return;
+    }
+    const haddr_t offset = H5Dget_offset(dataset);
+    Id file(H5Iget_file_id(dataset));
+    Id fcpl(file.get() >= 0 ? H5Fget_create_plist(file.get()) : -1);
+    size_t addrSize = 0, lenSize = 0;
+    hsize_t userblock = 0;
+    char path[4096] = {};
+    if (offset == HADDR_UNDEF || fcpl.get() < 0 || H5Pget_sizes(fcpl.get(), &addrSize, &lenSize) < 0 ||
+        addrSize != 8 || lenSize != 8 || H5Pget_userblock(fcpl.get(), &userblock) < 0 ||
+        H5Fget_name(file.get(), path, sizeof path) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return;
+    }
+    std::FILE *f = std::fopen(path, "rb");
+    if (!f)
+        return;
+    std::unique_ptr<std::FILE, int (*)(std::FILE *)> closer(f, &std::fclose);
+    auto readAt = [&](uint64_t at, void *out, size_t n) {
+        return at <= static_cast<uint64_t>(std::numeric_limits<long>::max()) &&
+               std::fseek(f, static_cast<long>(at), SEEK_SET) == 0 && std::fread(out, 1, n, f) == n;
+    };
+    auto u = [](const unsigned char *p, int bytes) {
+        uint64_t v = 0;
+        for (int i = bytes - 1; i >= 0; --i)
+            v = (v << 8) | p[i];
+        return v;
+    };
+    const auto corrupt = [&](const std::string &why) {
+        return RunFileError(what + ": " + why + "; the file is corrupt");
+    };
+    std::vector<unsigned char> refs(static_cast<size_t>(count) * 16);
+    if (!readAt(userblock + offset, refs.data(), refs.size()))
+        throw corrupt("its string references lie beyond the end of the file");
+    std::map<uint64_t, std::map<uint64_t, uint64_t>> heaps; // collection → object index → size
+    for (hsize_t i = 0; i < count; ++i) {
+        const unsigned char *r = refs.data() + i * 16;
+        const uint64_t length = u(r, 4), addr = u(r + 4, 8), index = u(r + 12, 4);
+        if (addr == 0 && length == 0)
+            continue; // a null string
+        auto it = heaps.find(addr);
+        if (it == heaps.end()) {
+            unsigned char head[16];
+            if (!readAt(userblock + addr, head, sizeof head) || std::memcmp(head, "GCOL", 4) != 0 || head[4] != 1)
+                throw corrupt("string " + std::to_string(i) + " points to no global heap");
+            const uint64_t size = u(head + 8, 8);
+            if (size < 16 || size > (uint64_t(1) << 30))
+                throw corrupt("a global heap has an invalid size");
+            std::vector<unsigned char> heap(size);
+            if (!readAt(userblock + addr, heap.data(), heap.size()))
+                throw corrupt("a global heap runs past the end of the file");
+            std::map<uint64_t, uint64_t> objects;
+            for (uint64_t p = 16; p < size;) {
+                if (size - p < 16)
+                    break; // too small for an object header: free space
+                const uint64_t idx = u(&heap[p], 2), objSize = u(&heap[p + 8], 8);
+                const uint64_t need = idx > 0 ? (objSize > size ? size + 1 : 16 + ((objSize + 7) & ~uint64_t(7))) : objSize;
+                if (need < 16 || need > size - p)
+                    throw corrupt("a global heap object overruns its collection");
+                if (idx > 0)
+                    objects[idx] = objSize;
+                p += need;
+            }
+            it = heaps.emplace(addr, std::move(objects)).first;
+        }
+        const auto obj = it->second.find(index);
+        if (obj == it->second.end() || obj->second != length)
+            throw corrupt("string " + std::to_string(i) + " refers to a missing or mis-sized heap object");
+    }
+}
+
 // Reads `count` strings of a dataset or attribute whose type is `type` (fixed or variable).
 template <typename ReadFn>
 std::vector<std::string> readStringData(hid_t type, size_t count, ReadFn read, const std::string &what)
@@ -345,6 +430,8 @@ std::vector<std::string> readStrings(hid_t loc, const std::string &name)
     if (n == 0)
         return {};
     checkStored(ds.get(), static_cast<hsize_t>(n));
+    if (H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0)
+        checkVlenReferences(ds.get(), static_cast<hsize_t>(n), what);
     return readStringData(
         type.get(), static_cast<size_t>(n),
         [&](hid_t mem, void *buf) { return H5Dread(ds.get(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); }, what);
@@ -357,6 +444,8 @@ std::string readStringScalar(hid_t dataset)
     Id space(check(H5Dget_space(dataset), what));
     if (H5Sget_simple_extent_npoints(space.get()) != 1)
         throw RunFileError(what + " is not a single string");
+    if (H5Tget_class(type.get()) == H5T_STRING && H5Tis_variable_str(type.get()) > 0)
+        checkVlenReferences(dataset, 1, what);
     auto v = readStringData(
         type.get(), 1, [&](hid_t mem, void *buf) { return H5Dread(dataset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); },
         what);

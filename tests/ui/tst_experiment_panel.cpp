@@ -199,6 +199,26 @@ private Q_SLOTS:
         QVERIFY(p.field("gpt_heads")->error().contains(QStringLiteral("does not divide gpt_width")));
     }
 
+    void vitShowsItsShapeAndTrainsOnFashionMnist()
+    {
+        ExperimentPanel p;
+        p.show();
+        p.setValue("model", QStringLiteral("vit"));
+        QCOMPARE(p.field("data")->text(), QStringLiteral("fashion-mnist"));
+        QCOMPARE(p.field("optimizer")->text(), QStringLiteral("adamw"));
+        QCOMPARE(p.field("vit_patch")->text(), QStringLiteral("7"));
+        QVERIFY(p.field("vit_width")->widget()->isVisible());
+        QVERIFY(!p.field("mlp_hidden")->widget()->isVisible());
+        QVERIFY(!p.field("gpt_width")->widget()->isVisible());
+        QVERIFY(p.isValid());
+        const auto configs = p.configs();
+        QVERIFY(!configs.empty());
+        QCOMPARE(QString::fromStdString(configs.front().model), QStringLiteral("vit"));
+        p.setValue("vit_heads", QStringLiteral("3"));
+        QVERIFY(!p.isValid());
+        QVERIFY(p.field("vit_heads")->error().contains(QStringLiteral("does not divide vit_width")));
+    }
+
     void stateRoundTrips()
     {
         ExperimentPanel a;

@@ -178,7 +178,7 @@ private Q_SLOTS:
 
     void sampleExperimentOpens()
     {
-        QCOMPARE(MainWindow::sampleFiles().size(), 3);
+        QCOMPARE(MainWindow::sampleFiles().size(), 4);
         const QString sample = MainWindow::defaultSampleFile();
         QVERIFY(sample.endsWith(QStringLiteral("mlp_2to4_ste_srste_sste.h5")));
         MainWindow w;
