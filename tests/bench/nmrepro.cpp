@@ -1,14 +1,22 @@
-// nmrepro: the small-scale reproduction. Trains STE, SR-STE and S-STE at 2:4 and SR-STE,
-// MDGF-exp and SDGF-stepwise at 1:16 on the Fashion-MNIST MLP and on the tiny character GPT,
-// several seeds each, and prints one table: final validation loss and accuracy (test accuracy
-// for the MLP) as mean ± std over seeds, and the final flip rate (mean over the last 10 % of
-// steps of all sparse layers' flips / weights). Every run uses the models' default config
-// otherwise; flags: --models mlp,gpt --seeds 1,2,3 --mlp-steps N --gpt-steps N --jobs J.
+// nmrepro: the small-scale reproduction. Trains STE, SR-STE and S-STE at 2:4 (and S-STE with
+// β recomputed every step, T-SR-STE with its dense fine-tune) and SR-STE, MDGF-exp (with and
+// without a hard-mask fine-tune) and SDGF-stepwise at 1:16 on the Fashion-MNIST MLP and on the
+// tiny character GPT, several seeds each, and prints two tables. Results: final validation
+// loss and accuracy (test accuracy for the MLP) as mean ± std over seeds, and the flip rate
+// (mean over the run and over the last 10 % of steps of all sparse layers' flips / weights).
+// Mechanisms, as mean ± 95 % CI over seeds (Student t): the S-STE paper's continuity
+// measures (fraction of the sampled steps with ΔF₁ > 0, mean |ΔF₁ − ΔF₂|, the correlation of
+// the predicted with the actual descent, for ∇_{W̃}F and for the straight-through G) and the
+// PGF paper's gradient noise (coefficient of variation of ‖G‖ over the noise window, mean over
+// the run and the sparse layers), continuity sampled every 10 steps. Every run uses the models'
+// default config otherwise; flags:
+// --models mlp,gpt --seeds 1,2,3 --mlp-steps N --gpt-steps N --jobs J.
 #include "blas_setup.h"
 
 #include "nmcore/config.h"
 #include "nmcore/error.h"
 #include "nmcore/platform.h"
+#include "nmcore/stats.h"
 #include "nmcore/trainer.h"
 
 #include <cmath>
@@ -23,15 +31,103 @@
 
 namespace {
 
+struct Setting {
+    const char *recipe, *nm;
+    std::map<std::string, std::string> extra; // options beyond the defaults
+    const char *label;                         // what the extra options mean ("" for none)
+};
+
+// The mechanisms of one run: continuity samples and gradient noise.
+struct Mechanisms {
+    double riseFraction = NAN, gap = NAN, corr = NAN, corrSte = NAN, noise = NAN;
+};
+
 struct Job {
-    std::string model, recipe, nm;
+    std::string model;
+    const Setting *setting = nullptr;
     uint64_t seed = 1;
     long steps = 0;
     // results
     float valLoss = NAN, valAcc = NAN, testAcc = NAN, flipRate = NAN, meanFlipRate = NAN;
+    Mechanisms mech;
     std::string status;
     double seconds = 0;
 };
+
+double pearson(const std::vector<double> &x, const std::vector<double> &y)
+{
+    const size_t n = x.size();
+    if (n < 3)
+        return NAN;
+    double mx = 0, my = 0;
+    for (size_t i = 0; i < n; ++i) {
+        mx += x[i];
+        my += y[i];
+    }
+    mx /= static_cast<double>(n);
+    my /= static_cast<double>(n);
+    double sxy = 0, sxx = 0, syy = 0;
+    for (size_t i = 0; i < n; ++i) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+        syy += (y[i] - my) * (y[i] - my);
+    }
+    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : NAN;
+}
+
+class MechanismObserver : public nm::TrainingObserver {
+public:
+    void onStep(const nm::StepMetrics &m) override
+    {
+        for (const auto &l : m.layers)
+            if (std::isfinite(l.gradNoise)) {
+                m_noise += l.gradNoise;
+                ++m_noiseCount;
+            }
+        if (!m.hasContinuity)
+            return;
+        const nm::ContinuityMetrics &c = m.continuity;
+        if (!std::isfinite(c.dF1) || !std::isfinite(c.dF2) || !std::isfinite(c.aodActual))
+            return;
+        m_rises += c.dF1 > 0 ? 1 : 0;
+        m_gap += std::fabs(c.dF1 - c.dF2);
+        m_actual.push_back(c.aodActual);
+        m_predicted.push_back(c.aodPredicted);
+        m_predictedSte.push_back(c.aodPredictedSte);
+    }
+    Mechanisms result() const
+    {
+        Mechanisms r;
+        const auto n = static_cast<double>(m_actual.size());
+        if (n > 0) {
+            r.riseFraction = m_rises / n;
+            r.gap = m_gap / n;
+        }
+        r.corr = pearson(m_predicted, m_actual);
+        r.corrSte = pearson(m_predictedSte, m_actual);
+        r.noise = m_noiseCount ? m_noise / static_cast<double>(m_noiseCount) : NAN;
+        return r;
+    }
+
+private:
+    double m_rises = 0, m_gap = 0, m_noise = 0;
+    long m_noiseCount = 0;
+    std::vector<double> m_actual, m_predicted, m_predictedSte;
+};
+
+std::string ci(const std::vector<double> &v, const char *format)
+{
+    const nm::MeanCi c = nm::meanCi(v);
+    if (c.n == 0)
+        return "–";
+    char buf[96];
+    if (std::isfinite(c.halfWidth)) {
+        const std::string f = std::string(format) + " ± " + format;
+        std::snprintf(buf, sizeof buf, f.c_str(), c.mean, c.halfWidth);
+    } else
+        std::snprintf(buf, sizeof buf, format, c.mean);
+    return buf;
+}
 
 class FlipTail : public nm::TrainingObserver {
 public:
@@ -130,17 +226,24 @@ int main(int argc, char **argv)
             return a == "--help" ? 0 : 1;
         }
     }
-    const std::pair<const char *, const char *> recipes[] = {
-        {"ste", "2:4"}, {"srste", "2:4"}, {"sste", "2:4"}, {"srste", "1:16"}, {"mdgf-exp", "1:16"}, {"sdgf-stepwise", "1:16"},
+    const std::vector<Setting> settings = {
+        {"ste", "2:4", {}, ""},
+        {"srste", "2:4", {}, ""},
+        {"sste", "2:4", {}, ""},
+        {"sste", "2:4", {{"sste_beta", "dynamic"}}, "β dynamic"},
+        {"tsrste-df", "2:4", {}, "dense fine-tune 1/6"},
+        {"srste", "1:16", {}, ""},
+        {"mdgf-exp", "1:16", {}, ""},
+        {"mdgf-exp", "1:16", {{"pgf_finetune", "0.1"}}, "hard-mask fine-tune 10 %"},
+        {"sdgf-stepwise", "1:16", {}, ""},
     };
     std::vector<Job> all;
     for (const auto &model : models)
-        for (const auto &[r, nmText] : recipes)
+        for (const Setting &set : settings)
             for (uint64_t s : seeds) {
                 Job j;
                 j.model = model;
-                j.recipe = r;
-                j.nm = nmText;
+                j.setting = &set;
                 j.seed = s;
                 j.steps = model == "gpt" ? gptSteps : mlpSteps;
                 all.push_back(j);
@@ -164,22 +267,30 @@ int main(int argc, char **argv)
                     k = nextJob++;
                 }
                 Job &j = all[k];
+                const Setting &set = *j.setting;
                 std::map<std::string, std::string> flags = {
-                    {"model", j.model},   {"recipe", j.recipe},
-                    {"nm", j.nm},         {"seed", std::to_string(j.seed)},
+                    {"model", j.model},   {"recipe", set.recipe},
+                    {"nm", set.nm},       {"seed", std::to_string(j.seed)},
                     {"steps", std::to_string(j.steps)}, {"threads", std::to_string(threadsPerJob)},
-                    {"name", j.model + "-" + j.recipe + "-" + j.nm + "-s" + std::to_string(j.seed)},
+                    {"continuity_every", "10"}, // 300 continuity samples in the MLP's 3000 steps
+                    {"name", j.model + "-" + set.recipe + "-" + set.nm + (set.extra.empty() ? "" : "-x") + "-s" +
+                                 std::to_string(j.seed)},
                 };
+                for (const auto &[key, value] : set.extra)
+                    flags[key] = value;
                 const nm::RunConfig cfg = nm::parseConfig("", "nmrepro", flags);
                 nm::Trainer trainer(cfg, data[j.model]);
                 FlipTail tail(j.steps - j.steps / 10);
+                MechanismObserver mech;
                 trainer.addObserver(&tail);
+                trainer.addObserver(&mech);
                 const nm::RunSummary s = trainer.run();
                 j.valLoss = s.valLoss;
                 j.valAcc = s.valAccuracy;
                 j.testAcc = s.testAccuracy;
                 j.flipRate = tail.rate();
                 j.meanFlipRate = tail.meanRate();
+                j.mech = mech.result();
                 j.status = nm::toString(s.status);
                 j.seconds = s.seconds;
                 std::lock_guard lock(mu);
@@ -196,16 +307,22 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "nmrepro: %s\n", e.what());
         return 1;
     }
-    // Markdown table, one row per model × recipe × N:M.
+    auto title = [](const Setting &set) {
+        std::string t = nm::recipeTitle(nm::parseRecipe(set.recipe));
+        if (*set.label)
+            t += std::string(", ") + set.label;
+        return t;
+    };
+    // Markdown table, one row per model × setting.
     std::printf("| model | recipe | N:M | val loss | val acc (%%) | test acc (%%) | mean flip rate | final flip rate | "
                 "runs |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
     for (const auto &model : models)
-        for (const auto &[r, nmText] : recipes) {
+        for (const Setting &set : settings) {
             std::vector<float> vl, va, ta, fr, mf;
             int n = 0, diverged = 0;
             for (const Job &j : all)
-                if (j.model == model && j.recipe == r && j.nm == nmText) {
+                if (j.model == model && j.setting == &set) {
                     ++n;
                     if (j.status == "Diverged") {
                         ++diverged;
@@ -228,9 +345,29 @@ int main(int argc, char **argv)
             if (!ta.empty())
                 std::snprintf(test, sizeof test, "%.2f ± %.2f", m3, s3);
             std::printf("| %s | %s | %s | %.4f ± %.4f | %.2f ± %.2f | %s | %.2e ± %.1e | %.2e ± %.1e | %d%s |\n",
-                        model.c_str(), nm::recipeTitle(nm::parseRecipe(r)).c_str(), nmText, m1, s1, m2, s2, test, m5,
-                        s5, m4, s4, n,
+                        model.c_str(), title(set).c_str(), set.nm, m1, s1, m2, s2, test, m5, s5, m4, s4, n,
                         diverged ? (" (" + std::to_string(diverged) + " diverged)").c_str() : "");
+        }
+    // The mechanisms, mean ± 95 % CI over the seeds that did not diverge.
+    std::printf("\n| model | recipe | N:M | steps with ΔF₁ > 0 | mean \\|ΔF₁ − ΔF₂\\| | corr(predicted, actual) | "
+                "corr(straight-through, actual) | gradient noise | runs |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+    for (const auto &model : models)
+        for (const Setting &set : settings) {
+            std::vector<double> rise, gap, corr, corrSte, noise;
+            int n = 0;
+            for (const Job &j : all)
+                if (j.model == model && j.setting == &set && j.status != "Diverged") {
+                    ++n;
+                    rise.push_back(100 * j.mech.riseFraction);
+                    gap.push_back(j.mech.gap);
+                    corr.push_back(j.mech.corr);
+                    corrSte.push_back(j.mech.corrSte);
+                    noise.push_back(j.mech.noise);
+                }
+            std::printf("| %s | %s | %s | %s %% | %s | %s | %s | %s | %d |\n", model.c_str(), title(set).c_str(), set.nm,
+                        ci(rise, "%.1f").c_str(), ci(gap, "%.2e").c_str(), ci(corr, "%.3f").c_str(),
+                        ci(corrSte, "%.3f").c_str(), ci(noise, "%.3f").c_str(), n);
         }
     return 0;
 }
