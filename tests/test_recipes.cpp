@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -480,6 +481,48 @@ TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
     }
 }
 
+// Per-weight flip counts: each mask bit's count is the number of times it differs between
+// consecutive masks (snapshot k holds the mask of step k + 1), and a step's increments add up
+// to the layer's flips; also with diagnostics off (the bare pass) and across SDGF frames.
+TEST(Diagnostics, PerWeightFlipCountsAreTheChangesOfEachMaskBit)
+{
+    for (const Flags &extra : {Flags{{"recipe", "ste"}}, Flags{{"recipe", "srste"}, {"diagnostics", "false"}},
+                               Flags{{"recipe", "sdgf-stepwise"}, {"nm", "1:8"}}}) {
+        SCOPED_TRACE(extra.at("recipe"));
+        Flags flags = {{"steps", "30"}, {"lr", "0.3"}, {"snapshot_every", "1"}};
+        flags.insert(extra.begin(), extra.end());
+        nm::Trainer t(cfgWith(flags), synthetic());
+        struct Check : Recorder {
+            std::vector<nm::Snapshot> snaps;
+            void onSnapshot(const nm::Snapshot &s) override { snaps.push_back(s); }
+        } r;
+        t.addObserver(&r);
+        t.run();
+        ASSERT_EQ(r.snaps.size(), 31u);
+        const size_t layers = r.snaps[0].layers.size();
+        ASSERT_GT(layers, 0u);
+        for (size_t l = 0; l < layers; ++l) {
+            const size_t size = r.snaps[0].layers[l].mask.size();
+            std::vector<long> counted(size, 0); // from consecutive masks alone
+            ASSERT_EQ(r.snaps[0].layers[l].flipCount, std::vector<uint16_t>(size, 0));
+            long most = 0;
+            for (size_t k = 1; k < r.snaps.size(); ++k) {
+                const nm::LayerSnapshot &a = r.snaps[k - 1].layers[l], &b = r.snaps[k].layers[l];
+                ASSERT_EQ(b.flipCount.size(), size);
+                long increments = 0;
+                for (size_t i = 0; i < size; ++i) {
+                    counted[i] += a.mask[i] != b.mask[i];
+                    ASSERT_EQ(b.flipCount[i], counted[i]) << "layer " << l << " snapshot " << k << " weight " << i;
+                    increments += b.flipCount[i] - a.flipCount[i];
+                    most = std::max(most, counted[i]);
+                }
+                EXPECT_EQ(increments, r.steps[k - 1].layers[l].flips) << "step " << k;
+            }
+            EXPECT_GT(most, 1) << "no weight flipped twice: the test shows little";
+        }
+    }
+}
+
 TEST(Diagnostics, ContinuityDenseHasEqualDeltasAndPredictionTracksSmallSteps)
 {
     nm::Trainer t(cfgWith({{"recipe", "dense"}, {"steps", "20"}, {"continuity_every", "2"}, {"lr", "0.01"}, {"min_lr_ratio", "1"}}),
@@ -614,6 +657,43 @@ TEST(Trainer, ForkContinuesExactlyWhereTheRunWas)
     other->run();
     EXPECT_EQ(other->step(), 30);
     EXPECT_THROW(first.fork(cfgWith({{"recipe", "ste"}, {"seed", "9"}})), nm::ConfigError);
+}
+
+TEST(Trainer, ForkAndResumeContinueThePerWeightFlipCounts)
+{
+    const auto c = cfgWith({{"recipe", "srste"}, {"steps", "30"}, {"lr", "0.3"}});
+    nm::Trainer whole(c, synthetic());
+    whole.run();
+    nm::Trainer first(c, synthetic());
+    for (int i = 0; i < 12; ++i)
+        first.stepOnce();
+    auto rest = first.fork(c);
+    rest->run();
+    const nm::Snapshot a = whole.snapshot(), b = rest->snapshot();
+    ASSERT_EQ(a.layers.size(), b.layers.size());
+    for (size_t l = 0; l < a.layers.size(); ++l) {
+        EXPECT_EQ(a.layers[l].flipCount, b.layers[l].flipCount) << l;
+        EXPECT_GT(*std::max_element(a.layers[l].flipCount.begin(), a.layers[l].flipCount.end()), 0);
+    }
+    // Another recipe starts its masks, and so its counts, afresh.
+    auto other = first.fork(cfgWith({{"recipe", "sste"}, {"steps", "30"}}));
+    for (const auto &l : other->snapshot().layers)
+        EXPECT_EQ(l.flipCount, std::vector<uint16_t>(l.mask.size(), 0));
+    // A checkpoint without counts (older run files) resumes with counts from 0, and the same steps.
+    nm::Checkpoint ck = first.checkpoint();
+    for (auto &l : ck.layers)
+        l.flipCount.clear();
+    auto fromOld = nm::Trainer::resume(c, c, synthetic(), ck);
+    for (const auto &l : fromOld->snapshot().layers)
+        EXPECT_EQ(l.flipCount, std::vector<uint16_t>(l.mask.size(), 0));
+    fromOld->run();
+    const auto pa = whole.model().params(), pb = fromOld->model().params();
+    ASSERT_EQ(pa.size(), pb.size());
+    for (size_t i = 0; i < pa.size(); ++i)
+        ASSERT_EQ(pa[i], pb[i]) << i;
+    // Counts of another shape are refused.
+    ck.layers[0].flipCount.assign(3, 1);
+    EXPECT_THROW(nm::Trainer::resume(c, c, synthetic(), ck), nm::ConfigError);
 }
 
 TEST(Trainer, LiveSettingsApplyAtTheNextStep)

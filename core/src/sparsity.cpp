@@ -295,6 +295,7 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         s->targetM = m;
         s->mask.assign(static_cast<size_t>(s->size), 0);
         s->prevMask = s->sadMask = s->mask;
+        s->flipCount.assign(static_cast<size_t>(s->size), 0);
         s->wf.assign(static_cast<size_t>(s->size), 0.0f);
         s->wfNext = s->wf;
         s->variant.mvue = config.mvue;
@@ -334,6 +335,10 @@ void Sparsifier::prepare(long t, bool first)
         m_recipe->forward(s, t, s.wfNext.data());
         const float *a = s.wf.data(), *b = s.wfNext.data();
         const uint8_t *m0 = s.prevMask.data(), *m1 = s.mask.data();
+        // The per-weight counts take the step's changes in the pass that counts them (not the
+        // first mask's: it is compared with nothing).
+        uint16_t *fc = s.flipCount.data();
+        const uint16_t counting = first ? 0 : 1;
         double d2 = 0;
         long zeros = 0, flips = 0;
         if (m_config.diagnostics || first) {
@@ -342,10 +347,17 @@ void Sparsifier::prepare(long t, bool first)
                 const float d = b[k] - a[k];
                 d2 += d * d;
                 zeros += b[k] == 0.0f;
-                flips += m0[k] != m1[k];
+                const uint16_t changed = m0[k] != m1[k];
+                flips += changed;
+                fc[k] = static_cast<uint16_t>(fc[k] + (changed & counting & (fc[k] != UINT16_MAX)));
             }
         } else {
-            flips = nmops::countFlips(m0, m1, s.size);
+#pragma omp parallel for simd schedule(static) reduction(+ : flips) if (s.size > kParallelMin)
+            for (long k = 0; k < s.size; ++k) {
+                const uint16_t changed = m0[k] != m1[k];
+                flips += changed;
+                fc[k] = static_cast<uint16_t>(fc[k] + (changed & counting & (fc[k] != UINT16_MAX)));
+            }
         }
         std::swap(s.wf, s.wfNext);
         s.layer->forwardWeight = s.wf.data();
@@ -582,6 +594,7 @@ Snapshot Sparsifier::snapshot(long step) const
         l.weight.assign(s->layer->weight, s->layer->weight + s->size);
         l.forward = s->wf;
         l.mask = s->mask;
+        l.flipCount = s->flipCount;
         l.beta = s->beta;
         l.alpha = s->alpha;
         l.n = s->n;
@@ -606,6 +619,7 @@ std::vector<SparseLayerCheckpoint> Sparsifier::checkpoint() const
         c.mask = s.mask;
         c.prevMask = s.prevMask;
         c.sadMask = s.sadMask;
+        c.flipCount = s.flipCount;
         c.beta = s.beta;
         c.alpha = s.alpha;
         c.n = s.n;
@@ -636,7 +650,8 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
         const SparseLayerCheckpoint &c = layers[i];
         const size_t size = static_cast<size_t>(s.size);
         if (c.name != s.layer->name || c.rows != s.layer->out || c.cols != s.layer->in || c.forward.size() != size ||
-            c.mask.size() != size || c.prevMask.size() != size || c.sadMask.size() != size)
+            c.mask.size() != size || c.prevMask.size() != size || c.sadMask.size() != size ||
+            (!c.flipCount.empty() && c.flipCount.size() != size))
             throw ConfigError("checkpoint: sparse layer " + std::to_string(i) + " is '" + c.name + "' (" +
                               std::to_string(c.rows) + "x" + std::to_string(c.cols) + "), this run's is '" +
                               s.layer->name + "' (" + std::to_string(s.layer->out) + "x" +
@@ -650,6 +665,11 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
         s.mask = c.mask;
         s.prevMask = c.prevMask;
         s.sadMask = c.sadMask;
+        // Checkpoints from before the per-weight counts: they start at 0 here.
+        if (c.flipCount.empty())
+            s.flipCount.assign(static_cast<size_t>(s.size), 0);
+        else
+            s.flipCount = c.flipCount;
         s.beta = c.beta;
         s.alpha = c.alpha;
         s.n = c.n;

@@ -13,6 +13,9 @@
 //   T-SR-STE (its transposable mask, which only changes at refreshes) and ASP (the fixed
 //   mask once pruned); dense runs and dense phases report the "virtual" mask m(W) at the
 //   configured N:M.
+// - Flip count per weight: for every mask bit, how many of these changes it took part in
+//   since step 0 (uint16, saturating at 65535); the per-layer flips of a step are the sum of
+//   its increments. Kept in the same pass, so also with diagnostics off.
 // - Gradient statistics use the gradient for W before clipping and without SR-STE's
 //   regulariser term, i.e. ∂L/∂W as the recipe passes it to the optimiser (G for the
 //   STE family, (m+α(1−m))⊙G for MDGF with scaled gradients, m⊙G for ASP). The SR-STE term
@@ -127,6 +130,9 @@ struct LayerSnapshot {
     std::vector<float> weight;  // W
     std::vector<float> forward; // W̃
     std::vector<uint8_t> mask;  // 0/1 per weight
+    // Per weight: changes of its mask bit since step 0 (saturating; see the convention above).
+    // Empty when unknown (run files written before the counts were recorded).
+    std::vector<uint16_t> flipCount;
     float beta = 1, alpha = 1;
     int n = 0, m = 0;
 };
@@ -143,6 +149,7 @@ struct SparseLayerCheckpoint {
     int rows = 0, cols = 0;                       // out, in
     std::vector<float> forward;                   // W̃ for the next step
     std::vector<uint8_t> mask, prevMask, sadMask; // 0/1 per weight: next step's, this step's, at the last SAD
+    std::vector<uint16_t> flipCount;              // per weight, since step 0; empty: restore starts at 0
     float beta = 1, alpha = 1;                    // of the next step's forward
     int n = 0, m = 0;
     // The step just taken (the frozen forward of continuity measures uses them).

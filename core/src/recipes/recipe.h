@@ -22,6 +22,7 @@ struct SparseLayerState {
     int targetN = 2, targetM = 4;
     // The mask used by the forward of the current step, and the one of the step before.
     std::vector<uint8_t> mask, prevMask, sadMask;
+    std::vector<uint16_t> flipCount; // changes of each mask bit since step 0 (saturating)
     std::vector<float> wf, wfNext, scratch;
     float beta = 1, alpha = 1;
     float sparsity = 0; // fraction of zeros in wf (measured with diagnostics, and at the start)
