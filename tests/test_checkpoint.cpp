@@ -86,6 +86,7 @@ void resumeMatchesTheOriginal(const nm::RunConfig &c, long from)
     const auto data = dataFor(c);
     Steps whole;
     std::vector<float> finalParams;
+    nm::Snapshot finalSnap;
     {
         nm::Trainer t(c, data);
         nm::RunFileWriter w(path, {t.info()});
@@ -95,6 +96,7 @@ void resumeMatchesTheOriginal(const nm::RunConfig &c, long from)
         w.close();
         const auto p = t.model().params();
         finalParams.assign(p.begin(), p.end());
+        finalSnap = t.snapshot();
     }
     nm::RunFileReader r(path);
     ASSERT_EQ(r.checkpointSteps(0), (std::vector<long>{15, 30, 40}));
@@ -113,6 +115,14 @@ void resumeMatchesTheOriginal(const nm::RunConfig &c, long from)
     ASSERT_EQ(p.size(), finalParams.size());
     for (size_t i = 0; i < p.size(); ++i)
         ASSERT_EQ(p[i], finalParams[i]) << "parameter " << i;
+    // The per-weight flip counts continue from the checkpoint's.
+    const nm::Snapshot snap = resumed->snapshot();
+    ASSERT_EQ(snap.layers.size(), finalSnap.layers.size());
+    ASSERT_EQ(ck.layers.size(), snap.layers.size());
+    for (size_t l = 0; l < snap.layers.size(); ++l) {
+        EXPECT_EQ(ck.layers[l].flipCount.size(), ck.layers[l].mask.size()) << "layer " << l;
+        EXPECT_EQ(snap.layers[l].flipCount, finalSnap.layers[l].flipCount) << "layer " << l;
+    }
 }
 
 } // namespace
@@ -275,6 +285,64 @@ TEST(Checkpoint, MissingAndDamagedCheckpointsAreClearErrors)
     } catch (const nm::RunFileError &e) {
         EXPECT_NE(std::string(e.what()).find("sad_mask"), std::string::npos) << e.what();
     }
+}
+
+// A file from before the per-weight flip counts: its snapshots read without them, and a resume
+// from its checkpoint takes the original's steps with the counts starting at 0.
+TEST(Checkpoint, FilesWithoutFlipCountsReadAndResumeWithCountsFromZero)
+{
+    nmtest::TempDir dir;
+    const std::string path = dir.file("old.h5");
+    const auto c = config({{"recipe", "ste"}, {"lr", "0.3"}});
+    const auto data = dataFor(c);
+    Steps whole;
+    nm::Snapshot finalSnap;
+    {
+        nm::Trainer t(c, data);
+        nm::RunFileWriter w(path, {t.info()});
+        t.addObserver(&whole);
+        t.addObserver(w.observer(0));
+        t.run();
+        finalSnap = t.snapshot();
+    }
+    nm::LayerSnapshot before;
+    std::vector<std::string> layers;
+    {
+        nm::RunFileReader r(path);
+        before = r.snapshot(0, 0, 15);
+        ASSERT_EQ(before.flipCount.size(), before.mask.size());
+        layers = r.run(0).sparseLayers;
+    }
+    ASSERT_FALSE(layers.empty());
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    for (const std::string &layer : layers) {
+        const std::string p = "runs/000_run/snapshots/" + layer + "/flip_count";
+        ASSERT_GT(H5Lexists(f, p.c_str(), H5P_DEFAULT), 0) << p;
+        ASSERT_GE(H5Ldelete(f, p.c_str(), H5P_DEFAULT), 0) << p;
+    }
+    H5Fclose(f);
+    nm::RunFileReader r(path);
+    const nm::LayerSnapshot s = r.snapshot(0, 0, 15);
+    EXPECT_TRUE(s.flipCount.empty());
+    EXPECT_EQ(s.weight, before.weight);
+    EXPECT_EQ(s.mask, before.mask);
+    const nm::Checkpoint ck = r.checkpoint(0, 15);
+    for (const auto &l : ck.layers)
+        EXPECT_TRUE(l.flipCount.empty());
+    auto resumed = nm::Trainer::resume(r.run(0).config, c, data, ck);
+    for (const auto &l : resumed->snapshot().layers)
+        EXPECT_EQ(l.flipCount, std::vector<uint16_t>(l.mask.size(), 0));
+    Steps rest;
+    resumed->addObserver(&rest);
+    resumed->run();
+    ASSERT_EQ(rest.steps.size(), static_cast<size_t>(c.steps - 15));
+    for (size_t i = 0; i < rest.steps.size(); ++i)
+        expectSameSteps(whole.steps[15 + i], rest.steps[i]);
+    // The counts are those of steps 16 on: the original's minus the ones it had at step 15.
+    const nm::Snapshot snap = resumed->snapshot();
+    for (size_t i = 0; i < before.mask.size(); ++i)
+        ASSERT_EQ(snap.layers[0].flipCount[i], finalSnap.layers[0].flipCount[i] - before.flipCount[i]) << i;
 }
 
 // ---- nmtrain --resume ------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -258,12 +259,16 @@ TEST(RunFile, RoundTripOfEverySeriesSnapshotAndHeader)
             EXPECT_EQ(got.weight, want.weight);
             EXPECT_EQ(got.forward, want.forward);
             EXPECT_EQ(got.mask, want.mask);
+            ASSERT_EQ(want.flipCount.size(), want.mask.size());
+            EXPECT_EQ(got.flipCount, want.flipCount);
             EXPECT_EQ(got.beta, want.beta);
             EXPECT_EQ(got.alpha, want.alpha);
             EXPECT_EQ(got.n, want.n);
             EXPECT_EQ(got.m, want.m);
         }
     EXPECT_NE(rec.snapshots[0].layers[0].beta, 1.0f); // S-STE's β is really recorded
+    const auto &counts = rec.snapshots.back().layers[0].flipCount; // the counts are really recorded
+    EXPECT_GT(*std::max_element(counts.begin(), counts.end()), 0);
     EXPECT_THROW(reader.snapshot(0, 0, 5), nm::RunFileError);
     EXPECT_THROW(reader.snapshot(0, 2, 0), nm::RunFileError);
     EXPECT_THROW(reader.run(1), nm::RunFileError);

@@ -53,6 +53,14 @@ def check_finished(path):
             check(np.all(forward[mask == 0] == 0), f"{name}: pruned weights are zero in W~")
             if name.startswith("000_ste"):
                 check(np.array_equal(forward, w[:] * mask), f"{name}: STE forward is W * mask")
+            counts = r["snapshots/fc2/flip_count"]
+            check(counts.shape == (4, 32, 32) and counts.dtype == np.uint16, f"{name} flip_count {counts.shape}")
+            counts = counts[:].astype(np.int64)
+            grown = np.diff(counts, axis=0)
+            changed = mask[1:] != mask[:-1]
+            check(np.all(counts[0] == 0) and np.all(grown >= changed) and np.all(grown % 2 == changed),
+                  f"{name}: flip counts grow by at least, and with the parity of, the mask changes between snapshots")
+            check(int(grown.sum()) == int(r["layer_stats/flips"][:].sum()), f"{name}: flip counts add up to the flips")
             info = r["layers"]
             check([x.decode() for x in info["name"][:]] == ["fc1", "fc2", "fc3"], "layer table")
             check(list(info["sparse"][:]) == [0, 1, 0], "sparse flags")

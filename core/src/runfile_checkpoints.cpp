@@ -222,6 +222,7 @@ Checkpoint read(const OpenDataset &open, hsize_t index, const std::vector<std::s
         l.cols = snap.cols;
         l.forward = std::move(snap.forward);
         l.mask = std::move(snap.mask);
+        l.flipCount = std::move(snap.flipCount); // empty in older files: the counts restart at 0
         l.beta = snap.beta;
         l.alpha = snap.alpha;
         l.n = snap.n;

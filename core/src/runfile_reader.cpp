@@ -387,6 +387,16 @@ LayerSnapshot RunFileReader::Impl::readSnapshot(const RunHeader &h, const std::s
     h5::readRows(m.get(), H5T_NATIVE_INT32, index, 1, &mm, 1);
     s.n = nn;
     s.m = mm;
+    // Per-weight flip counts: absent in files written before them (flipCount stays empty).
+    if (h5::Id fc = dataset(h, g + "flip_count"); fc.valid()) {
+        const auto cd = h5::dims(fc.get());
+        if (cd.size() != 3 || cd[1] != d[1] || cd[2] != d[2])
+            throw RunFileError("dataset '" + g + "flip_count' does not match the layer's " + std::to_string(s.rows) +
+                               "x" + std::to_string(s.cols) + " snapshot; the file is corrupt");
+        if (cd[0] <= index)
+            throw RunFileError("the snapshot is incomplete (its writer stopped while writing it)");
+        s.flipCount = h5::readRowsAs<uint16_t>(fc.get(), H5T_NATIVE_UINT16, index, 1);
+    }
     return s;
 }
 

@@ -174,7 +174,7 @@ Table makeTable(hid_t run, const std::string &name, const schema::Field<Source> 
 struct SnapshotLayer {
     std::string name;
     int rows = 0, cols = 0;
-    h5::Id weight, forward, mask, beta, alpha, n, m;
+    h5::Id weight, forward, mask, flipCount, beta, alpha, n, m;
 };
 
 } // namespace
@@ -338,6 +338,9 @@ void RunSink::layout(hid_t run)
             mk.inner = {rows, (cols + 7) / 8};
             mk.chunkInner = {};
             s.mask = h5::createGrowing(lg.get(), "mask", mk);
+            h5::ChunkedSpec fc = w;
+            fc.fileType = H5T_STD_U16LE;
+            s.flipCount = h5::createGrowing(lg.get(), "flip_count", fc);
             h5::ChunkedSpec one;
             one.chunkRows = 64;
             one.fileType = H5T_IEEE_F32LE;
@@ -464,11 +467,12 @@ void RunSink::onSnapshot(const Snapshot &snap)
         const SnapshotLayer &s = m_snapLayers[i];
         const size_t size = static_cast<size_t>(s.rows) * static_cast<size_t>(s.cols);
         if (l.name != s.name || l.rows != s.rows || l.cols != s.cols || l.weight.size() != size ||
-            l.forward.size() != size || l.mask.size() != size)
+            l.forward.size() != size || l.mask.size() != size ||
+            (!l.flipCount.empty() && l.flipCount.size() != size))
             throw RunFileError("run file: snapshot layer '" + l.name + "' of run '" + m_info.name +
                                "' does not match the layer '" + s.name + "' (" + std::to_string(s.rows) + "x" +
                                std::to_string(s.cols) + ") laid out in the file");
-        bytes += size * (2 * sizeof(float)) + size / 8 + 64;
+        bytes += size * (2 * sizeof(float) + sizeof(uint16_t)) + size / 8 + 64;
     }
     // The series first, so they reach at least the snapshot's step wherever recording stops.
     std::lock_guard buffers(m_bufferMutex);
@@ -496,6 +500,12 @@ void RunSink::writeSnapshot(const Snapshot &snap)
         h5::append(s.forward.get(), H5T_NATIVE_FLOAT, 1, l.forward.data());
         const std::vector<uint8_t> packed = packMask(l.mask, l.rows, l.cols);
         h5::append(s.mask.get(), H5T_NATIVE_UINT8, 1, packed.data());
+        // A snapshot made without counts (not by a Sparsifier) records zeros.
+        if (l.flipCount.empty())
+            h5::append(s.flipCount.get(), H5T_NATIVE_UINT16, 1,
+                       std::vector<uint16_t>(static_cast<size_t>(l.rows) * static_cast<size_t>(l.cols), 0).data());
+        else
+            h5::append(s.flipCount.get(), H5T_NATIVE_UINT16, 1, l.flipCount.data());
         h5::append(s.beta.get(), H5T_NATIVE_FLOAT, 1, &l.beta);
         h5::append(s.alpha.get(), H5T_NATIVE_FLOAT, 1, &l.alpha);
         const int32_t n = l.n, m = l.m;
