@@ -12,6 +12,7 @@
 #include <QScatterSeries>
 #include <QValueAxis>
 
+#include <algorithm>
 #include <cmath>
 
 namespace nmui {
@@ -84,10 +85,14 @@ ImageChart::ImageChart(RunStore *store, const QString &title, QWidget *parent) :
     m_clip->setZValue(-1);
     m_pixmap = new QGraphicsPixmapItem(m_clip);
     m_pixmap->setTransformationMode(Qt::FastTransformation);
-    connect(c, &QChart::plotAreaChanged, this, [this] { placeImage(); });
+    connect(c, &QChart::plotAreaChanged, this, [this] {
+        // A short chart gets fewer row labels, so they do not elide.
+        m_yAxis->setTickInterval(plot::niceInterval(m_yAxis->max() - m_yAxis->min(), yTicks()));
+        placeImage();
+    });
     for (QValueAxis *a : {m_xAxis, m_yAxis})
         connect(a, &QValueAxis::rangeChanged, this, [this, a](qreal lo, qreal hi) {
-            a->setTickInterval(plot::niceInterval(hi - lo, 5)); // zoomed: ticks follow
+            a->setTickInterval(plot::niceInterval(hi - lo, a == m_yAxis ? yTicks() : 5)); // zoomed: ticks follow
             placeImage();
         });
     view()->setReadout([this](QPointF v) {
@@ -104,11 +109,13 @@ void ImageChart::setImage(const QImage &image, const QString &xTitle, const QStr
     m_image = image;
     m_xAxis->setTitleText(xTitle);
     m_yAxis->setTitleText(yTitle);
+    for (QValueAxis *a : {m_xAxis, m_yAxis}) // no image, no scale
+        a->setVisible(!image.isNull());
     m_anchor->replace({QPointF(0, 0), QPointF(image.width(), image.height())});
     if (sizeChanged || !view()->userZoomed()) {
         // Tick intervals before the ranges, so no range ever meets a tiny interval.
         m_xAxis->setTickInterval(plot::niceInterval(image.width(), 5));
-        m_yAxis->setTickInterval(plot::niceInterval(image.height(), 5));
+        m_yAxis->setTickInterval(plot::niceInterval(image.height(), yTicks()));
         m_xAxis->setTickType(QValueAxis::TicksDynamic);
         m_yAxis->setTickType(QValueAxis::TicksDynamic);
         view()->setRanges(0, image.width(), 0, image.height());
@@ -116,8 +123,14 @@ void ImageChart::setImage(const QImage &image, const QString &xTitle, const QStr
     placeImage();
 }
 
-void ImageChart::setColorBar(const QGradientStops &stops, double lo, double hi, const QString &title)
+int ImageChart::yTicks() const
 {
+    return std::clamp(static_cast<int>(chart()->plotArea().height() / 30.0), 2, 5);
+}
+
+void ImageChart::setColorBar(const QGradientStops &stops, double lo, double hi, const QString &title, int ticks)
+{
+    m_colorAxis->setTickCount(std::max(2, ticks));
     QLinearGradient g(0, 0, 0, 1);
     g.setStops(stops);
     m_colorAxis->setGradient(g);

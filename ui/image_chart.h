@@ -25,7 +25,7 @@ public:
 
     // The image covers data x in [0, width) and y in [0, height) with pixel row 0 at the top.
     void setImage(const QImage &image, const QString &xTitle, const QString &yTitle);
-    void setColorBar(const QGradientStops &stops, double lo, double hi, const QString &title);
+    void setColorBar(const QGradientStops &stops, double lo, double hi, const QString &title, int ticks = 5);
     void hideColorBar();
     // Legend entries (a coloured square each), e.g. what the mask colours mean.
     void setLegendEntries(const QList<std::pair<QColor, QString>> &entries);
@@ -43,6 +43,7 @@ public:
 
 private:
     void placeImage();
+    int yTicks() const; // about how many row labels fit
 
     QImage m_image;
     QLineSeries *m_anchor;
