@@ -12,6 +12,7 @@
 #include <QChart>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QLogValueAxis>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -22,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace nmui {
 
@@ -29,6 +31,7 @@ namespace {
 
 const QColor kKept(0x26, 0x26, 0x26), kPruned(0xff, 0xff, 0xff);
 const QColor kBecameKept(0xD5, 0x5E, 0x00), kBecamePruned(0x56, 0xB4, 0xE9);
+const QColor kNeverFlipped(0xff, 0xff, 0xff);
 
 // Summed flips of one layer up to a step.
 double flipsUpTo(const Run &r, int layer, double step)
@@ -43,7 +46,174 @@ double flipsUpTo(const Run &r, int layer, double step)
     return sum;
 }
 
+// The run's newest snapshot at or before `step` (null if none).
+std::shared_ptr<const nm::Snapshot> snapshotAtOrBefore(const Run &r, long step)
+{
+    auto it = r.snapshots.upper_bound(step);
+    if (it == r.snapshots.begin())
+        return nullptr;
+    return std::prev(it)->second;
+}
+
+// The layer named `name` in a snapshot (null if the snapshot does not hold it).
+const nm::LayerSnapshot *layerNamed(const nm::Snapshot *snap, const std::string &name)
+{
+    if (snap)
+        for (const auto &l : snap->layers)
+            if (l.name == name)
+                return &l;
+    return nullptr;
+}
+
 } // namespace
+
+int flipCountBin(int count)
+{
+    if (count <= 0)
+        return 0;
+    int bin = 1;
+    while ((1 << (bin - 1)) < count)
+        ++bin;
+    return bin;
+}
+
+QString flipCountBinLabel(int bin)
+{
+    if (bin <= 2)
+        return QString::number(std::max(0, bin));
+    const int lo = (1 << (bin - 2)) + 1, hi = std::min(1 << (bin - 1), 65535);
+    return QStringLiteral("%1–%2").arg(lo).arg(hi);
+}
+
+std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts)
+{
+    std::vector<long> bins(3, 0); // 0, 1, 2 always
+    for (uint16_t c : counts) {
+        const auto b = static_cast<size_t>(flipCountBin(c));
+        if (b >= bins.size())
+            bins.resize(b + 1, 0);
+        ++bins[b];
+    }
+    return bins;
+}
+
+// Weights per flip-count bin, one bar set per run, side by side.
+class FlipCountHistogram : public ChartPanel {
+public:
+    explicit FlipCountHistogram(RunStore *store) : ChartPanel(store, QObject::tr("Flip counts per weight"))
+    {
+        setAutoRefresh(false);
+        m_series = new QBarSeries;
+        chart()->addSeries(m_series);
+        m_axisX = new QBarCategoryAxis;
+        m_axisX->setTitleText(QObject::tr("mask-bit changes since step 0"));
+        chart()->addAxis(m_axisX, Qt::AlignBottom);
+        m_series->attachAxis(m_axisX);
+        installYAxis();
+        view()->setRubberBand(QChartView::NoRubberBand);
+        view()->setCrosshairEnabled(false);
+        m_logBox = new QCheckBox(QObject::tr("log y"), this);
+        m_logBox->setChecked(m_logY);
+        QObject::connect(m_logBox, &QCheckBox::toggled, this, [this](bool on) { setLogY(on); });
+        headerLayout()->insertWidget(headerLayout()->count() - 2, m_logBox);
+    }
+
+    // Log y by default: most weights sit in the first bins, the oscillating ones in the tail.
+    void setLogY(bool on)
+    {
+        if (on == m_logY)
+            return;
+        m_logY = on;
+        m_logBox->setChecked(on);
+        installYAxis();
+        refresh();
+    }
+    bool logY() const { return m_logY; }
+
+    void display(const FlipHistogramData &data, const QString &title)
+    {
+        m_data = data;
+        setTitleText(title);
+        refresh();
+    }
+    const FlipHistogramData &data() const { return m_data; }
+
+    void refresh() override
+    {
+        m_series->clear();
+        m_axisX->clear();
+        m_axisX->append(m_data.bins);
+        double hi = 1;
+        for (int i = 0; i < m_data.runIds.size(); ++i) {
+            const Run *r = store()->run(m_data.runIds[i]);
+            auto *set = new QBarSet(r ? r->meta.name : QString());
+            if (r) {
+                set->setColor(r->meta.color);
+                set->setBorderColor(r->meta.color);
+            }
+            for (double v : m_data.weights[i]) {
+                set->append(m_logY ? std::max(v, kLogFloor) : v); // empty bins: no height on a log axis
+                hi = std::max(hi, v);
+            }
+            m_series->append(set);
+        }
+        if (auto *v = qobject_cast<QValueAxis *>(m_axisY))
+            setTicksAndRange(v, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 5));
+        else if (auto *l = qobject_cast<QLogValueAxis *>(m_axisY))
+            l->setRange(kLogFloor, std::pow(10.0, std::ceil(std::log10(hi * 1.5))));
+    }
+
+    DataTable table(bool) const override
+    {
+        DataTable t;
+        t.header << QStringLiteral("run") << m_data.bins;
+        for (int i = 0; i < m_data.runIds.size(); ++i) {
+            const Run *r = store()->run(m_data.runIds[i]);
+            QList<QString> row{r ? r->meta.name : QString()};
+            for (double v : m_data.weights[i])
+                row << QString::number(v, 'f', 0);
+            t.rows.append(row);
+        }
+        return t;
+    }
+
+private:
+    static constexpr double kLogFloor = 0.5;
+
+    void installYAxis()
+    {
+        QAbstractAxis *y = nullptr;
+        if (m_logY) {
+            auto *l = new QLogValueAxis;
+            l->setBase(10);
+            l->setLabelFormat(QStringLiteral("%g"));
+            y = l;
+        } else {
+            auto *v = new QValueAxis;
+            v->setLabelFormat(QStringLiteral("%.0f"));
+            v->setTickAnchor(0);
+            v->setTickInterval(1);
+            v->setTickType(QValueAxis::TicksDynamic);
+            y = v;
+        }
+        y->setTitleText(QObject::tr("weights"));
+        chart()->addAxis(y, Qt::AlignLeft);
+        if (m_axisY) {
+            m_series->detachAxis(m_axisY);
+            chart()->removeAxis(m_axisY);
+            delete m_axisY;
+        }
+        m_series->attachAxis(y);
+        m_axisY = y;
+    }
+
+    QBarSeries *m_series;
+    QBarCategoryAxis *m_axisX;
+    QAbstractAxis *m_axisY = nullptr;
+    QCheckBox *m_logBox = nullptr;
+    bool m_logY = true;
+    FlipHistogramData m_data;
+};
 
 // Flips per sparse layer up to the selected step, one bar set per visible run.
 class FlipBarChart : public ChartPanel {
@@ -94,7 +264,7 @@ public:
             }
             m_series->append(set);
         }
-        setTicksAndRange(m_axisY, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 5));
+        setTicksAndRange(m_axisY, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 4));
     }
 
     DataTable table(bool) const override
@@ -149,22 +319,37 @@ LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(paren
     m_mask = new ImageChart(store, tr("Mask"), this);
     m_bars = new FlipBarChart(store);
     m_bars->setParent(this);
+    m_flipCounts[0] = new ImageChart(store, tr("Flip counts"), this);
+    m_flipCounts[1] = new ImageChart(store, tr("Flip counts"), this);
+    m_histogram = new FlipCountHistogram(store);
+    m_histogram->setParent(this);
     m_stats = new QTextBrowser(this);
     m_stats->setOpenLinks(false);
     for (ChartPanel *c : charts())
         connect(c, &ChartPanel::exportRequested, this, &LayerInspector::exportRequested);
 
-    auto *top = new QSplitter(Qt::Horizontal);
-    top->addWidget(m_weights);
-    top->addWidget(m_mask);
-    auto *bottom = new QSplitter(Qt::Horizontal);
-    bottom->addWidget(m_bars);
-    bottom->addWidget(m_stats);
-    auto *split = new QSplitter(Qt::Vertical, this);
-    split->addWidget(top);
-    split->addWidget(bottom);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    // Rows: weights and mask; the flip counts of the selected run and the one beside it; flips
+    // per layer and the flip-count histogram. The readout text runs down the right.
+    auto *rows = new QSplitter(Qt::Vertical);
+    for (const auto &[left, right] : {std::pair<QWidget *, QWidget *>{m_weights, m_mask},
+                                      {m_flipCounts[0], m_flipCounts[1]},
+                                      {m_bars, m_histogram}}) {
+        auto *row = new QSplitter(Qt::Horizontal);
+        row->addWidget(left);
+        row->addWidget(right);
+        row->setStretchFactor(0, 1);
+        row->setStretchFactor(1, 1);
+        rows->addWidget(row);
+    }
+    for (int i = 0; i < rows->count(); ++i)
+        rows->setStretchFactor(i, 1);
+    auto *split = new QSplitter(Qt::Horizontal, this);
+    split->addWidget(rows);
+    split->addWidget(m_stats);
+    split->setStretchFactor(0, 1);
+    split->setStretchFactor(1, 0);
+    m_stats->setMinimumWidth(250);
+    split->setSizes({900, 290});
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addLayout(controls);
@@ -196,7 +381,12 @@ LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(paren
 
 QList<ChartPanel *> LayerInspector::charts() const
 {
-    return {m_weights, m_mask, m_bars};
+    return {m_weights, m_mask, m_flipCounts[0], m_flipCounts[1], m_histogram, m_bars};
+}
+
+FlipHistogramData LayerInspector::flipHistogram() const
+{
+    return m_histogram->data();
 }
 
 void LayerInspector::refresh()
@@ -304,6 +494,7 @@ void LayerInspector::showSelection()
         for (const auto &n : r->meta.sparseLayers)
             layers << QString::fromStdString(n);
     m_bars->display(layers, s >= 0 ? static_cast<double>(s) : 0.0);
+    drawFlipCounts(s);
     if (!m_snap) {
         m_weights->setImage(QImage(), QString(), QString());
         m_mask->setImage(QImage(), QString(), QString());
@@ -429,6 +620,153 @@ void LayerInspector::drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapsho
     });
 }
 
+void LayerInspector::drawFlipCounts(long step)
+{
+    const Run *r = m_store->run(runId());
+    const std::string name =
+        r && m_layerIndex < static_cast<int>(r->meta.sparseLayers.size())
+            ? r->meta.sparseLayers[static_cast<size_t>(m_layerIndex)]
+            : std::string();
+    // The runs shown: the selected one, then the visible others that have this layer.
+    struct Shown {
+        int id = -1;
+        const Run *run = nullptr;
+        std::shared_ptr<const nm::Snapshot> snap;
+        const nm::LayerSnapshot *layer = nullptr; // null: no snapshot of the layer at or before the step
+    };
+    QList<Shown> shown;
+    auto add = [&](int id) {
+        const Run *run = m_store->run(id);
+        if (!run || std::find(run->meta.sparseLayers.begin(), run->meta.sparseLayers.end(), name) ==
+                        run->meta.sparseLayers.end())
+            return;
+        Shown x;
+        x.id = id;
+        x.run = run;
+        x.snap = step >= 0 ? snapshotAtOrBefore(*run, step) : nullptr;
+        x.layer = layerNamed(x.snap.get(), name);
+        shown << x;
+    };
+    if (r && !name.empty()) {
+        add(runId());
+        for (int id : m_store->visibleRunIds())
+            if (id != runId() && !m_store->run(id)->snapshots.empty())
+                add(id);
+    }
+    m_compareId = shown.size() > 1 ? shown[1].id : -1;
+    m_flipCounts[1]->setVisible(m_compareId >= 0);
+
+    // One colour scale for both images: white for weights that never flipped, viridis from 1 up
+    // to the 99.5th percentile of the counts (at least 2), so a few weights that flip very
+    // often do not wash out the rest.
+    std::vector<uint16_t> all;
+    for (int i = 0; i < std::min<int>(2, static_cast<int>(shown.size())); ++i)
+        if (shown[i].layer)
+            all.insert(all.end(), shown[i].layer->flipCount.begin(), shown[i].layer->flipCount.end());
+    int limit = 2;
+    if (!all.empty()) {
+        const size_t k = std::min(all.size() - 1, static_cast<size_t>(0.995 * static_cast<double>(all.size())));
+        std::nth_element(all.begin(), all.begin() + static_cast<long>(k), all.end());
+        limit = std::max<int>(2, all[k]);
+    }
+    // At most 5 whole-number ticks on the colour bar: 1…limit one by one, or in quarters of a
+    // span rounded up to a multiple of 4.
+    if (limit > 5)
+        limit = (limit - 1 + 3) / 4 * 4 + 1;
+    const int ticks = limit <= 5 ? limit : 5;
+    const auto &table = viridisTable();
+    for (int i = 0; i < 2; ++i) {
+        ImageChart *chart = m_flipCounts[i];
+        if (i >= shown.size()) {
+            chart->setChartTitle(tr("Flip counts"));
+            chart->setImage(QImage(), QString(), QString());
+            chart->setReadoutFunction(nullptr);
+            chart->setTableFunction(nullptr);
+            continue;
+        }
+        const Shown &x = shown[i];
+        const QString runName = x.run->meta.name;
+        if (!x.layer || x.layer->flipCount.size() != x.layer->mask.size()) {
+            chart->setChartTitle(x.layer ? tr("%1: no flip counts in its file").arg(runName)
+                                         : tr("%1: no snapshot of %2 by step %3")
+                                               .arg(runName, QString::fromStdString(name))
+                                               .arg(step));
+            chart->setImage(QImage(), QString(), QString());
+            chart->hideColorBar();
+            chart->setReadoutFunction(nullptr);
+            chart->setTableFunction(nullptr);
+            continue;
+        }
+        const nm::LayerSnapshot &l = *x.layer;
+        QImage img(l.cols, l.rows, QImage::Format_RGB32);
+        for (int row = 0; row < l.rows; ++row) {
+            auto *line = reinterpret_cast<QRgb *>(img.scanLine(row));
+            for (int c = 0; c < l.cols; ++c) {
+                const int v = l.flipCount[static_cast<size_t>(row) * static_cast<size_t>(l.cols) + static_cast<size_t>(c)];
+                const double t = std::min(1.0, static_cast<double>(v - 1) / (limit - 1));
+                line[c] = v == 0 ? kNeverFlipped.rgb() : table[static_cast<size_t>(std::lround(t * 255.0))];
+            }
+        }
+        chart->setChartTitle(tr("Flip counts of %1, %2, steps 1–%3 (white: 0)")
+                                 .arg(QString::fromStdString(name), runName)
+                                 .arg(x.snap->step));
+        chart->setToolTip(tr("How often each weight's mask bit changed since step 0 (rows: outputs, columns: "
+                             "inputs; M consecutive columns form a group)"));
+        chart->setImage(img, tr("input"), tr("output"));
+        // Counts above the limit take the top colour (the readout and the histogram give them).
+        chart->setColorBar(viridisStops(), 1, limit, tr("flips"), ticks);
+        chart->setLegendEntries({});
+        auto snap = x.snap;
+        const nm::LayerSnapshot *lp = x.layer;
+        chart->setReadoutFunction([snap, lp](int c, int row) {
+            const size_t k = static_cast<size_t>(row) * static_cast<size_t>(lp->cols) + static_cast<size_t>(c);
+            return QStringLiteral("<b>out %1, in %2</b> (group %3)<br>mask bit changed %4× in steps 1–%5<br>now %6")
+                .arg(row)
+                .arg(c)
+                .arg(lp->m > 0 ? c / lp->m : 0)
+                .arg(lp->flipCount[k])
+                .arg(snap->step)
+                .arg(lp->mask[k] ? QStringLiteral("kept") : QStringLiteral("pruned"));
+        });
+        chart->setTableFunction([snap, lp](bool) {
+            DataTable t;
+            t.header << QStringLiteral("out") << QStringLiteral("in") << QStringLiteral("flip_count");
+            for (int row = 0; row < lp->rows; ++row)
+                for (int c = 0; c < lp->cols; ++c)
+                    t.rows.append({QString::number(row), QString::number(c),
+                                   QString::number(lp->flipCount[static_cast<size_t>(row) *
+                                                                     static_cast<size_t>(lp->cols) +
+                                                                 static_cast<size_t>(c)])});
+            return t;
+        });
+    }
+
+    FlipHistogramData bars;
+    std::vector<std::vector<long>> hist;
+    size_t bins = 3;
+    for (const Shown &x : shown)
+        if (x.layer && x.layer->flipCount.size() == x.layer->mask.size() && !x.layer->flipCount.empty()) {
+            bars.runIds << x.id;
+            hist.push_back(flipCountHistogram(x.layer->flipCount));
+            bins = std::max(bins, hist.back().size());
+        }
+    for (size_t b = 0; b < bins; ++b)
+        bars.bins << flipCountBinLabel(static_cast<int>(b));
+    for (auto &h : hist) {
+        h.resize(bins, 0);
+        QList<double> row;
+        for (long v : h)
+            row << static_cast<double>(v);
+        bars.weights << row;
+    }
+    m_histogram->display(bars, name.empty()          ? tr("Flip counts per weight")
+                               : bars.runIds.isEmpty() ? tr("No flip counts of %1 in these runs' files")
+                                                             .arg(QString::fromStdString(name))
+                                                       : tr("Weights of %1 by flip count, steps 1–%2")
+                                                             .arg(QString::fromStdString(name))
+                                                             .arg(std::max(0L, step)));
+}
+
 void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev)
 {
     const Run *r = m_store->run(runId());
@@ -465,6 +803,21 @@ void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnaps
                     .arg(100.0 * static_cast<double>(zeros) / n, 0, 'f', 1)
                     .arg(s->alpha, 0, 'g', 3)
                     .arg(s->beta, 0, 'g', 4);
+        if (s->flipCount.size() == s->mask.size() && !s->flipCount.empty()) {
+            double sum = 0;
+            long never = 0;
+            int most = 0;
+            for (uint16_t c : s->flipCount) {
+                sum += c;
+                never += c == 0 ? 1 : 0;
+                most = std::max<int>(most, c);
+            }
+            html += tr("<p>flip counts, steps 1–%1: %2 per weight on average, at most %L3; never flipped %4 %</p>")
+                        .arg(m_snap->step)
+                        .arg(sum / n, 0, 'g', 3)
+                        .arg(most)
+                        .arg(100.0 * static_cast<double>(never) / n, 0, 'f', 1);
+        }
         if (prev)
             html += tr("<p>mask bits changed since step %1: %L2 (%3 % of the layer)</p>")
                         .arg(m_prev->step)

@@ -3,10 +3,18 @@
 // matrix (W or the forward weight W̃) and its mask as images, the weights whose mask bit
 // changed since the previous snapshot highlighted, a per-layer bar chart of the flips each
 // visible run made up to that step, and the layer's sparsity and parameter counts.
+// Per-weight flip counts (how often each mask bit changed since step 0) as an image for the
+// selected run and, beside it, the first other visible run, and as a histogram of the
+// weights per count bin for each of those and the other visible runs.
 // Fed from snapshots: live ones from the trainer, or read from run files.
 #include <QWidget>
 
+#include <QList>
+#include <QStringList>
+
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 class QBarSeries;
 class QBarCategoryAxis;
@@ -28,6 +36,20 @@ class ChartPanel;
 class ImageChart;
 class RunStore;
 class FlipBarChart;
+class FlipCountHistogram;
+
+// Weights per flip-count bin: 0, 1, 2, 3–4, 5–8, 9–16, … (bin k ≥ 1 holds the counts c with
+// 2^(k−2) < c ≤ 2^(k−1)), up to the largest count's bin.
+int flipCountBin(int count);
+QString flipCountBinLabel(int bin);
+std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts);
+
+// What the histogram shows: one row of bin totals per run (selected run first).
+struct FlipHistogramData {
+    QStringList bins;
+    QList<int> runIds;
+    QList<QList<double>> weights; // weights[run][bin]
+};
 
 class LayerInspector : public QWidget {
     Q_OBJECT
@@ -43,6 +65,10 @@ public:
     long step() const;
     ImageChart *weightChart() const { return m_weights; }
     ImageChart *maskChart() const { return m_mask; }
+    // Flip counts of the selected run (0) and of the run beside it (1; hidden when none).
+    ImageChart *flipCountChart(int i) const { return m_flipCounts[i == 0 ? 0 : 1]; }
+    int compareRunId() const { return m_compareId; } // -1: none
+    FlipHistogramData flipHistogram() const;
     // Mask bits that changed between the previous snapshot and the selected one.
     long flippedCount() const { return m_flipped; }
 
@@ -58,6 +84,7 @@ private:
     void drawWeights(const nm::LayerSnapshot &s);
     void drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapshot *prev, long prevStep);
     void writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev);
+    void drawFlipCounts(long step);
 
     RunStore *m_store;
     QComboBox *m_run, *m_layer, *m_which;
@@ -66,6 +93,9 @@ private:
     QCheckBox *m_highlight;
     ImageChart *m_weights, *m_mask;
     FlipBarChart *m_bars;
+    ImageChart *m_flipCounts[2];
+    FlipCountHistogram *m_histogram;
+    int m_compareId = -1;
     QTextBrowser *m_stats;
     std::vector<long> m_steps;
     long m_flipped = 0;

@@ -1,13 +1,16 @@
 // The plotting layer on screen (offscreen platform): charts receive points through one
 // replace() per frame, decimation bounds the point count, zoom survives live updates,
 // smoothing draws the raw curve underneath, log axes drop non-positive values, seed groups
-// draw a band, the crosshair reads every run, heatmaps place the right colours.
+// draw a band, the crosshair reads every run, heatmaps place the right colours, the layer
+// inspector's flip counts have the layer's shape and a histogram over every weight.
 #include "ui_test_main.h"
 #include "ui_test_util.h"
 
 #include "chart_settings.h"
 #include "flip_heatmap.h"
 #include "heatmap_panel.h"
+#include "image_chart.h"
+#include "layer_inspector.h"
 #include "metric_chart.h"
 #include "palette.h"
 #include "plot_view.h"
@@ -17,6 +20,8 @@
 #include "step_values.h"
 
 #include "nmcore/stats.h"
+
+#include <numeric>
 
 #include <QAreaSeries>
 #include <QChart>
@@ -521,6 +526,89 @@ private Q_SLOTS:
         // Positive differences are red (the upper end of the diverging map).
         const QRgb px = d->cells().pixel(0, 0);
         QVERIFY(qRed(px) > qBlue(px));
+    }
+
+    void inspectorShowsFlipCountsAsAnImageAndAHistogramPerRun()
+    {
+        QCOMPARE(flipCountBin(0), 0);
+        QCOMPARE(flipCountBin(1), 1);
+        QCOMPARE(flipCountBin(2), 2);
+        QCOMPARE(flipCountBin(3), 3);
+        QCOMPARE(flipCountBin(4), 3);
+        QCOMPARE(flipCountBin(5), 4);
+        QCOMPARE(flipCountBin(8), 4);
+        QCOMPARE(flipCountBin(9), 5);
+        QCOMPARE(flipCountBin(65535), 17);
+        QCOMPARE(flipCountBinLabel(17), QStringLiteral("32769–65535"));
+
+        RunStore store;
+        // Layers of 12 outputs × 16 inputs: the image is 16 wide, 12 high.
+        SyntheticRun ra{QStringLiteral("A"), "ste", 1, 200}, rb{QStringLiteral("B"), "srste", 1, 200},
+            rc{QStringLiteral("old"), "sste", 1, 200};
+        for (SyntheticRun *r : {&ra, &rb, &rc}) {
+            r->layers = 2;
+            r->layerIn = 16;
+            r->layerOut = 12;
+        }
+        const int a = addRun(store, ra), b = addRun(store, rb), c = addRun(store, rc);
+        // A: row 3 flips 9 times, column 1 of every group once; B: every weight twice; the old run
+        // has no counts.
+        for (long step : {0L, 100L, 200L}) {
+            store.addSnapshot(a, syntheticSnapshot(ra, step, [step](int, int r, int col) {
+                                  return step == 0 ? 0 : r == 3 ? 9 : col % 4 == 1 ? 1 : 0;
+                              }));
+            store.addSnapshot(b, syntheticSnapshot(rb, step, [step](int, int, int) { return step == 0 ? 0 : 2; }));
+            store.addSnapshot(c, syntheticSnapshot(rc, step, nullptr));
+        }
+        LayerInspector insp(&store);
+        insp.resize(1500, 1000);
+        insp.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&insp));
+        insp.select(a, 1, 200);
+        QCOMPARE(insp.runId(), a);
+        QCOMPARE(insp.step(), 200L);
+        const QImage &img = insp.flipCountChart(0)->image();
+        QCOMPARE(img.size(), QSize(16, 12));
+        // One colour scale from 1 to the 99.5th percentile (9 here): row 3 at the top, single
+        // flips at the bottom, weights that never flipped white.
+        QCOMPARE(img.pixel(0, 3), viridisTable()[255] | 0xff000000u);
+        QCOMPARE(img.pixel(0, 0), 0xffffffffu);
+        QCOMPARE(img.pixel(1, 0), viridisTable()[0] | 0xff000000u);
+        QCOMPARE(insp.compareRunId(), b);
+        QVERIFY(insp.flipCountChart(1)->isVisible());
+        QCOMPARE(insp.flipCountChart(1)->image().size(), QSize(16, 12));
+        QCOMPARE(insp.flipCountChart(1)->image().pixel(5, 5), viridisTable()[32] | 0xff000000u); // 2 on 1…9
+
+        const FlipHistogramData h = insp.flipHistogram();
+        QCOMPARE(h.bins, (QStringList{QStringLiteral("0"), QStringLiteral("1"), QStringLiteral("2"),
+                                      QStringLiteral("3–4"), QStringLiteral("5–8"), QStringLiteral("9–16")}));
+        QCOMPARE(h.runIds, (QList<int>{a, b})); // the old run has no counts to show
+        for (const auto &row : h.weights)
+            QCOMPARE(std::accumulate(row.begin(), row.end(), 0.0), 16.0 * 12.0); // in · out
+        QCOMPARE(h.weights[0], (QList<double>{132, 44, 0, 0, 0, 16}));
+        QCOMPARE(h.weights[1], (QList<double>{0, 0, 192, 0, 0, 0}));
+        QVERIFY(insp.charts().contains(insp.flipCountChart(0)));
+
+        // At step 0 nothing has flipped: every weight in bin 0.
+        insp.select(a, 1, 0);
+        QCOMPARE(insp.flipHistogram().weights[0].first(), 192.0);
+
+        // Only the selected run visible: no second image.
+        store.setVisible(b, false);
+        store.setVisible(c, false);
+        insp.select(a, 0, 200);
+        QCOMPARE(insp.compareRunId(), -1);
+        QVERIFY(!insp.flipCountChart(1)->isVisible());
+        QCOMPARE(insp.flipHistogram().runIds, QList<int>{a});
+
+        // A run from a file without counts: no image and no bars of its own, no error; the
+        // visible run beside it still shows.
+        insp.select(c, 0, 200);
+        QCOMPARE(insp.runId(), c);
+        QVERIFY(insp.flipCountChart(0)->image().isNull());
+        QVERIFY(!insp.maskChart()->image().isNull());
+        QCOMPARE(insp.compareRunId(), a);
+        QCOMPARE(insp.flipHistogram().runIds, QList<int>{a});
     }
 
     void continuityScatterHasOnePointPerMeasurement()

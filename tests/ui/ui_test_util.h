@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <functional>
+#include <memory>
 
 namespace nmui::test {
 
@@ -15,6 +16,7 @@ struct SyntheticRun {
     uint64_t seed = 1;
     long steps = 1000;
     int layers = 3;
+    int layerIn = 16, layerOut = 16; // every layer's shape
     long firstStep = 1;
     std::function<float(long step)> loss = [](long s) { return 2.0f / std::sqrt(static_cast<float>(s)); };
     // Flip rate of layer l at a step.
@@ -43,7 +45,8 @@ inline int addRun(RunStore &store, const SyntheticRun &s)
     for (int l = 0; l < s.layers; ++l) {
         nm::SparseLayerInfo info;
         info.name = "fc" + std::to_string(l + 1);
-        info.in = info.out = 16;
+        info.in = s.layerIn;
+        info.out = s.layerOut;
         info.sparse = true;
         info.n = 2;
         info.m = 4;
@@ -78,6 +81,33 @@ inline int addRun(RunStore &store, const SyntheticRun &s)
     }
     store.setSeries(id, std::move(train), std::move(val), std::move(test), std::move(cont));
     return id;
+}
+
+// A snapshot of every layer of a SyntheticRun at `step`: weights, all kept, and the flip count
+// of each weight from `count(layer, row, col)` (none recorded when `count` is empty).
+inline std::shared_ptr<const nm::Snapshot> syntheticSnapshot(const SyntheticRun &s, long step,
+                                                             std::function<int(int, int, int)> count)
+{
+    auto snap = std::make_shared<nm::Snapshot>();
+    snap->step = step;
+    for (int l = 0; l < s.layers; ++l) {
+        nm::LayerSnapshot ls;
+        ls.name = "fc" + std::to_string(l + 1);
+        ls.rows = s.layerOut;
+        ls.cols = s.layerIn;
+        ls.n = 2;
+        ls.m = 4;
+        const size_t size = static_cast<size_t>(ls.rows) * static_cast<size_t>(ls.cols);
+        ls.weight.assign(size, 0.5f);
+        ls.forward = ls.weight;
+        ls.mask.assign(size, 1);
+        if (count)
+            for (int r = 0; r < ls.rows; ++r)
+                for (int c = 0; c < ls.cols; ++c)
+                    ls.flipCount.push_back(static_cast<uint16_t>(count(l, r, c)));
+        snap->layers.push_back(std::move(ls));
+    }
+    return snap;
 }
 
 // Appends steps (a live run growing).
