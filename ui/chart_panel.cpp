@@ -1,13 +1,19 @@
 #include "chart_panel.h"
 
+#include <QFontMetricsF>
+
+#include <QLegend>
+
 #include "figure_preset.h"
 #include "run_store.h"
 
 #include <QActionGroup>
 #include <QChart>
+#include <QFontMetricsF>
 #include <QGraphicsLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLegend>
 #include <QMenu>
 #include <QRegularExpression>
 #include <QToolButton>
@@ -156,6 +162,26 @@ void ChartPanel::showEvent(QShowEvent *e)
         m_stale = false;
         refresh();
     }
+}
+
+void ChartPanel::fitLegend(const QStringList &entries)
+{
+    m_legendEntries = entries;
+    QLegend *legend = chart()->legend();
+    const QFontMetricsF fm(legend->font());
+    double need = 0;
+    for (const QString &e : entries)
+        need += fm.horizontalAdvance(e) + 3.5 * fm.height(); // marker, gaps
+    const Qt::Alignment want = need > 0.92 * width() ? Qt::AlignRight : Qt::AlignBottom;
+    if (legend->alignment() != want)
+        legend->setAlignment(want);
+}
+
+void ChartPanel::resizeEvent(QResizeEvent *e)
+{
+    QWidget::resizeEvent(e);
+    if (!m_legendEntries.isEmpty())
+        fitLegend(m_legendEntries);
 }
 
 } // namespace nmui

@@ -56,7 +56,11 @@ Q_SIGNALS:
 protected:
     QHBoxLayout *headerLayout() const { return m_header; }
     void showEvent(QShowEvent *e) override;
+    void resizeEvent(QResizeEvent *e) override;
     void setTitleText(const QString &text);
+    // Puts the legend of these entries below the plot while one row of them fits the panel's
+    // width, else at its right, so run names are never cut short. Kept for resizes.
+    void fitLegend(const QStringList &entries);
 
 private:
     void buildExportMenu(QToolButton *button);
@@ -67,6 +71,7 @@ private:
     PlotView *m_view;
     QHBoxLayout *m_header;
     QLabel *m_titleLabel;
+    QStringList m_legendEntries;
     bool m_stale = true;
 };
 

@@ -97,6 +97,15 @@ std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts)
     return bins;
 }
 
+// The legend entries of a bar chart: its sets' labels (the run names).
+QStringList setLabels(const QBarSeries *series)
+{
+    QStringList names;
+    for (const QBarSet *set : series->barSets())
+        names << set->label();
+    return names;
+}
+
 // Weights per flip-count bin, one bar set per run, side by side.
 class FlipCountHistogram : public ChartPanel {
 public:
@@ -157,6 +166,7 @@ public:
             }
             m_series->append(set);
         }
+        fitLegend(setLabels(m_series));
         if (auto *v = qobject_cast<QValueAxis *>(m_axisY))
             setTicksAndRange(v, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 5));
         else if (auto *l = qobject_cast<QLogValueAxis *>(m_axisY))
@@ -264,6 +274,7 @@ public:
             }
             m_series->append(set);
         }
+        fitLegend(setLabels(m_series));
         setTicksAndRange(m_axisY, 0, hi * 1.08, plot::niceInterval(hi * 1.08, 4));
     }
 

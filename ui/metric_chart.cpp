@@ -533,21 +533,11 @@ void MetricChart::refresh()
 
 void MetricChart::fitLegend()
 {
-    QLegend *legend = chart()->legend();
-    const QFontMetricsF fm(legend->font());
-    double need = 0;
+    QStringList names;
     for (const auto &t : m_traces)
         if (m_specs[t->spec].legend)
-            need += fm.horizontalAdvance(t->name) + 3.5 * fm.height(); // marker, gaps
-    const Qt::Alignment want = need > 0.92 * width() ? Qt::AlignRight : Qt::AlignBottom;
-    if (legend->alignment() != want)
-        legend->setAlignment(want);
-}
-
-void MetricChart::resizeEvent(QResizeEvent *e)
-{
-    ChartPanel::resizeEvent(e);
-    fitLegend();
+            names << t->name;
+    ChartPanel::fitLegend(names);
 }
 
 void MetricChart::updateMarkers()

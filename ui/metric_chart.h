@@ -124,7 +124,6 @@ private:
     void fitLegend();
 
 protected:
-    void resizeEvent(QResizeEvent *e) override;
 
 private:
     ChartSettings *m_settings;
