@@ -6,8 +6,8 @@
 # Four experiments, each one HDF5 run file. Every experiment runs on a budget of 2 threads
 # (one thread per run, two runs at a time), so the files are the same on any machine with
 # the same BLAS kernel; a few minutes on two cores. Snapshots at the first and the last
-# step only, to keep the files small. Each file is written under a temporary name and moved
-# into place when its experiment has finished.
+# step only and no resume checkpoints, to keep the files small. Each file is written under a
+# temporary name and moved into place when its experiment has finished.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 nmtrain=${1:-$here/../build/release/app/nmtrain}
@@ -19,7 +19,7 @@ run() {
   local tmp="$here/.${out}.tmp"
   rm -f "$tmp"
   echo "== $out" >&2
-  "$nmtrain" --threads 2 --snapshot-every 0 --out "$tmp" --overwrite "$@"
+  "$nmtrain" --threads 2 --snapshot-every 0 --checkpoints false --out "$tmp" --overwrite "$@"
   mv "$tmp" "$here/$out"
 }
 
