@@ -637,6 +637,20 @@ TEST(ModelGradients, MlpBackwardMatchesFiniteDifferences)
     EXPECT_LT(c.worst, 1e-2) << c.where;
 }
 
+// Transformer parameters drawn larger than their initialisation: LayerNorm weights near 1,
+// other vectors N(0, 0.1²), matrices N(0, 0.35²).
+void drawTransformerParams(nm::Model &model, nm::Rng &rng)
+{
+    for (const auto &t : model.tensors()) {
+        const bool lnWeight = t.name.find("ln") != std::string::npos && t.name.ends_with(".weight");
+        const bool vector = t.shape.size() == 1;
+        for (long i = 0; i < t.size; ++i)
+            model.params()[t.offset + i] = lnWeight ? 1.0f + 0.2f * rng.normal()
+                                           : vector ? 0.1f * rng.normal()
+                                                    : 0.35f * rng.normal();
+    }
+}
+
 TEST(ModelGradients, GptBackwardMatchesFiniteDifferences)
 {
     const nm::GptShape shape{7, 6, 2, 2, 8};
@@ -646,14 +660,7 @@ TEST(ModelGradients, GptBackwardMatchesFiniteDifferences)
     // (O(1) pre-activations, peaked attention, GELU in its curved range): the backward must
     // be right at every point.
     nm::Rng rng(41);
-    for (const auto &t : model->tensors()) {
-        const bool lnWeight = t.name.find("ln") != std::string::npos && t.name.ends_with(".weight");
-        const bool vector = t.shape.size() == 1;
-        for (long i = 0; i < t.size; ++i)
-            model->params()[t.offset + i] = lnWeight ? 1.0f + 0.2f * rng.normal()
-                                            : vector ? 0.1f * rng.normal()
-                                                     : 0.35f * rng.normal();
-    }
+    drawTransformerParams(*model, rng);
     nm::Batch batch;
     batch.rows = 2;
     batch.seqLen = 5; // shorter than the context: the last wpe row must get no gradient
@@ -698,14 +705,7 @@ TEST(ModelGradients, VitBackwardMatchesFiniteDifferences)
         // Larger parameters than the initialisation, as for the GPT: peaked attention, GELU
         // in its curved range, gradients well above what float differences resolve.
         nm::Rng rng(classToken ? 43 : 44);
-        for (const auto &t : model->tensors()) {
-            const bool lnWeight = t.name.find("ln") != std::string::npos && t.name.ends_with(".weight");
-            const bool vector = t.shape.size() == 1;
-            for (long i = 0; i < t.size; ++i)
-                model->params()[t.offset + i] = lnWeight ? 1.0f + 0.2f * rng.normal()
-                                                : vector ? 0.1f * rng.normal()
-                                                         : 0.35f * rng.normal();
-        }
+        drawTransformerParams(*model, rng);
         nm::Batch batch;
         batch.rows = 3;
         batch.inputs = uniform(rng, 3 * 64, -1.0f, 1.0f);
