@@ -1,5 +1,7 @@
 #include "metric_chart.h"
 
+#include "curve_layer.h"
+
 #include <QAreaSeries>
 #include <QCheckBox>
 #include <QChart>
@@ -26,11 +28,12 @@ struct MetricChart::Trace {
     QList<int> runs;
     QString name;
     QColor color;
+    // Empty series: the legend key and the look (pen, brush) of what the CurveLayer draws.
     QLineSeries *raw = nullptr, *main = nullptr, *upper = nullptr, *lower = nullptr;
     QAreaSeries *band = nullptr;
     std::vector<plot::EmaSmoother> smoothers; // one per run
     plot::SeedAggregate aggregate;            // groups: this frame's mean and band
-    QList<QPointF> rawPts, mainPts, upPts, loPts;
+    QList<QPointF> rawPts, mainPts, upPts, loPts; // decimated, drawn by the CurveLayer
     bool showRaw = false; // the faded raw curve under a smoothed line
 };
 
@@ -84,6 +87,7 @@ MetricChart::MetricChart(RunStore *store, ChartSettings *settings, const QString
     m_xAxis = x;
     installYAxis();
     chart()->legend()->setMarkerShape(QLegend::MarkerShapeFromSeries); // dashed curves show dashed
+    m_curves = new CurveLayer(chart());
     view()->setReadout([this](QPointF v) { return readout(v); });
     connect(settings, &ChartSettings::changed, this, &ChartPanel::requestRefresh);
 }
@@ -340,12 +344,10 @@ void MetricChart::syncTraces(const QList<Entity> &list)
         delete t.lower;
         it = m_traces.erase(it);
     }
-    bool created = false;
     for (const Entity &e : list)
         for (int s = 0; s < m_specs.size(); ++s) {
             const QString key = e.key + QStringLiteral("#%1").arg(s);
             auto found = std::find_if(m_traces.begin(), m_traces.end(), [&](const auto &t) { return t->key == key; });
-            created = created || found == m_traces.end();
             Trace *t = found == m_traces.end() ? createTrace(e, s) : found->get();
             const QString name = m_specs.size() > 1 && !m_specs[s].label.isEmpty()
                                      ? e.name + QStringLiteral(" · ") + m_specs[s].label
@@ -372,22 +374,6 @@ void MetricChart::syncTraces(const QList<Entity> &list)
                 }
             }
         }
-    if (created && m_traces.size() > 1)
-        restack();
-}
-
-void MetricChart::restack()
-{
-    // Qt Charts paints series in the order they were added: put every run's main line above
-    // every band and faded raw curve, so no run's raw noise hides another run's line.
-    for (auto &t : m_traces) {
-        chart()->removeSeries(t->main);
-        chart()->addSeries(t->main);
-        t->main->attachAxis(m_xAxis);
-        t->main->attachAxis(m_yAxis);
-        if (!m_specs[t->spec].legend)
-            hideFromLegend(chart(), t->main);
-    }
 }
 
 plot::Range MetricChart::fullXRange() const
@@ -485,14 +471,22 @@ void MetricChart::updateAxes(double x0, double x1, const plot::Range &yr)
     view()->setRanges(x0, x1, y.lo, y.hi, xTick, yTick);
 }
 
-void MetricChart::pushTrace(Trace &t)
+void MetricChart::pushShapes()
 {
-    if (t.runs.size() > 1) {
-        t.upper->replace(t.upPts);
-        t.lower->replace(t.loPts);
-    }
-    t.raw->replace(t.showRaw ? t.rawPts : QList<QPointF>{});
-    t.main->replace(t.mainPts);
+    // Every band and faded raw curve below every run's main line, so no run's raw noise hides
+    // another run's line.
+    std::vector<CurveLayer::Shape> shapes;
+    shapes.reserve(3 * m_traces.size());
+    using Kind = CurveLayer::Shape::Kind;
+    for (const auto &t : m_traces)
+        if (t->band && !t->upPts.isEmpty())
+            shapes.push_back({Kind::Band, t->band, t->upPts, t->loPts, false});
+    for (const auto &t : m_traces)
+        if (t->showRaw)
+            shapes.push_back({Kind::Line, t->raw, t->rawPts, {}, false});
+    for (const auto &t : m_traces)
+        shapes.push_back({Kind::Line, t->main, t->mainPts, {}, m_specs[t->spec].points});
+    m_curves->setShapes(std::move(shapes));
 }
 
 void MetricChart::refresh()
@@ -516,11 +510,9 @@ void MetricChart::refresh()
     plot::Range yr;
     for (auto &t : m_traces)
         updateTrace(*t, x0, x1, columns, yr);
-    // Ranges first, then the points: Qt Charts rebuilds a series' geometry on each of both.
     if (!zoomed || m_settings->followLatest())
         updateAxes(x0, x1, yr);
-    for (auto &t : m_traces)
-        pushTrace(*t);
+    pushShapes();
     updateMarkers();
     fitLegend();
     const bool groups = std::any_of(m_traces.begin(), m_traces.end(), [](const auto &t) { return t->runs.size() > 1; });
@@ -748,6 +740,30 @@ QLineSeries *MetricChart::rawSeries(int runId, int spec) const
         if (t->spec == spec && t->runs.contains(runId))
             return t->raw;
     return nullptr;
+}
+
+QList<QPointF> MetricChart::mainPoints(int runId, int spec) const
+{
+    for (const auto &t : m_traces)
+        if (t->spec == spec && t->runs.contains(runId))
+            return t->mainPts;
+    return {};
+}
+
+std::pair<QList<QPointF>, QList<QPointF>> MetricChart::bandPoints(int runId, int spec) const
+{
+    for (const auto &t : m_traces)
+        if (t->spec == spec && t->runs.contains(runId))
+            return {t->upPts, t->loPts};
+    return {};
+}
+
+QList<QPointF> MetricChart::rawPoints(int runId, int spec) const
+{
+    for (const auto &t : m_traces)
+        if (t->spec == spec && t->runs.contains(runId))
+            return t->showRaw ? t->rawPts : QList<QPointF>{};
+    return {};
 }
 
 } // namespace nmui

@@ -1,8 +1,9 @@
 #pragma once
 // MetricChart: a line chart of one or more metrics for every visible run, side by side.
 // Per frame and per curve it smooths the full-resolution data (incrementally), decimates
-// the visible x range to min/max per pixel column and replace()s each series once, so
-// 4 runs × 100k points redraw in a few milliseconds (ux.md §0.1, §3.2). Smoothing draws
+// the visible x range to min/max per pixel column and hands the result to its CurveLayer,
+// which paints it (Qt Charts keeps the axes and legend), so 4 runs × 100k points redraw in
+// a few milliseconds (ux.md §0.1, §3.2). Smoothing draws
 // the raw curve faded underneath; seed groups draw a mean line over a band (95 % CI or min–max).
 #include "chart_panel.h"
 #include "chart_settings.h"
@@ -23,6 +24,8 @@ class QLineSeries;
 class QValueAxis;
 
 namespace nmui {
+
+class CurveLayer;
 
 struct CurveSpec {
     QString label;                  // appended to the run's name when a chart has several curves
@@ -82,9 +85,15 @@ public:
     };
     QList<StepValue> valuesAt(double x) const;
 
-    // For tests and benchmarks.
+    // For tests and benchmarks. The series are the legend keys and hold no points; the points
+    // are what the curve layer draws (decimated, data coordinates).
     QLineSeries *mainSeries(int runId, int spec = 0) const;
     QLineSeries *rawSeries(int runId, int spec = 0) const;
+    QList<QPointF> mainPoints(int runId, int spec = 0) const;
+    QList<QPointF> rawPoints(int runId, int spec = 0) const; // empty while no faded raw curve shows
+    // A seed group's band: upper and lower edge.
+    std::pair<QList<QPointF>, QList<QPointF>> bandPoints(int runId, int spec = 0) const;
+    const CurveLayer *curveLayer() const { return m_curves; }
     int traceCount() const { return static_cast<int>(m_traces.size()); }
 
 private:
@@ -106,12 +115,11 @@ private:
     std::string columnName(const CurveSpec &spec) const;
     QList<Entity> entities() const;
     void syncTraces(const QList<Entity> &list);
-    void restack();
     Trace *createTrace(const Entity &e, int spec);
-    // Decimates (and smooths) a trace's curves for the visible range; pushTrace hands them
-    // to the series.
+    // Decimates (and smooths) a trace's curves for the visible range; pushShapes hands every
+    // trace's to the curve layer.
     void updateTrace(Trace &t, double x0, double x1, int columns, plot::Range &yr);
-    void pushTrace(Trace &t);
+    void pushShapes();
     plot::Range fullXRange() const;
     void installYAxis();
     void followTicks(QValueAxis *axis, int pixelsPerTick, bool horizontal);
@@ -130,6 +138,7 @@ private:
     QString m_yTitle;
     QList<CurveSpec> m_specs;
     std::vector<std::unique_ptr<Trace>> m_traces;
+    CurveLayer *m_curves = nullptr;
     QAbstractAxis *m_xAxis = nullptr;
     QAbstractAxis *m_yAxis = nullptr;
     bool m_logY = false;

@@ -24,6 +24,7 @@
 #include "chart_settings.h"
 #include "experiment_panel.h"
 #include "main_window.h"
+#include "curve_layer.h"
 #include "metric_chart.h"
 #include "run_store.h"
 
@@ -256,14 +257,13 @@ RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
     PaintCounter counter;
     chart->view()->viewport()->installEventFilter(&counter);
     int replaced = 0;
-    QObject::connect(chart->mainSeries(ids.first()), &QXYSeries::pointsReplaced, [&] { ++replaced; });
 
     RedrawResult r;
     QElapsedTimer t;
     for (int rep = 0; rep < kRedrawReps; ++rep) {
         const Window w = windowFor(rep);
         const int paintsBefore = counter.paints;
-        replaced = 0;
+        const int updatesBefore = chart->curveLayer()->updates();
         t.start();
         if (w.full) {
             chart->view()->resetZoom(); // the panel refreshes on zoomWasReset
@@ -275,10 +275,11 @@ RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
         paintNow(chart->view(), &counter);
         r.ms.push_back(nowMs(t));
         r.paints += counter.paints - paintsBefore;
+        replaced = chart->curveLayer()->updates() - updatesBefore;
         if (replaced != 1)
             ++r.badRefreshes;
     }
-    r.points = static_cast<int>(chart->mainSeries(ids.first())->count());
+    r.points = static_cast<int>(chart->mainPoints(ids.first()).size());
     r.viewSize = chart->view()->size();
     chart->view()->viewport()->removeEventFilter(&counter);
     return r;

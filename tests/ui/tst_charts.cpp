@@ -7,6 +7,7 @@
 #include "ui_test_util.h"
 
 #include "chart_settings.h"
+#include "curve_layer.h"
 #include "flip_heatmap.h"
 #include "heatmap_panel.h"
 #include "image_chart.h"
@@ -90,17 +91,20 @@ private Q_SLOTS:
         store.flush();
         QLineSeries *sa = c->mainSeries(a), *sb = c->mainSeries(b);
         QVERIFY(sa && sb);
-        QCOMPARE(sa->count(), 500); // 500 points fit the plot width undecimated
-        QCOMPARE(sa->at(0), QPointF(1, 2.0));
-        QSignalSpy replaced(sa, &QXYSeries::pointsReplaced);
-        QSignalSpy added(sa, &QXYSeries::pointAdded);
+        QCOMPARE(sa->count(), 0); // the series are legend keys; the curve layer draws the points
+        QCOMPARE(c->mainPoints(a).size(), 500); // 500 points fit the plot width undecimated
+        QCOMPARE(c->mainPoints(a).at(0), QPointF(1, 2.0));
+        const int updates = c->curveLayer()->updates();
         appendSteps(store, a, 501, 600, 0.05f);
         appendSteps(store, b, 501, 600, 0.06f);
         store.flush(); // one frame
-        QCOMPARE(replaced.count(), 1);
-        QCOMPARE(added.count(), 0);
-        QCOMPARE(sa->count(), 600);
-        QCOMPARE(sa->at(599).y(), static_cast<double>(0.05f));
+        QCOMPARE(c->curveLayer()->updates(), updates + 1);
+        QCOMPARE(c->mainPoints(a).size(), 600);
+        QCOMPARE(c->mainPoints(a).at(599).y(), static_cast<double>(0.05f));
+        // Drawn as one main line per run, each with its series' pen.
+        QCOMPARE(c->curveLayer()->shapes().size(), size_t{2});
+        for (const CurveLayer::Shape &shape : c->curveLayer()->shapes())
+            QVERIFY(shape.style == sa || shape.style == sb);
         // Distinct, stable colours from the palette.
         QCOMPARE(sa->pen().color(), runPalette()[0]);
         QCOMPARE(sb->pen().color(), runPalette()[1]);
@@ -117,14 +121,14 @@ private Q_SLOTS:
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         QVERIFY(QTest::qWaitForWindowExposed(c.get()));
         c->refresh();
-        QLineSeries *s = c->mainSeries(id);
+        const QList<QPointF> s = c->mainPoints(id);
         const int columns = c->view()->plotColumns();
-        QVERIFY2(s->count() <= 4 * columns + 8, qPrintable(QString::number(s->count())));
+        QVERIFY2(s.size() <= 4 * columns + 8, qPrintable(QString::number(s.size())));
         bool spike = false;
-        for (const QPointF &p : s->points())
+        for (const QPointF &p : s)
             spike = spike || p.y() == 50.0;
         QVERIFY(spike); // min/max decimation keeps the outlier
-        QCOMPARE(s->points().last().x(), 100000.0);
+        QCOMPARE(s.last().x(), 100000.0);
     }
 
     void smoothingDrawsTheRawCurveUnderneath()
@@ -138,15 +142,19 @@ private Q_SLOTS:
         std::unique_ptr<MetricChart> c(lossChart(store, settings));
         QVERIFY(QTest::qWaitForWindowExposed(c.get()));
         c->refresh();
-        QLineSeries *raw = c->rawSeries(id), *main = c->mainSeries(id);
-        QCOMPARE(raw->count(), 400);
-        QCOMPARE(raw->pen().color().alpha(), 70); // faded
+        QCOMPARE(c->rawPoints(id).size(), 400);
+        QCOMPARE(c->rawSeries(id)->pen().color().alpha(), 70); // faded
         // The smoothed curve settles near the mean, 2, while the raw one alternates 1 and 3.
-        QVERIFY(std::abs(main->points().last().y() - 2.0) < 0.2);
+        QVERIFY(std::abs(c->mainPoints(id).last().y() - 2.0) < 0.2);
+        // Drawn under the main line.
+        const auto &shapes = c->curveLayer()->shapes();
+        QCOMPARE(shapes.size(), size_t{2});
+        QCOMPARE(shapes[0].style.data(), c->rawSeries(id));
+        QCOMPARE(shapes[1].style.data(), c->mainSeries(id));
         settings.setSmoothing(0.0);
         c->refresh();
-        QCOMPARE(c->rawSeries(id)->count(), 0);
-        QCOMPARE(c->mainSeries(id)->points().last().y(), 3.0);
+        QCOMPARE(c->rawPoints(id).size(), 0);
+        QCOMPARE(c->mainPoints(id).last().y(), 3.0);
     }
 
     void zoomSurvivesLiveUpdatesAndFollowLatestSlides()
@@ -174,7 +182,7 @@ private Q_SLOTS:
         QCOMPARE(xMax(*c), z1);
         QCOMPARE(c->view()->yRange(), y);
         // Zoomed points are decimated from the zoomed range only: every step in it is there.
-        QVERIFY(c->mainSeries(id)->count() >= 190);
+        QVERIFY(c->mainPoints(id).size() >= 190);
         // Follow latest slides the zoomed window to the newest step, keeping its width.
         settings.setFollowLatest(true);
         appendSteps(store, id, 1501, 1600, 0.1f);
@@ -236,8 +244,8 @@ private Q_SLOTS:
         c->setLogY(true);
         c->refresh();
         QVERIFY(qobject_cast<QLogValueAxis *>(c->chart()->axes(Qt::Vertical).first()));
-        QCOMPARE(c->mainSeries(id)->count(), 90);
-        for (const QPointF &p : c->mainSeries(id)->points())
+        QCOMPARE(c->mainPoints(id).size(), 90);
+        for (const QPointF &p : c->mainPoints(id))
             QVERIFY(p.y() > 0);
         QVERIFY(c->view()->yRange().x() > 0);
     }
@@ -255,7 +263,7 @@ private Q_SLOTS:
         c->refresh();
         QCOMPARE(c->traceCount(), 1);
         QCOMPARE(c->mainSeries(a), c->mainSeries(b));
-        QCOMPARE(c->mainSeries(a)->points().first().y(), 2.0);
+        QCOMPARE(c->mainPoints(a).first().y(), 2.0);
         QCOMPARE(c->mainSeries(a)->name(), QStringLiteral("STE (2 seeds)"));
         QCOMPARE(c->chart()->title(), QStringLiteral("Training loss · mean ± 95 % CI over seeds"));
         auto band = [&] {
@@ -267,13 +275,13 @@ private Q_SLOTS:
         };
         // 95 % CI of {1, 3}: 2 ± t(0.975, 1)·√2/√2 = 2 ± 12.706.
         QVERIFY(band());
-        QVERIFY(std::abs(band()->upperSeries()->points().first().y() - 14.7062) < 1e-3);
-        QVERIFY(std::abs(band()->lowerSeries()->points().first().y() + 10.7062) < 1e-3);
+        QVERIFY(std::abs(c->bandPoints(a).first.first().y() - 14.7062) < 1e-3);
+        QVERIFY(std::abs(c->bandPoints(a).second.first().y() + 10.7062) < 1e-3);
         settings.setSeedBand(SeedBand::MinMax);
         c->refresh();
         QCOMPARE(c->chart()->title(), QStringLiteral("Training loss · mean, min–max over seeds"));
-        QCOMPARE(band()->upperSeries()->points().first().y(), 3.0);
-        QCOMPARE(band()->lowerSeries()->points().first().y(), 1.0);
+        QCOMPARE(c->bandPoints(a).first.first().y(), 3.0);
+        QCOMPARE(c->bandPoints(a).second.first().y(), 1.0);
         settings.setGroupSeeds(false);
         c->refresh();
         QCOMPARE(c->traceCount(), 2);

@@ -113,7 +113,7 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(stepOf(w, ids[2]) > 50, 20000);
         // The loss chart has every run's points; the status bar counts steps.
         MetricChart *loss = w.pages()->trainLoss();
-        QTRY_VERIFY(loss->mainSeries(ids[0]) && loss->mainSeries(ids[0])->count() > 10);
+        QTRY_VERIFY(loss->mainPoints(ids[0]).size() > 10);
         QTRY_VERIFY(w.statusStep()->text().startsWith(QStringLiteral("step ")));
         pause->trigger();
         QCOMPARE(w.controller()->state(), State::Paused);
@@ -528,9 +528,9 @@ private Q_SLOTS:
         QVERIFY(val);
         val->refresh();
         for (const Run *r : {dense, sparse}) {
-            QLineSeries *s = val->mainSeries(r->meta.id);
-            QVERIFY(s && !s->points().isEmpty());
-            QCOMPARE(s->points().last().x(), r->val.flops.back());
+            const QList<QPointF> s = val->mainPoints(r->meta.id);
+            QVERIFY(!s.isEmpty());
+            QCOMPARE(s.last().x(), r->val.flops.back());
         }
         QCOMPARE(val->chart()->axes(Qt::Horizontal).first()->titleText(), QStringLiteral("training FLOPs"));
     }
