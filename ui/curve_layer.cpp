@@ -7,7 +7,7 @@
 #include <QPaintEngine>
 #include <QPainter>
 #include <QPolygonF>
-#include <QRegion>
+#include <QImage>
 #include <QValueAxis>
 #include <QXYSeries>
 
@@ -102,104 +102,220 @@ bool denseRun(const QPolygonF &run)
     return run.size() > 8 && static_cast<double>(run.size()) > 0.5 * span;
 }
 
-// Column spans of a run in device pixels: one rectangle per column it covers.
-QVector<QRectF> columnSpans(const QPolygonF &run, double penWidth)
-{
-    const double x0 = std::floor(run.first().x());
-    auto column = [&](double x) { return static_cast<long>(std::floor(x - x0)); };
-    const long n = std::max(1L, column(run.last().x()) + 1);
-    std::vector<double> lo(static_cast<size_t>(n), INFINITY), hi(static_cast<size_t>(n), -INFINITY);
-    auto put = [&](long k, double y) {
-        if (k < 0 || k >= n)
+// Per device pixel column between two x positions: the lowest and highest y that the segments
+// of the polylines added reach in it.
+class Columns {
+public:
+    Columns(double xFirst, double xLast)
+        : m_x0(std::floor(xFirst)), m_n(std::max(1L, column(xLast) + 1)), m_lo(static_cast<size_t>(m_n), INFINITY),
+          m_hi(static_cast<size_t>(m_n), -INFINITY)
+    {
+    }
+    void add(const QPolygonF &run)
+    {
+        put(column(run.first().x()), run.first().y());
+        for (qsizetype i = 1; i < run.size(); ++i) {
+            QPointF a = run[i - 1], b = run[i];
+            if (b.x() < a.x())
+                std::swap(a, b);
+            const long ka = column(a.x()), kb = column(b.x());
+            put(ka, a.y());
+            put(kb, b.y());
+            // A segment across columns passes every boundary between them.
+            for (long k = ka + 1; k <= kb; ++k) {
+                const double xb = m_x0 + static_cast<double>(k);
+                const double y = a.y() + (b.y() - a.y()) * (xb - a.x()) / (b.x() - a.x());
+                put(k - 1, y);
+                put(k, y);
+            }
+        }
+    }
+    // One rectangle per column reached, widened by a pen: half its width up and down, and the
+    // floor(w/2 - 1/2) whole columns it reaches to each side of a point (none for w <= 2).
+    QVector<QRectF> spans(double penWidth) const
+    {
+        const long r = std::max(0L, static_cast<long>(std::floor(0.5 * penWidth - 0.5 + 1e-9)));
+        const double pad = 0.5 * std::max(0.0, penWidth);
+        QVector<QRectF> rects;
+        rects.reserve(m_n + 2 * r);
+        for (long k = -r; k < m_n + r; ++k) {
+            double top = INFINITY, bottom = -INFINITY;
+            for (long j = std::max(0L, k - r); j <= std::min(m_n - 1, k + r); ++j) {
+                top = std::min(top, m_lo[static_cast<size_t>(j)]);
+                bottom = std::max(bottom, m_hi[static_cast<size_t>(j)]);
+            }
+            if (std::isfinite(top))
+                rects.append(QRectF(m_x0 + static_cast<double>(k), top - pad, 1.0, bottom - top + 2 * pad));
+        }
+        return rects;
+    }
+
+private:
+    long column(double x) const { return static_cast<long>(std::floor(x - m_x0)); }
+    void put(long k, double y)
+    {
+        if (k < 0 || k >= m_n)
             return;
-        lo[static_cast<size_t>(k)] = std::min(lo[static_cast<size_t>(k)], y);
-        hi[static_cast<size_t>(k)] = std::max(hi[static_cast<size_t>(k)], y);
-    };
-    put(column(run.first().x()), run.first().y());
-    for (qsizetype i = 1; i < run.size(); ++i) {
-        QPointF a = run[i - 1], b = run[i];
-        if (b.x() < a.x())
-            std::swap(a, b);
-        const long ka = column(a.x()), kb = column(b.x());
-        put(ka, a.y());
-        put(kb, b.y());
-        // A segment across columns passes every boundary between them.
-        for (long k = ka + 1; k <= kb; ++k) {
-            const double xb = x0 + static_cast<double>(k);
-            const double y = a.y() + (b.y() - a.y()) * (xb - a.x()) / (b.x() - a.x());
-            put(k - 1, y);
-            put(k, y);
-        }
+        m_lo[static_cast<size_t>(k)] = std::min(m_lo[static_cast<size_t>(k)], y);
+        m_hi[static_cast<size_t>(k)] = std::max(m_hi[static_cast<size_t>(k)], y);
     }
-    // The pen reaches floor(w/2 - 1/2) whole columns to each side of a point (none for w <= 2).
-    const long r = std::max(0L, static_cast<long>(std::floor(0.5 * penWidth - 0.5 + 1e-9)));
-    const double pad = 0.5 * penWidth;
-    QVector<QRectF> rects;
-    rects.reserve(n + 2 * r);
-    for (long k = -r; k < n + r; ++k) {
-        double top = INFINITY, bottom = -INFINITY;
-        for (long j = std::max(0L, k - r); j <= std::min(n - 1, k + r); ++j) {
-            top = std::min(top, lo[static_cast<size_t>(j)]);
-            bottom = std::max(bottom, hi[static_cast<size_t>(j)]);
-        }
-        if (std::isfinite(top))
-            rects.append(QRectF(x0 + static_cast<double>(k), top - pad, 1.0, bottom - top + 2 * pad));
-    }
-    return rects;
+
+    double m_x0;
+    long m_n;
+    std::vector<double> m_lo, m_hi;
+};
+
+// Whether column spans can stand in for strokes and fills: raster devices, mapped by scale
+// and translation only. The combined transform, not deviceTransform(): a widget's painter also
+// has a redirection offset, which stays applied after resetTransform().
+bool columnsApply(const QPainter *painter)
+{
+    return painter->combinedTransform().type() <= QTransform::TxScale && painter->paintEngine() &&
+           painter->paintEngine()->type() == QPaintEngine::Raster;
 }
 
-// The "on" stretches of a dashed pen along x, in device pixels (a dense curve's dashes cannot
-// follow its zigzag, so they follow the x axis).
-QRegion dashColumns(const QPen &pen, const QRect &area, double penWidth)
+// Whether device pixel x lies in an "on" stretch of a dashed pen (dashes along x: a dense
+// curve's dashes cannot follow its zigzag).
+bool dashOn(const QPen &pen, double penWidth, double x)
 {
     const QList<qreal> pattern = pen.dashPattern();
     double period = 0;
     for (qreal v : pattern)
         period += v * penWidth;
-    if (pattern.size() < 2 || !(period > 0))
-        return QRegion(area);
-    QRegion region;
-    double x = area.left();
-    for (qsizetype i = 0; x < area.right(); i = (i + 1) % pattern.size()) {
-        const double len = pattern[i] * penWidth;
-        if (i % 2 == 0)
-            region += QRect(static_cast<int>(std::floor(x)), area.top(),
-                            std::max(1, static_cast<int>(std::lround(len))), area.height());
-        x += len;
+    if (pen.style() == Qt::SolidLine || pattern.size() < 2 || !(period > 0))
+        return true;
+    double at = std::fmod(x, period);
+    for (qsizetype i = 0; i < pattern.size(); ++i) {
+        at -= pattern[i] * penWidth;
+        if (at < 0)
+            return i % 2 == 0;
     }
-    return region;
+    return false;
 }
 
-void drawLine(QPainter *painter, const QPen &pen, const std::vector<QPolygonF> &runs)
-{
-    // Columns are device pixels (exports render at a scale); only scale and translation map
-    // to device space that simply, so anything else is stroked. The combined transform, not
-    // deviceTransform(): a widget's painter also has a redirection offset, which stays applied
-    // after resetTransform().
-    // Vector exports (PDF, SVG) have no pixels and keep the polyline itself.
-    const QTransform device = painter->combinedTransform();
-    const bool simple = device.type() <= QTransform::TxScale && painter->paintEngine() &&
-                        painter->paintEngine()->type() == QPaintEngine::Raster;
-    const double scale = std::abs(device.m22());
-    const double width = (pen.isCosmetic() ? 1.0 : scale) * (pen.widthF() > 0 ? pen.widthF() : 1.0);
-    for (const QPolygonF &r : runs) {
-        const QPolygonF d = device.map(r);
-        if (!simple || !denseRun(d)) {
-            painter->setPen(pen);
-            painter->setBrush(Qt::NoBrush);
-            painter->drawPolyline(r);
-            continue;
-        }
-        painter->save();
-        painter->resetTransform(); // the clip stays where it was set
-        if (pen.style() != Qt::SolidLine)
-            painter->setClipRegion(dashColumns(pen, painter->clipBoundingRect().toAlignedRect(), width),
-                                   Qt::IntersectClip);
-        painter->setPen(Qt::NoPen);
-        painter->setBrush(pen.brush());
-        painter->drawRects(columnSpans(d, width));
-        painter->restore();
+// Dense shapes of a raster paint, blended column by column into one translucent layer the
+// size of the plot area (device pixels), which is drawn in one go: QPainter fills a
+// translucent rectangle a pixel wide and a hundred tall through its thread pool (one hand-off
+// per rectangle), which costs more than the blending itself. Sparse shapes are painted by
+// QPainter between flushes, so the stacking order stays that of the shapes.
+class ColumnLayer {
+public:
+    explicit ColumnLayer(QPainter *painter, const QRectF &area) : m_painter(painter)
+    {
+        if (!columnsApply(painter))
+            return;
+        m_device = painter->combinedTransform();
+        m_rect = m_device.mapRect(area).toAlignedRect().intersected(painter->clipBoundingRect().isEmpty()
+                                                                        ? m_device.mapRect(area).toAlignedRect()
+                                                                        : m_device.mapRect(painter->clipBoundingRect()).toAlignedRect());
+        if (m_rect.isEmpty())
+            return;
+        m_image = QImage(m_rect.size(), QImage::Format_ARGB32_Premultiplied);
+        m_image.fill(Qt::transparent);
     }
+    bool active() const { return !m_image.isNull(); }
+    const QTransform &device() const { return m_device; }
+
+    // The column spans of a line, widened by its pen, in the pen's colour.
+    void addLine(const QPolygonF &deviceRun, const QPen &pen, double penWidth)
+    {
+        Columns c(deviceRun.first().x(), deviceRun.last().x());
+        c.add(deviceRun);
+        blend(c.spans(penWidth), pen.color(), [&](double x) { return dashOn(pen, penWidth, x); });
+    }
+    // The column spans between a band's edges.
+    void addBand(const std::vector<QPolygonF> &deviceRuns, const QColor &color)
+    {
+        double x0 = INFINITY, x1 = -INFINITY;
+        for (const QPolygonF &r : deviceRuns) {
+            x0 = std::min(x0, r.first().x());
+            x1 = std::max(x1, r.last().x());
+        }
+        Columns c(x0, x1);
+        for (const QPolygonF &r : deviceRuns)
+            c.add(r);
+        blend(c.spans(0), color, [](double) { return true; });
+    }
+    // Draws what was blended since the last flush (before QPainter paints on top of it).
+    void flush()
+    {
+        if (!m_dirty)
+            return;
+        m_painter->save();
+        m_painter->resetTransform(); // the clip stays where it was set
+        m_painter->drawImage(m_rect.topLeft(), m_image);
+        m_painter->restore();
+        m_image.fill(Qt::transparent);
+        m_dirty = false;
+    }
+
+private:
+    template <typename On>
+    void blend(const QVector<QRectF> &spans, const QColor &color, On on)
+    {
+        const QRgb rgb = color.rgba();
+        const int alpha = qAlpha(rgb);
+        const int w = m_image.width(), h = m_image.height();
+        const auto stride = static_cast<size_t>(m_image.bytesPerLine() / 4);
+        auto *bits = reinterpret_cast<QRgb *>(m_image.bits());
+        for (const QRectF &r : spans) {
+            const int x = static_cast<int>(std::floor(r.left())) - m_rect.left();
+            if (x < 0 || x >= w || !on(r.left()))
+                continue;
+            const double top = std::max(0.0, r.top() - m_rect.top());
+            const double bottom = std::min(static_cast<double>(h), r.bottom() - m_rect.top());
+            for (int y = static_cast<int>(std::floor(top)); y < bottom; ++y) {
+                // Coverage of the pixel row by the span: fractional at the ends (antialiasing).
+                const double cover = std::min(bottom, y + 1.0) - std::max(top, static_cast<double>(y));
+                const int a = static_cast<int>(std::lround(alpha * std::clamp(cover, 0.0, 1.0)));
+                if (a <= 0)
+                    continue;
+                QRgb &d = bits[static_cast<size_t>(y) * stride + static_cast<size_t>(x)];
+                // Source over, premultiplied: d = s·a + d·(1 − a).
+                const QRgb src = qPremultiply(qRgba(qRed(rgb), qGreen(rgb), qBlue(rgb), a));
+                d = src + byteMul(d, 255 - a);
+            }
+            m_dirty = true;
+        }
+    }
+    static QRgb byteMul(QRgb x, int a)
+    {
+        // Each channel times a/255, rounded (the usual two-channels-at-once trick).
+        quint32 t = (x & 0xff00ff) * static_cast<quint32>(a);
+        t = (t + ((t >> 8) & 0xff00ff) + 0x800080) >> 8;
+        t &= 0xff00ff;
+        quint32 u = ((x >> 8) & 0xff00ff) * static_cast<quint32>(a);
+        u = (u + ((u >> 8) & 0xff00ff) + 0x800080);
+        u &= 0xff00ff00;
+        return t | u;
+    }
+
+    QPainter *m_painter;
+    QTransform m_device;
+    QRect m_rect;
+    QImage m_image;
+    bool m_dirty = false;
+};
+
+// A band's polygon: the upper edge left to right, the lower edge back.
+QPolygonF bandPolygon(const std::vector<QPolygonF> &upper, const std::vector<QPolygonF> &lower)
+{
+    QPolygonF poly;
+    for (const QPolygonF &r : upper)
+        poly += r;
+    for (auto r = lower.rbegin(); r != lower.rend(); ++r)
+        for (auto p = r->crbegin(); p != r->crend(); ++p)
+            poly.append(*p);
+    return poly;
+}
+
+std::vector<QPolygonF> mapped(const QTransform &t, const std::vector<QPolygonF> &runs)
+{
+    std::vector<QPolygonF> out;
+    out.reserve(runs.size());
+    for (const QPolygonF &r : runs)
+        out.push_back(t.map(r));
+    return out;
 }
 
 } // namespace
@@ -246,7 +362,9 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
     if (area.isEmpty())
         return;
     painter->save();
-    painter->setClipRect(area);
+    painter->setClipRect(area, Qt::IntersectClip);
+    ColumnLayer layer(painter, area);
+    const double scale = std::abs(layer.device().m22());
     std::vector<QPolygonF> upper, lower;
     for (const Shape &s : m_shapes) {
         if (!s.style || !s.style->isVisible() || s.points.isEmpty())
@@ -263,25 +381,41 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
             mapPoints(s.lower, mx, my, lower);
             if (upper.empty() || lower.empty())
                 continue;
-            // One polygon: the upper edge left to right, the lower edge back.
-            QPolygonF poly;
-            for (const QPolygonF &r : upper)
-                poly += r;
-            for (auto r = lower.rbegin(); r != lower.rend(); ++r)
-                for (auto p = r->crbegin(); p != r->crend(); ++p)
-                    poly.append(*p);
+            std::vector<QPolygonF> edges = upper;
+            edges.insert(edges.end(), lower.begin(), lower.end());
+            const QBrush brush = band->brush();
+            if (layer.active() && brush.style() == Qt::SolidPattern && denseRun(layer.device().map(upper.front()))) {
+                layer.addBand(mapped(layer.device(), edges), brush.color());
+                continue;
+            }
+            layer.flush();
             painter->setPen(band->pen());
-            painter->setBrush(band->brush());
-            painter->drawPolygon(poly);
+            painter->setBrush(brush);
+            painter->drawPolygon(bandPolygon(upper, lower));
             continue;
         }
         auto *xy = qobject_cast<QXYSeries *>(s.style.data());
         if (!xy)
             continue;
         const QPen pen = xy->pen();
-        if (pen.style() != Qt::NoPen)
-            drawLine(painter, pen, upper);
+        if (pen.style() != Qt::NoPen) {
+            const double width = (pen.isCosmetic() ? 1.0 : scale) * (pen.widthF() > 0 ? pen.widthF() : 1.0);
+            for (const QPolygonF &r : upper) {
+                if (layer.active() && pen.brush().style() == Qt::SolidPattern) {
+                    const QPolygonF d = layer.device().map(r);
+                    if (denseRun(d)) {
+                        layer.addLine(d, pen, width);
+                        continue;
+                    }
+                }
+                layer.flush();
+                painter->setPen(pen);
+                painter->setBrush(Qt::NoBrush);
+                painter->drawPolyline(r);
+            }
+        }
         if (s.markers) {
+            layer.flush();
             const double radius = xy->markerSize() / 2.0;
             painter->setPen(Qt::NoPen);
             painter->setBrush(pen.color());
@@ -290,6 +424,7 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
                     painter->drawEllipse(p, radius, radius);
         }
     }
+    layer.flush();
     painter->restore();
 }
 

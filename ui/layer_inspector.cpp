@@ -85,16 +85,32 @@ QString flipCountBinLabel(int bin)
     return QStringLiteral("%1–%2").arg(lo).arg(hi);
 }
 
-std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts)
+std::vector<long> countByValue(const std::vector<uint16_t> &counts)
+{
+    std::vector<long> n;
+    for (uint16_t c : counts) {
+        if (c >= n.size())
+            n.resize(static_cast<size_t>(c) + 1, 0);
+        ++n[c];
+    }
+    return n;
+}
+
+std::vector<long> flipCountHistogram(const std::vector<long> &byValue)
 {
     std::vector<long> bins(3, 0); // 0, 1, 2 always
-    for (uint16_t c : counts) {
-        const auto b = static_cast<size_t>(flipCountBin(c));
+    for (size_t v = 0; v < byValue.size(); ++v) {
+        const auto b = static_cast<size_t>(flipCountBin(static_cast<int>(v)));
         if (b >= bins.size())
             bins.resize(b + 1, 0);
-        ++bins[b];
+        bins[b] += byValue[v];
     }
     return bins;
+}
+
+std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts)
+{
+    return flipCountHistogram(countByValue(counts));
 }
 
 // The legend entries of a bar chart: its sets' labels (the run names).
@@ -369,7 +385,8 @@ LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(paren
     connect(store, &RunStore::dataChanged, this, [this] {
         if (isVisible()) {
             syncChoices();
-            showSelection();
+            if (viewKey() != m_shownKey) // most frames only add steps past the shown snapshot
+                showSelection();
         } else {
             m_stale = true;
         }
@@ -482,9 +499,30 @@ void LayerInspector::syncChoices()
     m_syncing = false;
 }
 
+std::vector<quint64> LayerInspector::viewKey() const
+{
+    const long s = step();
+    std::vector<quint64> key{static_cast<quint64>(runId()), static_cast<quint64>(layer()), static_cast<quint64>(s),
+                             static_cast<quint64>(m_which->currentIndex()), m_highlight->isChecked() ? 1u : 0u};
+    QList<int> ids = m_store->visibleRunIds();
+    ids.prepend(runId());
+    for (int id : ids) {
+        const Run *r = m_store->run(id);
+        if (!r)
+            continue;
+        const auto snap = s >= 0 ? snapshotAtOrBefore(*r, s) : nullptr;
+        const long lastStep = r->train.step.empty() ? -1 : static_cast<long>(r->train.step.back());
+        key.insert(key.end(), {static_cast<quint64>(id), reinterpret_cast<quintptr>(snap.get()),
+                               static_cast<quint64>(r->snapshots.size()), static_cast<quint64>(std::min(lastStep, s)),
+                               static_cast<quint64>(r->meta.color.rgba()), static_cast<quint64>(qHash(r->meta.name))});
+    }
+    return key;
+}
+
 void LayerInspector::showSelection()
 {
     m_stale = false;
+    m_shownKey = viewKey();
     const Run *r = m_store->run(runId());
     const long s = step();
     m_stepLabel->setText(s >= 0 ? tr("step %1").arg(s) : tr("no snapshot"));
@@ -670,15 +708,32 @@ void LayerInspector::drawFlipCounts(long step)
     // One colour scale for both images: white for weights that never flipped, viridis from 1 up
     // to the 99.5th percentile of the counts (at least 2), so a few weights that flip very
     // often do not wash out the rest.
-    std::vector<uint16_t> all;
-    for (int i = 0; i < std::min<int>(2, static_cast<int>(shown.size())); ++i)
+    // Counted by value (flip counts are small integers), which gives the percentile and the
+    // histogram bins without sorting or copying a layer's counts.
+    std::vector<std::vector<long>> byValue(static_cast<size_t>(shown.size()));
+    for (qsizetype i = 0; i < shown.size(); ++i)
         if (shown[i].layer)
-            all.insert(all.end(), shown[i].layer->flipCount.begin(), shown[i].layer->flipCount.end());
+            byValue[static_cast<size_t>(i)] = countByValue(shown[i].layer->flipCount);
     int limit = 2;
-    if (!all.empty()) {
-        const size_t k = std::min(all.size() - 1, static_cast<size_t>(0.995 * static_cast<double>(all.size())));
-        std::nth_element(all.begin(), all.begin() + static_cast<long>(k), all.end());
-        limit = std::max<int>(2, all[k]);
+    {
+        std::vector<long> both;
+        for (size_t i = 0; i < std::min<size_t>(2, byValue.size()); ++i) {
+            both.resize(std::max(both.size(), byValue[i].size()), 0);
+            for (size_t v = 0; v < byValue[i].size(); ++v)
+                both[v] += byValue[i][v];
+        }
+        long total = 0;
+        for (long c : both)
+            total += c;
+        if (total > 0) {
+            // The value at sorted position k, as nth_element would pick it.
+            const auto k = std::min(total - 1, static_cast<long>(0.995 * static_cast<double>(total)));
+            long seen = 0;
+            size_t v = 0;
+            while (v < both.size() && seen + both[v] <= k)
+                seen += both[v++];
+            limit = std::max<int>(2, static_cast<int>(v));
+        }
     }
     // At most 5 whole-number ticks on the colour bar: 1…limit one by one, or in quarters of a
     // span rounded up to a multiple of 4.
@@ -709,14 +764,18 @@ void LayerInspector::drawFlipCounts(long step)
             continue;
         }
         const nm::LayerSnapshot &l = *x.layer;
+        // A colour per count up to the limit; counts above it take the top colour.
+        std::vector<QRgb> colour(static_cast<size_t>(limit) + 1);
+        colour[0] = kNeverFlipped.rgb();
+        for (int v = 1; v <= limit; ++v)
+            colour[static_cast<size_t>(v)] =
+                table[static_cast<size_t>(std::lround(static_cast<double>(v - 1) / (limit - 1) * 255.0))];
         QImage img(l.cols, l.rows, QImage::Format_RGB32);
         for (int row = 0; row < l.rows; ++row) {
             auto *line = reinterpret_cast<QRgb *>(img.scanLine(row));
-            for (int c = 0; c < l.cols; ++c) {
-                const int v = l.flipCount[static_cast<size_t>(row) * static_cast<size_t>(l.cols) + static_cast<size_t>(c)];
-                const double t = std::min(1.0, static_cast<double>(v - 1) / (limit - 1));
-                line[c] = v == 0 ? kNeverFlipped.rgb() : table[static_cast<size_t>(std::lround(t * 255.0))];
-            }
+            const uint16_t *counts = l.flipCount.data() + static_cast<size_t>(row) * static_cast<size_t>(l.cols);
+            for (int c = 0; c < l.cols; ++c)
+                line[c] = colour[std::min<size_t>(counts[c], static_cast<size_t>(limit))];
         }
         chart->setChartTitle(tr("Flip counts of %1, %2, steps 1–%3 (white: 0)")
                                  .arg(QString::fromStdString(name), runName)
@@ -755,12 +814,14 @@ void LayerInspector::drawFlipCounts(long step)
     FlipHistogramData bars;
     std::vector<std::vector<long>> hist;
     size_t bins = 3;
-    for (const Shown &x : shown)
+    for (qsizetype i = 0; i < shown.size(); ++i) {
+        const Shown &x = shown[i];
         if (x.layer && x.layer->flipCount.size() == x.layer->mask.size() && !x.layer->flipCount.empty()) {
             bars.runIds << x.id;
-            hist.push_back(flipCountHistogram(x.layer->flipCount));
+            hist.push_back(flipCountHistogram(byValue[static_cast<size_t>(i)]));
             bins = std::max(bins, hist.back().size());
         }
+    }
     for (size_t b = 0; b < bins; ++b)
         bars.bins << flipCountBinLabel(static_cast<int>(b));
     for (auto &h : hist) {
@@ -855,7 +916,9 @@ void LayerInspector::showEvent(QShowEvent *e)
     QWidget::showEvent(e);
     if (m_stale) {
         syncChoices();
-        showSelection();
+        if (viewKey() != m_shownKey)
+            showSelection();
+        m_stale = false;
     }
 }
 

@@ -43,6 +43,10 @@ class FlipCountHistogram;
 int flipCountBin(int count);
 QString flipCountBinLabel(int bin);
 std::vector<long> flipCountHistogram(const std::vector<uint16_t> &counts);
+// How many weights have each count (index: the count).
+std::vector<long> countByValue(const std::vector<uint16_t> &counts);
+// flipCountHistogram from counts by value.
+std::vector<long> flipCountHistogram(const std::vector<long> &byValue);
 
 // What the histogram shows: one row of bin totals per run (selected run first).
 struct FlipHistogramData {
@@ -81,6 +85,9 @@ protected:
 private:
     void syncChoices();
     void showSelection();
+    // Everything the views depend on (selection, the snapshots shown, how far each shown run's
+    // flip counts reach): live data that changes none of it skips the redraw.
+    std::vector<quint64> viewKey() const;
     void drawWeights(const nm::LayerSnapshot &s);
     void drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapshot *prev, long prevStep);
     void writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev);
@@ -100,6 +107,7 @@ private:
     std::vector<long> m_steps;
     long m_flipped = 0;
     bool m_stale = true;
+    std::vector<quint64> m_shownKey;
     bool m_syncing = false;
     // The snapshots on screen, kept alive for the readouts.
     std::shared_ptr<const nm::Snapshot> m_snap, m_prev;

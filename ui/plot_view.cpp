@@ -4,6 +4,7 @@
 #include <QChart>
 #include <QGraphicsLineItem>
 #include <QGraphicsRectItem>
+#include <QGraphicsScene>
 #include <QGraphicsTextItem>
 #include <QLogValueAxis>
 #include <QMouseEvent>
@@ -76,6 +77,9 @@ PlotView::PlotView(QChart *chart, QWidget *parent) : QChartView(chart, parent)
 {
     setRubberBand(QChartView::RectangleRubberBand);
     setRenderHint(QPainter::Antialiasing);
+    // Qt Charts moves and rebuilds hundreds of small items (ticks, grid lines, labels) on every
+    // range change; keeping a BSP index of them costs more than it saves in a chart this small.
+    scene()->setItemIndexMethod(QGraphicsScene::NoIndex);
     setMouseTracking(true);
     setFocusPolicy(Qt::ClickFocus);
     m_line = new QGraphicsLineItem(chart);

@@ -2,13 +2,28 @@
 
 #include "palette.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include <time.h>
 
 namespace nmui {
 
 namespace {
-constexpr int kFrameMs = 33; // ≤ 30 chart updates per second
+constexpr int kFrameMs = 33;     // ≤ 30 chart updates per second
+constexpr int kMaxFrameMs = 500; // ≥ 2 while the window is very busy
+// The share of the UI thread that frames may use: refreshing and painting every visible chart
+// at 30 Hz can cost more than that on a slow machine with many runs (ux.md: the window must stay
+// responsive), so the interval stretches until it fits; input and other events keep the rest.
+constexpr double kBusyBudget = 0.2;
+
+double threadCpuMs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
+} // namespace
 
 const MetricTable &Run::table(TableKind kind) const
 {
@@ -30,6 +45,7 @@ RunStore::RunStore(QObject *parent) : QObject(parent)
     m_frame.setSingleShot(true);
     m_frame.setInterval(kFrameMs);
     connect(&m_frame, &QTimer::timeout, this, &RunStore::flush);
+    m_clock.start();
 }
 
 int RunStore::addRun(RunMeta meta)
@@ -291,6 +307,16 @@ void RunStore::flush()
     if (!m_dirty)
         return;
     m_dirty = false;
+    // Pace the next frame by how busy the UI thread was since the last one (that frame's paint
+    // included): a share above the budget stretches the interval, one below shrinks it back.
+    const double wall = static_cast<double>(m_clock.nsecsElapsed()) / 1e6, cpu = threadCpuMs();
+    if (m_lastWallMs >= 0 && wall > m_lastWallMs) {
+        const double busy = (cpu - m_lastCpuMs) / (wall - m_lastWallMs);
+        const double factor = std::clamp(busy / kBusyBudget, 0.5, 2.0);
+        m_frame.setInterval(std::clamp(static_cast<int>(std::lround(m_frame.interval() * factor)), kFrameMs, kMaxFrameMs));
+    }
+    m_lastWallMs = wall;
+    m_lastCpuMs = cpu;
     Q_EMIT dataChanged();
 }
 

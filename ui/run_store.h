@@ -6,6 +6,7 @@
 #include "run_data.h"
 
 #include <QObject>
+#include <QElapsedTimer>
 #include <QTimer>
 
 #include <map>
@@ -75,6 +76,14 @@ private:
     quint64 m_revision = 0;
     QTimer m_frame;
     bool m_dirty = false;
+    // Frame pacing: the UI thread's CPU and wall clock at the last frame.
+    double m_lastCpuMs = -1, m_lastWallMs = -1;
+    QElapsedTimer m_clock;
+
+public:
+    // The interval between chart frames now (ms): kFrameMs while the UI thread has time to
+    // spare, longer while frames (their refreshes and paints) use more than its budget.
+    int frameInterval() const { return m_frame.interval(); }
 };
 
 } // namespace nmui

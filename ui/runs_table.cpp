@@ -159,7 +159,22 @@ RunsTable::RunsTable(RunStore *store, QWidget *parent) : QWidget(parent), m_stor
     m_view->setContextMenuPolicy(Qt::CustomContextMenu);
     m_view->verticalHeader()->hide();
     m_view->horizontalHeader()->setStretchLastSection(true);
-    m_view->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_view->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    m_fit = new QTimer(this);
+    m_fit->setSingleShot(true);
+    m_fit->setInterval(1000);
+    connect(m_fit, &QTimer::timeout, this, &RunsTable::fitColumns);
+    auto fitNow = [this] {
+        m_fit->stop();
+        fitColumns();
+    };
+    connect(m_model, &QAbstractItemModel::rowsInserted, this, fitNow);
+    connect(m_model, &QAbstractItemModel::rowsRemoved, this, fitNow);
+    connect(m_model, &QAbstractItemModel::modelReset, this, fitNow);
+    connect(m_model, &QAbstractItemModel::dataChanged, this, [this] {
+        if (!m_fit->isActive())
+            m_fit->start();
+    });
     m_view->setAlternatingRowColors(true);
     m_view->setWordWrap(false);
     connect(m_view, &QTableView::customContextMenuRequested, this, &RunsTable::contextMenu);
@@ -189,6 +204,17 @@ void RunsTable::pickColor(int runId)
     const QColor c = QColorDialog::getColor(r->meta.color, this, tr("Colour of %1").arg(r->meta.name));
     if (c.isValid())
         m_store->setColor(runId, c);
+}
+
+void RunsTable::fitColumns()
+{
+    QHeaderView *h = m_view->horizontalHeader();
+    for (int c = 0; c + 1 < m_proxy->columnCount(); ++c) { // the last one stretches
+        const int before = h->sectionSize(c);
+        m_view->resizeColumnToContents(c);
+        if (h->sectionSize(c) < before)
+            h->resizeSection(c, before);
+    }
 }
 
 void RunsTable::contextMenu(const QPoint &pos)

@@ -3,6 +3,7 @@
 // recipe, N:M, seed, status, step, best validation accuracy, test accuracy, source; a regex
 // filter; a context menu to fork, inspect, show only one run or remove runs read from files.
 #include <QAbstractTableModel>
+#include <QTimer>
 #include <QWidget>
 
 class QLineEdit;
@@ -49,12 +50,17 @@ Q_SIGNALS:
 private:
     void contextMenu(const QPoint &pos);
     void pickColor(int runId);
+    // Widens columns whose contents grew (never narrower than the user made them). Measuring
+    // every cell is not free, so live updates (the step counts) do it at most once a second;
+    // new rows, removed rows and a reset do it at once.
+    void fitColumns();
 
     RunStore *m_store;
     RunsModel *m_model;
     QSortFilterProxyModel *m_proxy;
     QTableView *m_view;
     QLineEdit *m_filter;
+    QTimer *m_fit;
 };
 
 } // namespace nmui

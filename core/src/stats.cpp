@@ -2,6 +2,7 @@
 
 #include "nmcore/error.h"
 
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -50,6 +51,25 @@ double studentTQuantile(int dof, double coverage)
     return std::sqrt(static_cast<double>(dof)) * std::tan(0.5 * (lo + hi));
 }
 
+namespace {
+
+// The 95 % quantiles for the seed counts a sweep has, computed once (a seed band asks for one
+// per plotted point, and each takes 60 bisection steps).
+double quantile(int dof, double coverage)
+{
+    constexpr int kTabled = 128;
+    static const std::array<double, kTabled + 1> table = [] {
+        std::array<double, kTabled + 1> t{};
+        for (int d = 1; d <= kTabled; ++d)
+            t[static_cast<size_t>(d)] = studentTQuantile(d, 0.95);
+        return t;
+    }();
+    return coverage == 0.95 && dof >= 1 && dof <= kTabled ? table[static_cast<size_t>(dof)]
+                                                          : studentTQuantile(dof, coverage);
+}
+
+} // namespace
+
 MeanCi meanCi(std::span<const double> v, double coverage)
 {
     MeanCi r;
@@ -69,7 +89,7 @@ MeanCi meanCi(std::span<const double> v, double coverage)
         if (std::isfinite(x))
             ss += (x - r.mean) * (x - r.mean);
     r.stddev = std::sqrt(ss / (r.n - 1));
-    r.halfWidth = studentTQuantile(r.n - 1, coverage) * r.stddev / std::sqrt(static_cast<double>(r.n));
+    r.halfWidth = quantile(r.n - 1, coverage) * r.stddev / std::sqrt(static_cast<double>(r.n));
     return r;
 }
 

@@ -34,6 +34,7 @@
 #include <QChartView>
 #include <QElapsedTimer>
 #include <QEventLoop>
+#include <QFileInfo>
 #include <QLineSeries>
 #include <QStandardPaths>
 #include <QThread>
@@ -465,7 +466,8 @@ LatencyStats stats(const std::vector<double> &gaps)
 // Measures for `ms` while switching the chart page every second, so every page is shown
 // (and refreshes with live data) during the window; also the worst gap per page.
 std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<double> &worstPerPage, double &uiBusy,
-                                         double &procCores, double &others)
+                                         double &procCores, double &others, std::vector<double> *switchPerPage = nullptr,
+                                         int *frames = nullptr)
 {
     ChartPages *pages = w.pages();
     const int n = static_cast<int>(pages->count());
@@ -474,7 +476,17 @@ std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<doub
     LatencyProbe probe([pages] { return pages->currentIndex(); });
     QTimer cycle;
     cycle.setInterval(kPageEveryMs);
-    QObject::connect(&cycle, &QTimer::timeout, [&] { pages->setCurrentIndex((pages->currentIndex() + 1) % n); });
+    std::vector<double> switchMs(static_cast<size_t>(n), 0.0);
+    QObject::connect(&cycle, &QTimer::timeout, [&] {
+        QElapsedTimer t;
+        t.start();
+        const int next = (pages->currentIndex() + 1) % n;
+        pages->setCurrentIndex(next); // shows the page: its charts refresh (layout and paint follow)
+        switchMs[static_cast<size_t>(next)] = std::max(switchMs[static_cast<size_t>(next)], nowMs(t));
+    });
+    int frameCount = 0;
+    QMetaObject::Connection counting =
+        QObject::connect(w.store(), &RunStore::dataChanged, [&frameCount] { ++frameCount; });
     QElapsedTimer wall;
     const double cpu0 = threadCpuMs(), proc0 = processCpuMs();
     OtherLoad load;
@@ -484,6 +496,11 @@ std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<doub
     spin(ms);
     cycle.stop();
     const std::vector<double> gaps = probe.stop();
+    QObject::disconnect(counting);
+    if (switchPerPage)
+        *switchPerPage = switchMs;
+    if (frames)
+        *frames = frameCount;
     uiBusy = (threadCpuMs() - cpu0) / nowMs(wall);
     procCores = (processCpuMs() - proc0) / nowMs(wall);
     others = load.cores();
@@ -599,7 +616,10 @@ int benchResponsiveness()
     for (int id : ids)
         stepsBefore += stepOf(id);
 
-    LatencyStats train = stats(measureWithPageCycle(w, kTrainMs, worstTrain, busy, cores, others));
+    std::vector<double> switchTrain;
+    int frames = 0;
+    LatencyStats train =
+        stats(measureWithPageCycle(w, kTrainMs, worstTrain, busy, cores, others, &switchTrain, &frames));
     train.uiBusy = busy;
     train.procCores = cores;
     train.others = others;
@@ -629,6 +649,12 @@ int benchResponsiveness()
     printLatency("training", train);
     printWorstPerPage(w, "idle", worstIdle);
     printWorstPerPage(w, "training", worstTrain);
+    printWorstPerPage(w, "switch", switchTrain);
+    std::printf("  (switch: the page change itself while training, its charts' refreshes included; the rest of a "
+                "page's gap is layout and paint)\n");
+    std::printf("  chart frames while training: %d in %d ms (%.1f per second; paced to keep the UI thread's share "
+                "of a core near 20 %%)\n",
+                frames, kTrainMs, frames / (kTrainMs / 1000.0));
     std::printf("ui latency 4 runs training: nmstudio median %.2f ms p99 %.2f ms max %.1f ms (%ld gaps > 50 ms) | idle "
                 "median %.2f ms p99 %.2f ms max %.1f ms (%ld gaps > 50 ms) | ratio p99 training/idle %.2f | max gap < "
                 "%.0f ms while training: %s\n",
@@ -636,6 +662,48 @@ int benchResponsiveness()
                 train.p99 / idle.p99, kLatencyTargetMs, train.max < kLatencyTargetMs ? "met" : "NOT met");
     std::fflush(stdout);
     w.controller()->reset();
+    return 0;
+}
+
+// Page switches of a window holding finished runs (a sample run file): each switch is timed
+// until the page has painted (setCurrentIndex, then pending layout and paint events), over
+// several rounds, so the first show of a page and later ones are apart.
+int benchPageSwitch(const QString &file)
+{
+    MainWindow w;
+    w.setRecordFolder(QString());
+    w.resize(1400, 900);
+    w.show();
+    if (!spinUntil([&] { return w.isVisible(); }, 5000))
+        return 1;
+    QString error;
+    if (!w.openRunFile(file, &error)) {
+        std::printf("page switch: cannot open %s: %s\n", qPrintable(file), qPrintable(error));
+        return 1;
+    }
+    spin(300);
+    ChartPages *pages = w.pages();
+    const int n = static_cast<int>(pages->count());
+    constexpr int kRounds = 4;
+    std::vector<std::vector<double>> ms(static_cast<size_t>(n));
+    for (int round = 0; round < kRounds; ++round)
+        for (int p = 0; p < n; ++p) {
+            QElapsedTimer t;
+            t.start();
+            pages->setCurrentIndex(p);
+            QCoreApplication::processEvents();
+            ms[static_cast<size_t>(p)].push_back(nowMs(t));
+            spin(30);
+        }
+    std::printf("page switch (%s, %lld runs): first show / median of the next %d, ms:", qPrintable(QFileInfo(file).fileName()),
+                static_cast<long long>(w.store()->runIds().size()), kRounds - 1);
+    for (int p = 0; p < n; ++p) {
+        std::vector<double> later(ms[static_cast<size_t>(p)].begin() + 1, ms[static_cast<size_t>(p)].end());
+        std::printf("%s %s %.1f / %.1f", p ? "," : "",
+                    qPrintable(pages->tabText(p).replace(QStringLiteral("&&"), QStringLiteral("&"))),
+                    ms[static_cast<size_t>(p)].front(), median(later));
+    }
+    std::printf("\n");
     return 0;
 }
 
@@ -656,7 +724,10 @@ int main(int argc, char **argv)
     total.start();
     // Arguments: "redraw" and/or "latency" run only those parts (default: both).
     const QStringList args = app.arguments().mid(1);
-    const bool all = !args.contains(QStringLiteral("redraw")) && !args.contains(QStringLiteral("latency"));
+    const bool all = !args.contains(QStringLiteral("redraw")) && !args.contains(QStringLiteral("latency")) &&
+                     !args.contains(QStringLiteral("pages"));
+    if (all || args.contains(QStringLiteral("pages")))
+        benchPageSwitch(QStringLiteral(NMSTUDIO_SAMPLE_DIR "/mlp_2to4_ste_srste_sste.h5"));
     if (all || args.contains(QStringLiteral("redraw")))
         benchRedraw();
     int rc = 0;

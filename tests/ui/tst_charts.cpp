@@ -110,6 +110,50 @@ private Q_SLOTS:
         QCOMPARE(sb->pen().color(), runPalette()[1]);
     }
 
+    void curvesPaintWhereTheirPointsAreDenseOrSparse()
+    {
+        // A dense run (100k steps: filled column by column) and a sparse one (40 steps: stroked),
+        // each a flat line in a chart of its own; the painted chart has the run's colour on the
+        // row of its value and nowhere far from it.
+        for (const long steps : {100000L, 40L}) {
+            RunStore store;
+            ChartSettings settings;
+            settings.setSmoothing(0.0);
+            SyntheticRun run{QStringLiteral("run"), "ste", 1, steps};
+            run.loss = [](long s) { return s % 2 ? 1.0f : 3.0f; };
+            SyntheticRun flat{QStringLiteral("flat"), "srste", 1, steps};
+            flat.loss = [](long) { return 2.0f; };
+            addRun(store, run);
+            const int id = addRun(store, flat);
+            std::unique_ptr<MetricChart> c(lossChart(store, settings));
+            QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+            c->refresh();
+            QCoreApplication::processEvents();
+            QCOMPARE(c->mainPoints(id).size() > c->view()->plotColumns(), steps > 1000); // dense, or not
+            const QImage img = c->view()->grab().toImage();
+            const QRectF area = c->chart()->plotArea();
+            const double scale = img.width() / static_cast<double>(c->view()->width());
+            const QColor colour = c->mainSeries(id)->pen().color();
+            const double expected =
+                c->chart()->mapToPosition(QPointF(c->view()->xRange().x(), 2.0), c->mainSeries(id)).y() * scale;
+            for (double x : {0.2, 0.5, 0.8}) {
+                const int px = static_cast<int>((area.left() + x * area.width()) * scale);
+                QList<int> rows;
+                for (int y = static_cast<int>(area.top() * scale); y < static_cast<int>(area.bottom() * scale); ++y) {
+                    const QColor p = img.pixelColor(px, y);
+                    if (std::abs(p.red() - colour.red()) + std::abs(p.green() - colour.green()) +
+                            std::abs(p.blue() - colour.blue()) < 40)
+                        rows << y;
+                }
+                const QString where = QStringLiteral("%1 steps, x %2").arg(steps).arg(x);
+                QVERIFY2(!rows.isEmpty(), qPrintable(where + QStringLiteral(": not painted")));
+                for (int y : rows) // a 2-pixel pen, antialiased: within two pixels of the value's row
+                    QVERIFY2(std::abs(y - expected) <= 2.5 * scale,
+                             qPrintable(where + QStringLiteral(": row %1, expected %2").arg(y).arg(expected)));
+            }
+        }
+    }
+
     void decimationBoundsThePointCount()
     {
         RunStore store;
