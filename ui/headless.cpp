@@ -125,6 +125,7 @@ int exportRunFiles(const QStringList &files, const QString &outDir, QTextStream 
             return 1;
         }
     }
+    window.waitForSnapshots();
     window.store()->flush();
     printSummary(*window.store(), out);
     QStringList errors;
@@ -153,6 +154,7 @@ int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &
                 return 1;
             }
         }
+        window.waitForSnapshots();
     }
     window.show();
     if (files.isEmpty() && !trainToEnd(window, 30 * 60 * 1000, &out))

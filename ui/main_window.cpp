@@ -23,6 +23,8 @@
 #include <QDir>
 #include <QDockWidget>
 #include <QDoubleSpinBox>
+#include <QElapsedTimer>
+#include <QFileInfo>
 #include <QFileDialog>
 #include <QLabel>
 #include <QMenu>
@@ -36,6 +38,7 @@
 #include <QStatusBar>
 #include <QStyle>
 #include <QTableView>
+#include <QThread>
 #include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
@@ -109,6 +112,14 @@ MainWindow::MainWindow(QWidget *parent)
         m_warningDetail = message;
         showMessage(m_warning, true);
         m_statusMessage->setToolTip(message);
+    });
+    connect(m_loader, &RunFileLoader::snapshotsProgress, this, [this] {
+        const int left = m_loader->snapshotsPending();
+        showMessage(left > 0 ? tr("Reading snapshots: %n left", "", left) : tr("Snapshots read"));
+    });
+    connect(m_loader, &RunFileLoader::snapshotsFailed, this, [this](const QString &path, const QString &why) {
+        showMessage(tr("Snapshots of %1 could not be read (its series are shown): %2").arg(QFileInfo(path).fileName(), why),
+                    true);
     });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
         m_pages->setCurrentWidget(m_pages->inspector());
@@ -492,6 +503,20 @@ bool MainWindow::openRunFile(const QString &path, QString *error)
     }
     addRecent(QFileInfo(path).absoluteFilePath());
     showMessage(tr("Opened %1: %n run(s)", "", static_cast<int>(ids.size())).arg(QFileInfo(path).fileName()));
+    return true;
+}
+
+bool MainWindow::waitForSnapshots(int timeoutMs)
+{
+    QElapsedTimer t;
+    t.start();
+    while (m_loader->snapshotsPending() > 0) {
+        if (t.elapsed() > timeoutMs)
+            return false;
+        QCoreApplication::processEvents(QEventLoop::AllEvents, 50);
+        QThread::msleep(2);
+    }
+    QCoreApplication::processEvents();
     return true;
 }
 

@@ -46,7 +46,11 @@ public:
     RunFileLoader *loader() const { return m_loader; }
 
     // Opens a run file (finished or still being written); false with *error when it cannot.
+    // Its series are in the store on return; its snapshots follow (waitForSnapshots).
     bool openRunFile(const QString &path, QString *error = nullptr);
+    // Runs the event loop until every open file's snapshots are in the store (exports,
+    // screenshots, tests); false after timeoutMs.
+    bool waitForSnapshots(int timeoutMs = 120000);
     QStringList recentFiles() const;
     // The run files shipped with nmstudio (sample_runs/*.h5), wherever they are installed.
     static QStringList sampleFiles();

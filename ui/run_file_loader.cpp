@@ -6,6 +6,9 @@
 
 #include <QFileInfo>
 
+#include <atomic>
+#include <thread>
+
 #include <cmath>
 
 namespace nmui {
@@ -15,6 +18,18 @@ struct RunFileLoader::Source {
     QList<int> ids;           // store id of each run of the file
     std::vector<long> steps;  // last step loaded per run
     std::vector<std::string> status;
+    // The background reading of the snapshots: its thread, a stop request, and how many
+    // snapshots it has left.
+    std::thread snapshots;
+    std::atomic<bool> cancel{false};
+    // Counted down on the UI thread as each snapshot reaches the store.
+    std::shared_ptr<std::atomic<int>> pending = std::make_shared<std::atomic<int>>(0);
+    ~Source()
+    {
+        cancel = true;
+        if (snapshots.joinable())
+            snapshots.join(); // at most one snapshot read away
+    }
 };
 
 namespace {
@@ -145,7 +160,8 @@ QList<int> RunFileLoader::open(const QString &path, QString *error)
     Source &src = *s;
     m_sources[abs] = std::move(s);
     for (int i = 0; i < src.reader->runCount(); ++i)
-        load(src, i, src.ids[i], true);
+        load(src, i, src.ids[i], false);
+    readSnapshotsInBackground(src, abs);
     if (!m_poll.isActive())
         for (const auto &st : src.status)
             if (st == "Running" || st == "Pending")
@@ -209,6 +225,71 @@ void RunFileLoader::load(Source &s, int i, int id, bool snapshots)
             snap->layers.push_back(r.snapshot(i, l, step));
         m_store->addSnapshot(id, std::move(snap));
     }
+}
+
+void RunFileLoader::readSnapshotsInBackground(Source &s, const QString &path)
+{
+    struct Wanted {
+        int index, id;
+        std::vector<long> steps;
+        int layers;
+    };
+    std::vector<Wanted> wanted;
+    int total = 0;
+    for (int i = 0; i < s.reader->runCount(); ++i) {
+        Wanted w{i, s.ids[i], s.reader->snapshotSteps(i), static_cast<int>(s.reader->run(i).sparseLayers.size())};
+        total += static_cast<int>(w.steps.size());
+        wanted.push_back(std::move(w));
+    }
+    if (total == 0)
+        return;
+    *s.pending = total;
+    Source *src = &s;
+    auto pending = s.pending;
+    // A reader of its own (HDF5 calls are serialised by the core's lock; the UI thread's reader
+    // keeps following a live file meanwhile). Each snapshot goes to the store on the UI thread.
+    s.snapshots = std::thread([this, src, pending, path, wanted = std::move(wanted)] {
+        try {
+            nm::RunFileReader reader(path.toStdString());
+            for (const Wanted &w : wanted)
+                for (long step : w.steps) {
+                    if (src->cancel)
+                        return;
+                    auto snap = std::make_shared<nm::Snapshot>();
+                    snap->step = step;
+                    for (int l = 0; l < w.layers; ++l)
+                        snap->layers.push_back(reader.snapshot(w.index, l, step));
+                    const int id = w.id;
+                    QMetaObject::invokeMethod(
+                        this,
+                        [this, id, pending, snap = std::shared_ptr<const nm::Snapshot>(std::move(snap))] {
+                            const Run *run = m_store->run(id); // closed meanwhile: gone
+                            if (run && !run->snapshots.count(snap->step))
+                                m_store->addSnapshot(id, snap);
+                            --*pending;
+                            Q_EMIT snapshotsProgress();
+                        },
+                        Qt::QueuedConnection);
+                }
+        } catch (const std::exception &e) {
+            const QString message = QString::fromStdString(e.what());
+            QMetaObject::invokeMethod(
+                this,
+                [this, path, pending, message] {
+                    *pending = 0;
+                    Q_EMIT snapshotsFailed(path, message);
+                },
+                Qt::QueuedConnection);
+        }
+    });
+}
+
+int RunFileLoader::snapshotsPending() const
+{
+    int n = 0;
+    for (const auto &[path, s] : m_sources)
+        n += *s->pending;
+    return n;
 }
 
 void RunFileLoader::close(const QString &path)

@@ -84,7 +84,7 @@ private:
     {
         w.setRecordFolder(QString());
         w.controller()->setExperiment({});
-        return w.openRunFile(file);
+        return w.openRunFile(file) && w.waitForSnapshots();
     }
 
 private Q_SLOTS:
@@ -166,6 +166,7 @@ private Q_SLOTS:
         w.controller()->setExperiment({});
         QString error;
         QVERIFY2(w.openRunFile(recorded, &error), qPrintable(error));
+        QVERIFY(w.waitForSnapshots());
         QCOMPARE(w.store()->count(), 3);
         const Run *r = w.store()->run(w.store()->runIds()[1]);
         QCOMPARE(r->meta.name, QStringLiteral("SR-STE"));
@@ -174,6 +175,46 @@ private Q_SLOTS:
         QCOMPARE(r->meta.sparseLayers.size(), size_t(3));
         QVERIFY(r->train.column("flip_rate/2"));
         QCOMPARE(static_cast<int>(r->snapshots.size()), 4); // 0, 50, 100, 120
+    }
+
+    void snapshotsArriveAfterTheSeriesAndClosingMidwayIsSafe()
+    {
+        MainWindow w;
+        w.setRecordFolder(QString());
+        w.controller()->setExperiment({});
+        const QString sample = MainWindow::defaultSampleFile();
+        nm::RunFileReader file(sample.toStdString());
+        int total = 0;
+        for (int i = 0; i < file.runCount(); ++i)
+            total += static_cast<int>(file.snapshotSteps(i).size());
+        QVERIFY(total > 0);
+        QVERIFY(w.openRunFile(sample));
+        // On return: every series, no snapshot yet (they reach the store through the event loop).
+        const QList<int> ids = w.store()->runIds();
+        QCOMPARE(ids.size(), file.runCount());
+        for (int id : ids) {
+            QCOMPARE(w.store()->run(id)->train.size(), size_t(2000));
+            QVERIFY(w.store()->run(id)->snapshots.empty());
+        }
+        QCOMPARE(w.loader()->snapshotsPending(), total);
+        QVERIFY(w.waitForSnapshots());
+        for (int i = 0; i < file.runCount(); ++i) {
+            const Run *r = w.store()->run(ids[i]);
+            std::vector<long> steps;
+            for (const auto &[step, snap] : r->snapshots) {
+                steps.push_back(step);
+                QCOMPARE(snap->layers.size(), r->meta.sparseLayers.size());
+            }
+            QCOMPARE(steps, file.snapshotSteps(i));
+            const long last = steps.back();
+            QCOMPARE(r->snapshots.at(last)->layers[0].mask, file.snapshot(i, 0, last).mask);
+        }
+        // Reopened and closed at once: the reading stops, nothing comes back afterwards.
+        QVERIFY(w.openRunFile(sample));
+        w.loader()->close(w.loader()->files().first());
+        QCOMPARE(w.loader()->snapshotsPending(), 0);
+        QTest::qWait(200);
+        QCOMPARE(w.store()->count(), 0);
     }
 
     void sampleExperimentOpens()
@@ -186,6 +227,7 @@ private Q_SLOTS:
         w.resize(1400, 900);
         w.show();
         QVERIFY(w.openRunFile(sample));
+        QVERIFY(w.waitForSnapshots());
         QList<int> loaded;
         for (int id : w.store()->runIds())
             if (!w.store()->run(id)->meta.source.isEmpty())
