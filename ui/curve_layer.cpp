@@ -236,6 +236,39 @@ public:
             c.add(r);
         blend(c.spans(0), color, [](double) { return true; });
     }
+    // A round marker of `diameter` device pixels at every point, blended from one antialiased
+    // sprite (a QPainter ellipse per point costs a path fill each).
+    void addDots(const std::vector<QPolygonF> &deviceRuns, const QColor &color, double diameter)
+    {
+        const int size = static_cast<int>(std::ceil(diameter)) + 2;
+        QImage sprite(size, size, QImage::Format_ARGB32_Premultiplied);
+        sprite.fill(Qt::transparent);
+        {
+            QPainter p(&sprite);
+            p.setRenderHint(QPainter::Antialiasing);
+            p.setPen(Qt::NoPen);
+            p.setBrush(color);
+            p.drawEllipse(QPointF(size / 2.0, size / 2.0), diameter / 2.0, diameter / 2.0);
+        }
+        const auto stride = static_cast<size_t>(m_image.bytesPerLine() / 4);
+        auto *bits = reinterpret_cast<QRgb *>(m_image.bits());
+        for (const QPolygonF &r : deviceRuns)
+            for (const QPointF &pt : r) {
+                const int x0 = static_cast<int>(std::lround(pt.x() - size / 2.0)) - m_rect.left();
+                const int y0 = static_cast<int>(std::lround(pt.y() - size / 2.0)) - m_rect.top();
+                for (int y = std::max(0, -y0); y < size && y0 + y < m_image.height(); ++y) {
+                    const auto *src = reinterpret_cast<const QRgb *>(sprite.constScanLine(y));
+                    for (int x = std::max(0, -x0); x < size && x0 + x < m_image.width(); ++x) {
+                        const QRgb sp = src[x];
+                        if (qAlpha(sp) == 0)
+                            continue;
+                        QRgb &d = bits[static_cast<size_t>(y0 + y) * stride + static_cast<size_t>(x0 + x)];
+                        d = sp + byteMul(d, 255 - qAlpha(sp));
+                    }
+                }
+                m_dirty = true;
+            }
+    }
     // Draws what was blended since the last flush (before QPainter paints on top of it).
     void flush()
     {
@@ -384,7 +417,9 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
             std::vector<QPolygonF> edges = upper;
             edges.insert(edges.end(), lower.begin(), lower.end());
             const QBrush brush = band->brush();
-            if (layer.active() && brush.style() == Qt::SolidPattern && denseRun(layer.device().map(upper.front()))) {
+            // Any band, dense or not: between the edges' straight segments a column's span is
+            // exact, and a translucent polygon with jagged edges fills slowly at any density.
+            if (layer.active() && brush.style() == Qt::SolidPattern) {
                 layer.addBand(mapped(layer.device(), edges), brush.color());
                 continue;
             }
@@ -398,7 +433,7 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
         if (!xy)
             continue;
         const QPen pen = xy->pen();
-        if (pen.style() != Qt::NoPen) {
+        if (pen.style() != Qt::NoPen && s.kind == Shape::Kind::Line) {
             const double width = (pen.isCosmetic() ? 1.0 : scale) * (pen.widthF() > 0 ? pen.widthF() : 1.0);
             for (const QPolygonF &r : upper) {
                 if (layer.active() && pen.brush().style() == Qt::SolidPattern) {
@@ -414,11 +449,16 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
                 painter->drawPolyline(r);
             }
         }
-        if (s.markers) {
-            layer.flush();
+        if (s.markers || s.kind == Shape::Kind::Dots) {
+            // Lines mark their points in the pen's colour, dots take the series' brush.
+            const QColor colour = s.kind == Shape::Kind::Dots ? xy->brush().color() : pen.color();
+            if (layer.active()) {
+                layer.addDots(mapped(layer.device(), upper), colour, xy->markerSize() * scale);
+                continue;
+            }
             const double radius = xy->markerSize() / 2.0;
             painter->setPen(Qt::NoPen);
-            painter->setBrush(pen.color());
+            painter->setBrush(colour);
             for (const QPolygonF &r : upper)
                 for (const QPointF &p : r)
                     painter->drawEllipse(p, radius, radius);

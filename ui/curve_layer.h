@@ -24,9 +24,9 @@ class CurveLayer : public QGraphicsObject {
     Q_OBJECT
 public:
     struct Shape {
-        enum class Kind { Line, Band };
+        enum class Kind { Line, Band, Dots }; // Dots: a marker per point (a QScatterSeries' brush)
         Kind kind = Kind::Line;
-        QPointer<QAbstractSeries> style; // a QXYSeries for lines, a QAreaSeries for bands
+        QPointer<QAbstractSeries> style; // a QXYSeries for lines and dots, a QAreaSeries for bands
         QList<QPointF> points;           // the line, or a band's upper edge (x ascending)
         QList<QPointF> lower;            // a band's lower edge (x ascending)
         bool markers = false;            // lines: a dot at every point (sparse series)

@@ -97,7 +97,10 @@ void MetricChart::followTicks(QValueAxis *axis, int pixelsPerTick, bool horizont
     // Zooms and pans change ranges outside refresh(); keep about one tick per `pixelsPerTick`.
     connect(axis, &QValueAxis::rangeChanged, this, [this, axis, pixelsPerTick, horizontal](qreal lo, qreal hi) {
         const double pixels = horizontal ? chart()->plotArea().width() : chart()->plotArea().height();
-        axis->setTickInterval(plot::niceInterval(hi - lo, std::max(2, static_cast<int>(pixels) / pixelsPerTick)));
+        const double tick = plot::niceInterval(hi - lo, std::max(2, static_cast<int>(pixels) / pixelsPerTick));
+        axis->setTickInterval(tick);
+        if (!horizontal) // the value axis: decimals follow the interval (the step axis keeps %.0f)
+            axis->setLabelFormat(plot::tickLabelFormat(tick, lo, hi, QStringLiteral("%.3g")));
     });
 }
 
@@ -467,6 +470,9 @@ void MetricChart::updateAxes(double x0, double x1, const plot::Range &yr)
     if (auto *v = qobject_cast<QValueAxis *>(m_yAxis)) {
         v->setTickAnchor(0);
         yTick = plot::niceInterval(y.hi - y.lo, std::max(2, static_cast<int>(chart()->plotArea().height()) / 45));
+        const QString format = plot::tickLabelFormat(yTick, y.lo, y.hi, QStringLiteral("%.3g"));
+        if (v->labelFormat() != format)
+            v->setLabelFormat(format);
     }
     view()->setRanges(x0, x1, y.lo, y.hi, xTick, yTick);
 }

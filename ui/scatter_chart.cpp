@@ -1,5 +1,6 @@
 #include "scatter_chart.h"
 
+#include "curve_layer.h"
 #include "run_store.h"
 #include "series_math.h"
 
@@ -33,12 +34,19 @@ ScatterChart::ScatterChart(RunStore *store, const QString &title, TableKind tabl
     m_diagonal->attachAxis(m_xAxis);
     m_diagonal->attachAxis(m_yAxis);
     view()->setReadout([this](QPointF v) { return readout(v); });
+    m_curves = new CurveLayer(chart());
 }
 
 QScatterSeries *ScatterChart::seriesFor(int runId) const
 {
     auto it = m_series.find(runId);
     return it == m_series.end() ? nullptr : it->second;
+}
+
+QList<QPointF> ScatterChart::pointsFor(int runId) const
+{
+    auto it = m_points.find(runId);
+    return it == m_points.end() ? QList<QPointF>{} : it->second;
 }
 
 void ScatterChart::refresh()
@@ -52,6 +60,7 @@ void ScatterChart::refresh()
         chart()->removeSeries(it->second);
         delete it->second;
         m_rowOf.erase(it->first);
+        m_points.erase(it->first);
         it = m_series.erase(it);
     }
     plot::Range xr, yr;
@@ -74,7 +83,8 @@ void ScatterChart::refresh()
             s->setBrush(fill);
         if (s->name() != r->meta.name)
             s->setName(r->meta.name);
-        QList<QPointF> points;
+        QList<QPointF> &points = m_points[id];
+        points.clear();
         std::vector<size_t> &rows = m_rowOf[id];
         rows.clear();
         if (xs && ys)
@@ -85,8 +95,15 @@ void ScatterChart::refresh()
                     xr.include((*xs)[i]);
                     yr.include((*ys)[i]);
                 }
-        s->replace(points);
     }
+    std::vector<CurveLayer::Shape> shapes;
+    QStringList names{m_diagonal->name()};
+    for (const auto &[id, s] : m_series) {
+        shapes.push_back({CurveLayer::Shape::Kind::Dots, s, m_points[id], {}, true});
+        names << s->name();
+    }
+    m_curves->setShapes(std::move(shapes));
+    fitLegend(names); // whole run names, at the right when they do not fit below
     if (view()->userZoomed())
         return;
     // One square range for both axes, so the diagonal is at 45° and deviations read fairly.
@@ -98,6 +115,7 @@ void ScatterChart::refresh()
     m_diagonal->replace({QPointF(both.lo, both.lo), QPointF(both.hi, both.hi)});
     const double tick = plot::niceInterval(both.hi - both.lo, 5);
     for (QValueAxis *a : {m_xAxis, m_yAxis}) { // the interval before the range
+        a->setLabelFormat(plot::tickLabelFormat(tick, both.lo, both.hi, QStringLiteral("%.3g")));
         a->setTickAnchor(0);
         a->setTickInterval(tick);
         a->setTickType(QValueAxis::TicksDynamic);
@@ -114,7 +132,7 @@ QString ScatterChart::readout(QPointF value) const
     for (const auto &[id, s] : m_series) {
         const Run *r = store()->run(id);
         const MetricTable &t = r->table(m_table);
-        const auto &pts = s->points();
+        const QList<QPointF> &pts = m_points.at(id);
         const auto rowsIt = m_rowOf.find(id);
         for (qsizetype i = 0; i < pts.size(); ++i) {
             const QPointF p = chart()->mapToPosition(pts[i], s);

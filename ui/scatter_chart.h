@@ -16,6 +16,8 @@ class QValueAxis;
 
 namespace nmui {
 
+class CurveLayer;
+
 class ScatterChart : public ChartPanel {
     Q_OBJECT
 public:
@@ -24,7 +26,9 @@ public:
 
     void refresh() override;
     DataTable table(bool visibleOnly) const override;
+    // The legend key and look of a run's points (it holds none: the curve layer draws them).
     QScatterSeries *seriesFor(int runId) const;
+    QList<QPointF> pointsFor(int runId) const;
 
 private:
     QString readout(QPointF value) const;
@@ -34,6 +38,8 @@ private:
     QValueAxis *m_xAxis, *m_yAxis;
     QLineSeries *m_diagonal;
     std::map<int, QScatterSeries *> m_series;
+    std::map<int, QList<QPointF>> m_points;
+    CurveLayer *m_curves;
     std::map<int, std::vector<size_t>> m_rowOf; // table row of each plotted point
 };
 

@@ -200,6 +200,15 @@ Range yRange(const QList<QPointF> &points)
     return r;
 }
 
+QString tickLabelFormat(double interval, double lo, double hi, const QString &fallback)
+{
+    const double big = std::max(std::abs(lo), std::abs(hi));
+    if (!(interval > 0) || !std::isfinite(interval) || !std::isfinite(big) || interval < 1e-4 || big >= 1e5)
+        return fallback;
+    const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(interval) - 1e-9)));
+    return QStringLiteral("%.%1f").arg(decimals);
+}
+
 double niceInterval(double span, int target)
 {
     if (!(span > 0) || !std::isfinite(span))

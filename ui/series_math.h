@@ -77,6 +77,12 @@ Range yRange(const QList<QPointF> &points);
 // A tick interval of 1, 2 or 5 × 10^k giving about `target` ticks across `span`.
 double niceInterval(double span, int target);
 
+// A printf format for the labels of ticks `interval` apart over [lo, hi]: as many decimals as
+// the interval needs ("%.2f" for 0.02), so every label has the same and a tick that Qt Charts
+// reaches by adding the interval up across zero reads 0.00, not 6.94e-18. Very large or very
+// small values keep `fallback` (scientific).
+QString tickLabelFormat(double interval, double lo, double hi, const QString &fallback);
+
 // Pads a range for display: 5 % on each side (multiplicative on log axes); a flat range
 // gets a small window around its value.
 Range padded(Range r, bool logScale);
