@@ -379,6 +379,17 @@ void MetricChart::syncTraces(const QList<Entity> &list)
         }
 }
 
+bool MetricChart::anyLive() const
+{
+    for (const auto &t : m_traces)
+        for (int id : t->runs)
+            if (const Run *run = store()->run(id);
+                run && (run->meta.state == RunState::Running || run->meta.state == RunState::Starting ||
+                        run->meta.state == RunState::Paused))
+                return true;
+    return false;
+}
+
 plot::Range MetricChart::fullXRange() const
 {
     plot::Range r;
@@ -511,6 +522,12 @@ void MetricChart::refresh()
             x0 = full.hi - (r.y() - r.x());
             x1 = full.hi;
         }
+    } else if (full.valid && full.hi > full.lo && anyLive()) {
+        // While runs train, the step axis ends at the next tick past the newest point, so it
+        // changes (and Qt Charts lays out its ticks and labels again) once per tick, not once
+        // per frame. Finished runs fit the axis exactly (exports for papers).
+        const double tick = plot::niceInterval(full.hi - full.lo, std::max(2, v->plotColumns() / 90));
+        x1 = full.lo + std::ceil((full.hi - full.lo) / tick) * tick;
     }
     const int columns = v->plotColumns();
     plot::Range yr;

@@ -121,6 +121,7 @@ private:
     void updateTrace(Trace &t, double x0, double x1, int columns, plot::Range &yr);
     void pushShapes();
     plot::Range fullXRange() const;
+    bool anyLive() const; // a plotted run is still training
     void installYAxis();
     void followTicks(QValueAxis *axis, int pixelsPerTick, bool horizontal);
     void updateAxes(double x0, double x1, const plot::Range &yr);

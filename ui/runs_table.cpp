@@ -15,6 +15,7 @@
 #include <QVBoxLayout>
 
 #include <cmath>
+#include <utility>
 
 namespace nmui {
 
@@ -36,12 +37,39 @@ RunsModel::RunsModel(RunStore *store, QObject *parent) : QAbstractTableModel(par
     connect(store, &RunStore::runAdded, this, &RunsModel::rebuild);
     connect(store, &RunStore::runRemoved, this, &RunsModel::rebuild);
     connect(store, &RunStore::runsReset, this, &RunsModel::rebuild);
-    connect(store, &RunStore::runMetaChanged, this, [this](int id) {
+    connect(store, &RunStore::runMetaChanged, this, &RunsModel::rowChanged);
+    m_rowTimer.setSingleShot(true);
+    connect(&m_rowTimer, &QTimer::timeout, this, &RunsModel::emitPending);
+    m_sinceEmit.start();
+    rebuild();
+}
+
+namespace {
+constexpr int kRowUpdateMs = 250;
+}
+
+void RunsModel::rowChanged(int id)
+{
+    if (!m_pending.contains(id))
+        m_pending.append(id);
+    if (m_rowTimer.isActive())
+        return;
+    const qint64 since = m_sinceEmit.elapsed();
+    if (since >= kRowUpdateMs)
+        emitPending();
+    else
+        m_rowTimer.start(static_cast<int>(kRowUpdateMs - since));
+}
+
+void RunsModel::emitPending()
+{
+    const QList<int> ids = std::exchange(m_pending, {});
+    m_sinceEmit.restart();
+    for (int id : ids) {
         const int row = static_cast<int>(m_ids.indexOf(id));
         if (row >= 0)
             Q_EMIT dataChanged(index(row, 0), index(row, ColumnCount - 1));
-    });
-    rebuild();
+    }
 }
 
 void RunsModel::rebuild()

@@ -3,6 +3,7 @@
 // recipe, N:M, seed, status, step, best validation accuracy, test accuracy, source; a regex
 // filter; a context menu to fork, inspect, show only one run or remove runs read from files.
 #include <QAbstractTableModel>
+#include <QElapsedTimer>
 #include <QTimer>
 #include <QWidget>
 
@@ -30,8 +31,15 @@ public:
 
 private:
     void rebuild();
+    // Row updates: the first after a quiet spell at once (a click on a checkbox), the rest
+    // (step counts while runs train, many per second) together at most every kRowUpdateMs.
+    void rowChanged(int id);
+    void emitPending();
     RunStore *m_store;
     QList<int> m_ids;
+    QList<int> m_pending; // run ids
+    QTimer m_rowTimer;
+    QElapsedTimer m_sinceEmit;
 };
 
 class RunsTable : public QWidget {
