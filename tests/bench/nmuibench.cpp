@@ -1,21 +1,24 @@
-// nmuibench: the two GUI speed targets, each measured against a peer in the same run.
+// nmuibench: the GUI speed targets, each measured against a peer in the same run.
 //
-//  1. Chart redraw: 4 runs x 100,000 steps in the training-loss MetricChart (1200x700) must
-//     redraw in under 50 ms. Each repetition changes the visible x range (a zoom window or the
-//     full range), so the per-pixel-column decimation is redone, refreshes, and is timed until
-//     the view has painted once (pending events processed, else a synchronous repaint()).
+//  1. Chart redraw: 4 runs x 100,000 steps in the training-loss MetricChart (1200x700),
+//     target <= 30 ms median. Each repetition changes the visible x range (a zoom window or
+//     the full range), so the per-pixel-column decimation is redone, refreshes, and is timed
+//     until the view has painted once (pending events processed, else a synchronous repaint()).
 //     Peer: a plain QChart/QChartView, same view size and render hints, whose 4 QLineSeries get
 //     replace() with all 100k points each (no decimation), timed the same way.
 //  2. UI-thread responsiveness while training: MainWindow trains 4 runs of the default
 //     comparison (MLP on Fashion-MNIST) while the chart pages are cycled so every page draws
 //     live data; a 5 ms QTimer records the gaps between its ticks (event-loop latency).
 //     Peer: the same timer, duration and page cycling with the window idle (no training).
-//     No threshold is stated for this one; gaps over 50 ms (a visible stall) are counted.
+//     Targets: no gap over 50 ms, p99 <= 20 ms, the UI thread <= 25 % of a core.
+//  3. Opening a run file of about 1 GB (generated once into the temporary folder) until the
+//     first page has drawn its curves, target <= 1 s. Peer: the 3.4 MB sample run file.
+//  4. Page switches of a window showing the sample run file: first show and later ones.
 //
 // A benchmark, not a test: it exits 0 whether or not a target is met (non-zero only when the
 // measurement itself could not be made). Runs on the offscreen platform unless
-// QT_QPA_PLATFORM is set. Total run time is about 30-40 s. Arguments "redraw" or "latency"
-// run one part only.
+// QT_QPA_PLATFORM is set. Total run time is about 40-60 s (plus writing the 1 GB file once).
+// Arguments "redraw", "latency", "open" or "pages" run those parts only.
 #include "blas_setup.h"
 
 #include "../ui/ui_test_util.h"
@@ -64,12 +67,14 @@ constexpr long kPoints = 100000;
 constexpr int kRuns = 4;
 constexpr QSize kChartSize(1200, 700);
 constexpr int kRedrawReps = 15;
-constexpr double kRedrawTargetMs = 50.0;
+constexpr double kRedrawTargetMs = 30.0;
 constexpr double kNaiveBudgetMs = 15000.0; // the naive peer stops repeating after this (at least 3 reps)
 constexpr int kTrainMs = 8000;
 constexpr int kTickMs = 5;
 constexpr int kPageEveryMs = 1000;
-constexpr double kLatencyTargetMs = 50.0;
+constexpr double kLatencyTargetMs = 50.0; // no gap longer while training, page switches included
+constexpr double kP99TargetMs = 20.0;
+constexpr double kUiShareTarget = 0.25; // of one core, while training
 
 double nowMs(const QElapsedTimer &t)
 {
@@ -389,14 +394,14 @@ void benchRedraw()
     };
     const double mOurs = median(ours.ms), mOurs0 = median(ours0.ms), mNaive = median(naive.ms);
     std::printf("redraw 4x100k: nmstudio median %.1f ms (max %.1f, smoothing %.2g: raw+smoothed curves, %d pts/curve)%s"
-                " | naive replace median %.1f ms (max %.1f, %zu reps, %d pts/curve)%s | ratio %.3f | target < %.0f ms: %s\n",
+                " | naive replace median %.1f ms (max %.1f, %zu reps, %d pts/curve)%s | ratio %.3f | target <= %.0f ms: %s\n",
                 mOurs, maxOf(ours.ms), ChartSettings().smoothing(), ours.points, note(ours).c_str(), mNaive,
                 maxOf(naive.ms), naive.ms.size(), naive.points, note(naive).c_str(), mOurs / mNaive, kRedrawTargetMs,
-                mOurs < kRedrawTargetMs ? "met" : "NOT met");
+                mOurs <= kRedrawTargetMs ? "met" : "NOT met");
     std::printf("redraw 4x100k, smoothing off: nmstudio median %.1f ms (max %.1f, %d pts/curve)%s | naive replace "
-                "median %.1f ms | ratio %.3f | target < %.0f ms: %s\n",
+                "median %.1f ms | ratio %.3f | target <= %.0f ms: %s\n",
                 mOurs0, maxOf(ours0.ms), ours0.points, note(ours0).c_str(), mNaive, mOurs0 / mNaive, kRedrawTargetMs,
-                mOurs0 < kRedrawTargetMs ? "met" : "NOT met");
+                mOurs0 <= kRedrawTargetMs ? "met" : "NOT met");
     std::printf("  of which range change + series update (before painting), median: nmstudio %.1f ms, smoothing off "
                 "%.1f ms, naive %.1f ms; the rest is layout + paint. Chart views %dx%d (both). Other processes used %.2f cores meanwhile\n",
                 median(ours.updateMs), median(ours0.updateMs), median(naive.updateMs), ours.viewSize.width(),
@@ -664,6 +669,10 @@ int benchResponsiveness()
                 "%.0f ms while training: %s\n",
                 train.median, train.p99, train.max, train.over50, idle.median, idle.p99, idle.max, idle.over50,
                 train.p99 / idle.p99, kLatencyTargetMs, train.max < kLatencyTargetMs ? "met" : "NOT met");
+    std::printf("ui latency targets while training: p99 %.2f ms (target <= %.0f ms: %s) | UI thread %.0f%% of a core "
+                "(target <= %.0f%%: %s; idle %.0f%%)\n",
+                train.p99, kP99TargetMs, train.p99 <= kP99TargetMs ? "met" : "NOT met", 100.0 * train.uiBusy,
+                100.0 * kUiShareTarget, train.uiBusy <= kUiShareTarget ? "met" : "NOT met", 100.0 * idle.uiBusy);
     std::fflush(stdout);
     w.controller()->reset();
     return 0;
