@@ -73,9 +73,12 @@ void ConsoleObserver::onStart(const RunInfo &info)
                      info.config.batch, info.config.steps, static_cast<unsigned long long>(info.config.seed));
     }
     if (m_json) {
-        nlohmann::json j = {{"event", "start"},       {"run", info.name},
-                            {"model", info.modelDescription}, {"data", info.dataDescription},
-                            {"parameters", info.parameterCount}, {"threads", info.threads},
+        nlohmann::json j = {{"event", "start"},
+                            {"run", info.name},
+                            {"model", info.modelDescription},
+                            {"data", info.dataDescription},
+                            {"parameters", info.parameterCount},
+                            {"threads", info.threads},
                             {"blas_kernel", info.blasCore}};
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
@@ -120,8 +123,7 @@ void ConsoleObserver::drawBar(const StepMetrics &m, bool force)
     const double rate = m.elapsedSeconds > 0 ? m.step / m.elapsedSeconds : 0.0;
     const double eta = rate > 0 ? (m_total - m.step) / rate : -1.0;
     std::fprintf(stderr, "\r[%s] %3d%% step %ld/%ld loss %s %.1f steps/s ETA %s  ", bar.c_str(),
-                 static_cast<int>(frac * 100), m.step, m_total, fmt(m_smoothLoss).c_str(), rate,
-                 duration(eta).c_str());
+                 static_cast<int>(frac * 100), m.step, m_total, fmt(m_smoothLoss).c_str(), rate, duration(eta).c_str());
     std::fflush(stderr);
     m_barVisible = true;
 }
@@ -167,15 +169,19 @@ void ConsoleObserver::onEval(const EvalMetrics &e)
         lock = std::unique_lock(m_group->mutex);
     if (!m_quiet && !m_group) {
         clearBar();
-        std::string line = std::string("eval step ") + std::to_string(e.step) + ": " + split + "_loss " +
-                           fmt(e.loss) + " " + split + "_acc " + fmt(100.0 * e.accuracy, 2) + "%";
+        std::string line = std::string("eval step ") + std::to_string(e.step) + ": " + split + "_loss " + fmt(e.loss) +
+                           " " + split + "_acc " + fmt(100.0 * e.accuracy, 2) + "%";
         if (!std::isnan(e.bitsPerChar))
             line += " bits/char " + fmt(e.bitsPerChar, 3);
         std::fprintf(stderr, "%s\n", line.c_str());
     }
     if (m_json) {
-        nlohmann::json j = {{"event", "eval"}, {"run", m_name}, {"step", e.step}, {"split", split},
-                            {"loss", number(e.loss)}, {"acc", number(e.accuracy)},
+        nlohmann::json j = {{"event", "eval"},
+                            {"run", m_name},
+                            {"step", e.step},
+                            {"split", split},
+                            {"loss", number(e.loss)},
+                            {"acc", number(e.accuracy)},
                             {"bits_per_char", number(e.bitsPerChar)}};
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);

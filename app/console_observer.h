@@ -14,8 +14,8 @@
 namespace nm {
 
 struct ConsoleGroup {
-    std::mutex mutex;       // serialises output of the runs' threads
-    long totalSteps = 0;    // over every run
+    std::mutex mutex;    // serialises output of the runs' threads
+    long totalSteps = 0; // over every run
     long doneSteps = 0;
     int runs = 0, ended = 0;
     double startSeconds = 0;
@@ -25,7 +25,7 @@ struct ConsoleGroup {
 };
 
 class ConsoleObserver : public TrainingObserver {
-public:
+  public:
     ConsoleObserver(Trainer &trainer, bool json, bool quiet, const std::atomic<bool> &interrupted,
                     std::shared_ptr<ConsoleGroup> group = nullptr);
     void onStart(const RunInfo &info) override;
@@ -37,7 +37,7 @@ public:
     static std::string finalLine(const RunSummary &s);
     static std::string finalJson(const RunSummary &s);
 
-private:
+  private:
     void drawBar(const StepMetrics &m, bool force);
     void clearBar();
     void groupProgress(const StepMetrics &m); // group mutex held

@@ -66,9 +66,9 @@ int main(int argc, char **argv)
         "Train N:M structured-sparse recipes side by side and compare their masks, gradients and losses."));
     cli.addHelpOption();
     cli.addVersionOption();
-    QCommandLineOption exportOpt(QStringLiteral("export"),
-                                 QStringLiteral("Write every chart of FILE.h5 into DIR (PNG 1x and 2x, SVG, PDF, CSV)."),
-                                 QStringLiteral("DIR"));
+    QCommandLineOption exportOpt(
+        QStringLiteral("export"),
+        QStringLiteral("Write every chart of FILE.h5 into DIR (PNG 1x and 2x, SVG, PDF, CSV)."), QStringLiteral("DIR"));
     QCommandLineOption presetOpt(
         QStringLiteral("preset"),
         QStringLiteral("Figure size of --export and --headless: %1. The chart is laid out at that size with the "
@@ -80,8 +80,10 @@ int main(int argc, char **argv)
     QCommandLineOption headlessOpt(QStringLiteral("headless"),
                                    QStringLiteral("Run the default comparison without a window and write every plot "
                                                   "into --out (what happens anyway without a display)."));
-    QCommandLineOption outOpt(QStringLiteral("out"), QStringLiteral("Folder for headless output."), QStringLiteral("DIR"));
-    QCommandLineOption stepsOpt(QStringLiteral("steps"), QStringLiteral("Steps per run for headless runs and screenshots."),
+    QCommandLineOption outOpt(QStringLiteral("out"), QStringLiteral("Folder for headless output."),
+                              QStringLiteral("DIR"));
+    QCommandLineOption stepsOpt(QStringLiteral("steps"),
+                                QStringLiteral("Steps per run for headless runs and screenshots."),
                                 QStringLiteral("N"));
     QCommandLineOption setOpt(QStringLiteral("set"),
                               QStringLiteral("Change an option of every run of the default comparison, as nmtrain "
@@ -146,7 +148,8 @@ int main(int argc, char **argv)
     const QStringList files = cli.positionalArguments();
     if (cli.isSet(exportOpt)) {
         if (files.isEmpty()) {
-            std::fprintf(stderr, "nmstudio: --export DIR needs at least one run file (nmstudio --export DIR FILE.h5)\n");
+            std::fprintf(stderr,
+                         "nmstudio: --export DIR needs at least one run file (nmstudio --export DIR FILE.h5)\n");
             return 1;
         }
         return nmui::exportRunFiles(files, cli.value(exportOpt), out, figure);

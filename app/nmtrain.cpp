@@ -18,8 +18,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -169,8 +169,9 @@ CliArgs parseArgs(int argc, char **argv)
                                    : a.printConfig) = true;
             continue;
         }
-        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "sweep" || name == "out" ||
-                             name == "resume" || name == "run" || name == "from-step" || name == "from_step";
+        const bool program = name == "config" || name == "recipes" || name == "seeds" || name == "sweep" ||
+                             name == "out" || name == "resume" || name == "run" || name == "from-step" ||
+                             name == "from_step";
         const std::string key = program ? name : nm::canonicalKey(name);
         if (!hasValue) {
             const bool boolFlag = !key.empty() && isBoolOption(key);
@@ -258,7 +259,8 @@ std::vector<nm::RunConfig> plannedRuns(const CliArgs &args, const nm::RunConfig 
     for (const std::string &s : args.sweeps) {
         axes.push_back(nm::parseSweep(s));
         if (flagGiven(args, axes.back().key.c_str()))
-            throw nm::ConfigError("give " + axes.back().key + " either as --" + axes.back().key + " or in --sweep, "
+            throw nm::ConfigError("give " + axes.back().key + " either as --" + axes.back().key +
+                                  " or in --sweep, "
                                   "not both");
     }
     if (axes.empty())
@@ -272,7 +274,7 @@ struct ResumePlan {
     nm::RunConfig parent, child;
     std::optional<nm::Checkpoint> from;
     long atStep = 0;
-    std::string replayNote;   // what is replayed before the run continues ("" if nothing)
+    std::string replayNote;     // what is replayed before the run continues ("" if nothing)
     bool replayDiffers = false; // another BLAS kernel or thread count than the file's
 };
 
@@ -335,21 +337,22 @@ ResumePlan planResume(const CliArgs &args, int threads)
         const int t = nm::threadBudget(1, threads).threadsPerRun;
         std::string why;
         if (!h.blasKernel.empty() && h.blasKernel != nm::blasCoreName())
-            why = "it was written with OpenBLAS kernel " + h.blasKernel + " and this machine uses " +
-                  nm::blasCoreName();
+            why =
+                "it was written with OpenBLAS kernel " + h.blasKernel + " and this machine uses " + nm::blasCoreName();
         if (h.threads > 0 && h.threads != t)
             why += (why.empty() ? "it was written with " : ", and with ") + std::to_string(h.threads) +
                    " threads where this run uses " + std::to_string(t);
         p.replayDiffers = !why.empty();
         p.replayNote = ("run '" + h.name + "' has " +
-                             (base > 0 ? "its last checkpoint before step " + std::to_string(p.atStep) + " at step " +
-                                             std::to_string(base)
-                                       : std::string("no checkpoint before step ") + std::to_string(p.atStep)) +
-                             ": replaying " + std::to_string(replay) + " steps" +
-                             (why.empty() ? std::string(" (same BLAS kernel and thread count: the same steps)")
-                                          : "; " + why + ", so the replayed steps round differently and the "
-                                                         "continued run starts near, not at, the file's step " +
-                                                std::to_string(p.atStep)));
+                        (base > 0 ? "its last checkpoint before step " + std::to_string(p.atStep) + " at step " +
+                                        std::to_string(base)
+                                  : std::string("no checkpoint before step ") + std::to_string(p.atStep)) +
+                        ": replaying " + std::to_string(replay) + " steps" +
+                        (why.empty() ? std::string(" (same BLAS kernel and thread count: the same steps)")
+                                     : "; " + why +
+                                           ", so the replayed steps round differently and the "
+                                           "continued run starts near, not at, the file's step " +
+                                           std::to_string(p.atStep)));
     }
     return p;
 }
@@ -367,7 +370,8 @@ nm::RunFileOptions runFileOptions(const CliArgs &args)
                  : args.append  ? nm::ExistingRunFile::Append
                                 : nm::ExistingRunFile::Refuse;
     if (o.existing == nm::ExistingRunFile::Refuse && !args.out.empty() && std::filesystem::exists(args.out))
-        throw nm::RunFileExists("run file '" + args.out + "' already exists and was left as it is; pass "
+        throw nm::RunFileExists("run file '" + args.out +
+                                "' already exists and was left as it is; pass "
                                 "--overwrite to replace it, --append to add these runs to it, or choose "
                                 "another --out");
     return o;
@@ -384,21 +388,22 @@ void printExperimentSummary(const std::vector<nm::RunConfig> &runs, const std::v
     }
     auto stat = [](const nm::MetricSpread &m) {
         auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-        return nlohmann::json{{"n", m.count}, {"mean", num(m.mean)}, {"std", num(m.stddev)},
-                              {"min", num(m.min)}, {"max", num(m.max)}};
+        return nlohmann::json{
+            {"n", m.count}, {"mean", num(m.mean)}, {"std", num(m.stddev)}, {"min", num(m.min)}, {"max", num(m.max)}};
     };
     nlohmann::json j = {{"event", "summary"}, {"groups", nlohmann::json::array()}};
     for (const auto &g : groups)
-        j["groups"].push_back({{"recipe", g.recipe},
-                               {"nm", g.nm},
-                               {"sweep", nlohmann::json(std::map<std::string, std::string>(g.sweep.begin(), g.sweep.end()))},
-                               {"runs", g.runs},
-                               {"statuses", g.statuses},
-                               {"val_loss", stat(g.valLoss)},
-                               {"val_acc", stat(g.valAccuracy)},
-                               {"test_loss", stat(g.testLoss)},
-                               {"test_acc", stat(g.testAccuracy)},
-                               {"seconds", stat(g.seconds)}});
+        j["groups"].push_back(
+            {{"recipe", g.recipe},
+             {"nm", g.nm},
+             {"sweep", nlohmann::json(std::map<std::string, std::string>(g.sweep.begin(), g.sweep.end()))},
+             {"runs", g.runs},
+             {"statuses", g.statuses},
+             {"val_loss", stat(g.valLoss)},
+             {"val_acc", stat(g.valAccuracy)},
+             {"test_loss", stat(g.testLoss)},
+             {"test_acc", stat(g.testAccuracy)},
+             {"seconds", stat(g.seconds)}});
     std::printf("%s\n", j.dump().c_str());
 }
 
@@ -434,13 +439,14 @@ int main(int argc, char **argv)
         const std::string out = plan && args.out.empty() ? args.resume : args.out;
         if (plan && args.out.empty())
             fileOptions.existing = nm::ExistingRunFile::Append;
-        const std::vector<nm::RunConfig> runs = plan ? std::vector<nm::RunConfig>{config} : plannedRuns(args, config, text, origin);
+        const std::vector<nm::RunConfig> runs =
+            plan ? std::vector<nm::RunConfig>{config} : plannedRuns(args, config, text, origin);
         if (plan && !plan->replayNote.empty())
             std::fprintf(stderr, "nmtrain: %s%s\n", plan->replayDiffers ? "warning: " : "", plan->replayNote.c_str());
-        auto experimentPtr = plan ? std::make_unique<nm::Experiment>(plan->parent, plan->child,
-                                                                     plan->from ? &*plan->from : nullptr,
-                                                                     plan->atStep, config.threads)
-                                  : std::make_unique<nm::Experiment>(runs, config.threads);
+        auto experimentPtr =
+            plan ? std::make_unique<nm::Experiment>(plan->parent, plan->child, plan->from ? &*plan->from : nullptr,
+                                                    plan->atStep, config.threads)
+                 : std::make_unique<nm::Experiment>(runs, config.threads);
         nm::Experiment &experiment = *experimentPtr;
         const nm::ThreadBudget budget = experiment.budget();
         if (!args.quiet) {

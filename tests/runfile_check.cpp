@@ -30,8 +30,8 @@ nlohmann::json layerSeriesJson(const nm::LayerSeries &s)
 
 nlohmann::json snapshotJson(const nm::LayerSnapshot &s, bool sums)
 {
-    nlohmann::json j = {{"name", s.name}, {"rows", s.rows}, {"cols", s.cols}, {"beta", s.beta},
-                        {"alpha", s.alpha}, {"n", s.n}, {"m", s.m}};
+    nlohmann::json j = {{"name", s.name},   {"rows", s.rows}, {"cols", s.cols}, {"beta", s.beta},
+                        {"alpha", s.alpha}, {"n", s.n},       {"m", s.m}};
     if (sums) {
         double w = 0, f = 0;
         long kept = 0;
@@ -57,8 +57,14 @@ nlohmann::json runJson(const nm::RunFileReader &reader, int i, const std::vector
     const nm::RunHeader &h = reader.run(i);
     nlohmann::json layers = nlohmann::json::array();
     for (const auto &l : h.layers)
-        layers.push_back({{"name", l.name}, {"in", l.in}, {"out", l.out}, {"sparse", l.sparse}, {"n", l.n},
-                          {"m", l.m}, {"dense_params", l.denseParams}, {"effective_params", l.effectiveParams}});
+        layers.push_back({{"name", l.name},
+                          {"in", l.in},
+                          {"out", l.out},
+                          {"sparse", l.sparse},
+                          {"n", l.n},
+                          {"m", l.m},
+                          {"dense_params", l.denseParams},
+                          {"effective_params", l.effectiveParams}});
     const nm::RunSummary &s = h.summary;
     nlohmann::json run = {
         {"group", h.group},

@@ -22,8 +22,8 @@ TEST(Accuracy, DefaultVitReaches84PercentOnFashionMnist)
 {
     // The ViT's defaults (7×7 patches: 16 tokens and a class token, 2 blocks of width 64,
     // AdamW), 2000 of its 3000 default steps, SR-STE 2:4 on the feed-forward layers.
-    const auto cfg = nm::parseConfig("", "", {{"model", "vit"}, {"steps", "2000"}, {"eval_every", "0"},
-                                              {"recipe", "srste"}});
+    const auto cfg =
+        nm::parseConfig("", "", {{"model", "vit"}, {"steps", "2000"}, {"eval_every", "0"}, {"recipe", "srste"}});
     nm::Trainer t(cfg, nm::loadDataset(nm::dataOptions(cfg)));
     const auto s = t.run();
     ASSERT_EQ(s.status, nm::RunStatus::Completed);
@@ -71,8 +71,8 @@ struct FlipWindow : nm::TrainingObserver {
 double flipRate(const std::string &recipe, long steps, long from, long to,
                 std::map<std::string, std::string> extra = {})
 {
-    std::map<std::string, std::string> flags = {{"recipe", recipe}, {"steps", std::to_string(steps)},
-                                                {"eval_every", "0"}, {"continuity_every", "0"}};
+    std::map<std::string, std::string> flags = {
+        {"recipe", recipe}, {"steps", std::to_string(steps)}, {"eval_every", "0"}, {"continuity_every", "0"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     const auto cfg = nm::parseConfig("", "", flags);

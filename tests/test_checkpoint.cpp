@@ -20,9 +20,9 @@ using Flags = std::map<std::string, std::string>;
 
 nm::RunConfig config(const Flags &extra)
 {
-    Flags flags = {{"data", "synthetic"}, {"steps", "40"},          {"eval_every", "10"},
-                   {"mlp_hidden", "32,32"}, {"snapshot_every", "15"}, {"noise_window", "5"},
-                   {"sad_every", "7"},       {"continuity_every", "6"}, {"threads", "1"}};
+    Flags flags = {{"data", "synthetic"},   {"steps", "40"},           {"eval_every", "10"},
+                   {"mlp_hidden", "32,32"}, {"snapshot_every", "15"},  {"noise_window", "5"},
+                   {"sad_every", "7"},      {"continuity_every", "6"}, {"threads", "1"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     return nm::parseConfig("", "test", flags);
@@ -58,8 +58,8 @@ void expectSameSteps(const nm::StepMetrics &a, const nm::StepMetrics &b)
         EXPECT_EQ(x.flips, y.flips) << "step " << a.step;
         EXPECT_TRUE(same(x.sad, y.sad)) << "step " << a.step << ": " << x.sad << " vs " << y.sad;
         EXPECT_TRUE(same(x.oscillation, y.oscillation)) << "step " << a.step;
-        EXPECT_TRUE(same(x.gradNoise, y.gradNoise)) << "step " << a.step << ": " << x.gradNoise << " vs "
-                                                    << y.gradNoise;
+        EXPECT_TRUE(same(x.gradNoise, y.gradNoise))
+            << "step " << a.step << ": " << x.gradNoise << " vs " << y.gradNoise;
         EXPECT_TRUE(same(x.deltaForward, y.deltaForward)) << "step " << a.step;
         EXPECT_TRUE(same(x.beta, y.beta)) << "step " << a.step;
         EXPECT_TRUE(same(x.alpha, y.alpha)) << "step " << a.step;
@@ -148,18 +148,29 @@ TEST(Checkpoint, ResumeKeepsFrozenBetaDecoupledDecayAndStochasticRounding)
 
 TEST(Checkpoint, ResumeAGptWithAdamW)
 {
-    resumeMatchesTheOriginal(config({{"model", "gpt"}, {"gpt_width", "32"}, {"context", "16"}, {"batch", "4"},
-                                     {"warmup", "5"}, {"recipe", "srste"}, {"sparse_layers", "all"}}),
+    resumeMatchesTheOriginal(config({{"model", "gpt"},
+                                     {"gpt_width", "32"},
+                                     {"context", "16"},
+                                     {"batch", "4"},
+                                     {"warmup", "5"},
+                                     {"recipe", "srste"},
+                                     {"sparse_layers", "all"}}),
                              15);
 }
 
 TEST(Checkpoint, ResumeAVitWithEveryRecipe)
 {
     for (const char *recipe : {"srste", "sste", "mdgf-exp", "sdgf-geometric"})
-        resumeMatchesTheOriginal(config({{"model", "vit"}, {"vit_patch", "2"}, {"vit_width", "16"}, {"vit_pool", "mean"},
-                                         {"batch", "8"}, {"warmup", "5"}, {"recipe", recipe},
+        resumeMatchesTheOriginal(config({{"model", "vit"},
+                                         {"vit_patch", "2"},
+                                         {"vit_width", "16"},
+                                         {"vit_pool", "mean"},
+                                         {"batch", "8"},
+                                         {"warmup", "5"},
+                                         {"recipe", recipe},
                                          {"nm", recipe[0] == 's' && recipe[1] == 'd' ? "1:8" : "2:4"},
-                                         {"sparse_layers", "all"}, {"keep_indivisible_dense", "true"}}),
+                                         {"sparse_layers", "all"},
+                                         {"keep_indivisible_dense", "true"}}),
                                  15);
 }
 
@@ -382,8 +393,9 @@ TEST(ResumeCli, ContinuesARunInItsOwnFileExactly)
 {
     nmtest::TempDir dir;
     const std::string path = dir.file("exp.h5");
-    const std::vector<std::string> run = {"--data", "synthetic", "--recipe", "sste", "--mlp-hidden", "32,32",
-                                          "--snapshot-every", "20", "--threads", "1", "--quiet", "--name", "base"};
+    const std::vector<std::string> run = {"--data",  "synthetic",        "--recipe", "sste",      "--mlp-hidden",
+                                          "32,32",   "--snapshot-every", "20",       "--threads", "1",
+                                          "--quiet", "--name",           "base"};
     auto with = [&](std::vector<std::string> extra) {
         std::vector<std::string> a = run;
         a.insert(a.end(), extra.begin(), extra.end());
@@ -391,8 +403,8 @@ TEST(ResumeCli, ContinuesARunInItsOwnFileExactly)
     };
     ASSERT_EQ(nmtest::runNmtrain(dir, with({"--steps", "60", "--out", path})).status, 0);
     const auto whole = finalLosses(path, 0);
-    const nmtest::Result resumed = nmtest::runNmtrain(dir, {"--resume", path, "--run", "base", "--from-step", "40",
-                                                           "--threads", "1", "--quiet"});
+    const nmtest::Result resumed =
+        nmtest::runNmtrain(dir, {"--resume", path, "--run", "base", "--from-step", "40", "--threads", "1", "--quiet"});
     ASSERT_EQ(resumed.status, 0) << resumed.err;
     EXPECT_EQ(resumed.err, "");
     nm::RunFileReader r(path);
@@ -407,10 +419,9 @@ TEST(ResumeCli, ContinuesARunInItsOwnFileExactly)
         EXPECT_EQ(rest.values[i], whole[40 + i]) << "step " << rest.steps[i];
     // Between checkpoints: replayed from the one before, with the same kernel and threads the same.
     const nmtest::Result replayed = nmtest::runNmtrain(dir, {"--resume", path, "--run", "base", "--from-step", "30",
-                                                            "--threads", "1", "--quiet", "--out", dir.file("b.h5")});
+                                                             "--threads", "1", "--quiet", "--out", dir.file("b.h5")});
     ASSERT_EQ(replayed.status, 0) << replayed.err;
-    EXPECT_NE(replayed.err.find("at step 20: replaying 10 steps (same BLAS kernel"), std::string::npos)
-        << replayed.err;
+    EXPECT_NE(replayed.err.find("at step 20: replaying 10 steps (same BLAS kernel"), std::string::npos) << replayed.err;
     const auto again = nm::RunFileReader(dir.file("b.h5")).series(0, "train/loss").values;
     ASSERT_EQ(again.size(), 30u);
     for (size_t i = 0; i < again.size(); ++i)
@@ -421,14 +432,14 @@ TEST(ResumeCli, SaysWhenAReplayRunsOnAnotherKernelOrThreadCount)
 {
     nmtest::TempDir dir;
     const std::string path = dir.file("exp.h5");
-    ASSERT_EQ(nmtest::runNmtrain(dir, {"--data", "synthetic", "--mlp-hidden", "32,32", "--steps", "30",
-                                       "--snapshot-every", "20", "--threads", "1", "--quiet", "--name", "x", "--out",
-                                       path})
-                  .status,
-              0);
+    ASSERT_EQ(
+        nmtest::runNmtrain(dir, {"--data", "synthetic", "--mlp-hidden", "32,32", "--steps", "30", "--snapshot-every",
+                                 "20", "--threads", "1", "--quiet", "--name", "x", "--out", path})
+            .status,
+        0);
     setRunAttr(path, "runs/000_x", "blas_kernel", "FarAwayKernel");
-    const nmtest::Result r = nmtest::runNmtrain(dir, {"--resume", path, "--run", "x", "--from-step", "25",
-                                                     "--threads", "2", "--quiet", "--out", dir.file("c.h5")});
+    const nmtest::Result r = nmtest::runNmtrain(dir, {"--resume", path, "--run", "x", "--from-step", "25", "--threads",
+                                                      "2", "--quiet", "--out", dir.file("c.h5")});
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_NE(r.err.find("warning: run 'x' has its last checkpoint before step 25 at step 20: replaying 5 steps; it "
                          "was written with OpenBLAS kernel FarAwayKernel"),
@@ -436,8 +447,8 @@ TEST(ResumeCli, SaysWhenAReplayRunsOnAnotherKernelOrThreadCount)
         << r.err;
     EXPECT_NE(r.err.find("and with 1 threads where this run uses 2"), std::string::npos) << r.err;
     // From a checkpoint nothing is replayed: no warning.
-    const nmtest::Result exact = nmtest::runNmtrain(dir, {"--resume", path, "--run", "x", "--steps", "40",
-                                                         "--threads", "2", "--quiet", "--out", dir.file("d.h5")});
+    const nmtest::Result exact = nmtest::runNmtrain(
+        dir, {"--resume", path, "--run", "x", "--steps", "40", "--threads", "2", "--quiet", "--out", dir.file("d.h5")});
     ASSERT_EQ(exact.status, 0) << exact.err;
     EXPECT_EQ(exact.err, "");
 }

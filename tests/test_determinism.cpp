@@ -45,9 +45,9 @@ TEST(Determinism, MlpSameSeedAndThreadsGiveBitIdenticalLosses)
 
 TEST(Determinism, GptSameSeedAndThreadsGiveBitIdenticalLosses)
 {
-    const std::map<std::string, std::string> flags = {
-        {"model", "gpt"}, {"data", "synthetic"}, {"steps", "12"}, {"gpt_width", "32"}, {"context", "16"},
-        {"batch", "8"},   {"threads", "2"},      {"eval_every", "6"}};
+    const std::map<std::string, std::string> flags = {{"model", "gpt"},    {"data", "synthetic"}, {"steps", "12"},
+                                                      {"gpt_width", "32"}, {"context", "16"},     {"batch", "8"},
+                                                      {"threads", "2"},    {"eval_every", "6"}};
     const auto a = train(flags), b = train(flags);
     ASSERT_EQ(a.losses.size(), 12u);
     EXPECT_TRUE(bitIdentical(a.losses, b.losses));
@@ -58,8 +58,9 @@ TEST(Determinism, VitSameSeedAndThreadsGiveBitIdenticalLosses)
 {
     for (const char *threads : {"1", "2"}) {
         const std::map<std::string, std::string> flags = {
-            {"model", "vit"}, {"data", "synthetic"}, {"steps", "12"}, {"vit_patch", "2"}, {"vit_width", "32"},
-            {"batch", "16"},  {"threads", threads},  {"eval_every", "6"}, {"recipe", "srste"}, {"sparse_layers", "all"}};
+            {"model", "vit"},    {"data", "synthetic"},   {"steps", "12"},      {"vit_patch", "2"},
+            {"vit_width", "32"}, {"batch", "16"},         {"threads", threads}, {"eval_every", "6"},
+            {"recipe", "srste"}, {"sparse_layers", "all"}};
         const auto a = train(flags), b = train(flags);
         ASSERT_EQ(a.losses.size(), 12u);
         EXPECT_TRUE(bitIdentical(a.losses, b.losses)) << "threads=" << threads;

@@ -26,8 +26,11 @@ namespace {
 
 nm::RunConfig baseConfig(std::map<std::string, std::string> extra = {})
 {
-    std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"steps", "20"}, {"eval_every", "10"},
-                                                {"mlp_hidden", "32,32"}, {"snapshot_every", "10"}};
+    std::map<std::string, std::string> flags = {{"data", "synthetic"},
+                                                {"steps", "20"},
+                                                {"eval_every", "10"},
+                                                {"mlp_hidden", "32,32"},
+                                                {"snapshot_every", "10"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     return nm::parseConfig("", "", flags);
@@ -265,9 +268,9 @@ bool waitForSteps(const std::string &path, long step)
     return false;
 }
 
-const std::vector<std::string> kLongExperiment = {"--data", "synthetic", "--steps", "1000000", "--mlp-hidden",
-                                                  "64,64", "--recipes", "ste,sste", "--seeds", "1,2",
-                                                  "--eval-every", "500"};
+const std::vector<std::string> kLongExperiment = {"--data",       "synthetic", "--steps",      "1000000",
+                                                  "--mlp-hidden", "64,64",     "--recipes",    "ste,sste",
+                                                  "--seeds",      "1,2",       "--eval-every", "500"};
 } // namespace
 
 TEST(ExperimentCli, CtrlCStopsEveryRunAndLeavesStatusStopped)

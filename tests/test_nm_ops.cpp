@@ -184,10 +184,10 @@ TEST(NmMask, BadArgumentsThrowConfigError)
 {
     std::vector<float> w(256, 1.0f);
     std::vector<uint8_t> mk(256);
-    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 4, 4), ConfigError);   // N == M
-    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 5, 4), ConfigError);   // N > M
-    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 0, 4), ConfigError);   // N == 0
-    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 10, 2, 4), ConfigError);  // cols % M
+    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 4, 4), ConfigError);     // N == M
+    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 5, 4), ConfigError);     // N > M
+    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 8, 0, 4), ConfigError);     // N == 0
+    EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 10, 2, 4), ConfigError);    // cols % M
     EXPECT_THROW(nmMask(mk.data(), w.data(), 1, 256, 2, 256), ConfigError); // M > 128
     EXPECT_THROW(nmMask(mk.data(), w.data(), -1, 8, 2, 4), ConfigError);
     EXPECT_THROW(nmMask(nullptr, w.data(), 1, 8, 2, 4), ConfigError);
@@ -419,17 +419,17 @@ TEST(Fp8, E4M3RoundsKnownValues)
     // E4M3fn grid: normals (1 + m/8)·2^e for e in [−6, 8]; subnormals k·2⁻⁹, k = 1..7; max 448.
     EXPECT_EQ(toE4M3(1.0f), 1.0f);
     EXPECT_EQ(toE4M3(-2.5f), -2.5f);
-    EXPECT_EQ(toE4M3(0.3f), 0.3125f);    // [0.25,0.5) step 2⁻⁵: 0.3/0.03125 = 9.6 → 10
-    EXPECT_EQ(toE4M3(1.0625f), 1.0f);    // tie between 1.0 (m=0) and 1.125 (m=1) → even
-    EXPECT_EQ(toE4M3(1.1875f), 1.25f);   // tie between 1.125 (m=1) and 1.25 (m=2) → even
-    EXPECT_EQ(toE4M3(420.0f), 416.0f);   // [256,512) step 32
-    EXPECT_EQ(toE4M3(432.0f), 448.0f);   // tie 416 (m=5) / 448 (m=6) → even
-    EXPECT_EQ(toE4M3(449.0f), 448.0f);   // saturate
+    EXPECT_EQ(toE4M3(0.3f), 0.3125f);  // [0.25,0.5) step 2⁻⁵: 0.3/0.03125 = 9.6 → 10
+    EXPECT_EQ(toE4M3(1.0625f), 1.0f);  // tie between 1.0 (m=0) and 1.125 (m=1) → even
+    EXPECT_EQ(toE4M3(1.1875f), 1.25f); // tie between 1.125 (m=1) and 1.25 (m=2) → even
+    EXPECT_EQ(toE4M3(420.0f), 416.0f); // [256,512) step 32
+    EXPECT_EQ(toE4M3(432.0f), 448.0f); // tie 416 (m=5) / 448 (m=6) → even
+    EXPECT_EQ(toE4M3(449.0f), 448.0f); // saturate
     EXPECT_EQ(toE4M3(1e6f), 448.0f);
     EXPECT_EQ(toE4M3(-1e6f), -448.0f);
     EXPECT_EQ(toE4M3(std::numeric_limits<float>::infinity()), 448.0f);
     EXPECT_TRUE(std::isnan(toE4M3(std::numeric_limits<float>::quiet_NaN())));
-    const float sub = std::ldexp(1.0f, -9); // 0.001953125, smallest subnormal
+    const float sub = std::ldexp(1.0f, -9);                        // 0.001953125, smallest subnormal
     EXPECT_EQ(toE4M3(std::ldexp(1.0f, -6)), std::ldexp(1.0f, -6)); // min normal
     EXPECT_EQ(toE4M3(sub), sub);
     EXPECT_EQ(toE4M3(0.6f * sub), sub);
@@ -465,9 +465,9 @@ TEST(Fp8, E5M2RoundsKnownValues)
 {
     // E5M2 grid: normals (1 + m/4)·2^e for e in [−14, 15]; subnormals k·2⁻¹⁶, k = 1..3; max 57344.
     EXPECT_EQ(toE5M2(1.0f), 1.0f);
-    EXPECT_EQ(toE5M2(0.3f), 0.3125f);  // [0.25,0.5) step 2⁻⁴: 0.3/0.0625 = 4.8 → 5
-    EXPECT_EQ(toE5M2(1.125f), 1.0f);   // tie 1.0 (m=0) / 1.25 (m=1) → even
-    EXPECT_EQ(toE5M2(1.375f), 1.5f);   // tie 1.25 (m=1) / 1.5 (m=2) → even
+    EXPECT_EQ(toE5M2(0.3f), 0.3125f); // [0.25,0.5) step 2⁻⁴: 0.3/0.0625 = 4.8 → 5
+    EXPECT_EQ(toE5M2(1.125f), 1.0f);  // tie 1.0 (m=0) / 1.25 (m=1) → even
+    EXPECT_EQ(toE5M2(1.375f), 1.5f);  // tie 1.25 (m=1) / 1.5 (m=2) → even
     EXPECT_EQ(toE5M2(57344.0f), 57344.0f);
     EXPECT_EQ(toE5M2(60000.0f), 57344.0f);
     EXPECT_EQ(toE5M2(1e9f), 57344.0f);
@@ -506,9 +506,8 @@ TEST(Fp8, FakeQuantizeRelativeErrorWithinHalfUlp)
     std::vector<float> y(x.size());
     for (const auto fmt : {Fp8Format::E4M3, Fp8Format::E5M2}) {
         const float s = fakeQuantizeFp8(y.data(), x.data(), (long)x.size(), fmt);
-        const float amax = std::fabs(*std::max_element(x.begin(), x.end(), [](float a, float b) {
-            return std::fabs(a) < std::fabs(b);
-        }));
+        const float amax = std::fabs(
+            *std::max_element(x.begin(), x.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
         EXPECT_NEAR(s * amax, fp8Max(fmt), 1e-3f * fp8Max(fmt));
         const double rel = fmt == Fp8Format::E4M3 ? 1.0 / 16 : 1.0 / 8; // half a mantissa ulp
         const double minNormal = fmt == Fp8Format::E4M3 ? std::ldexp(1.0, -6) : std::ldexp(1.0, -14);

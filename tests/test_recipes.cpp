@@ -18,8 +18,11 @@ using Flags = std::map<std::string, std::string>;
 
 nm::RunConfig cfgWith(std::map<std::string, std::string> extra)
 {
-    std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"steps", "60"},   {"eval_every", "0"},
-                                                {"mlp_hidden", "32,32"}, {"continuity_every", "0"}};
+    std::map<std::string, std::string> flags = {{"data", "synthetic"},
+                                                {"steps", "60"},
+                                                {"eval_every", "0"},
+                                                {"mlp_hidden", "32,32"},
+                                                {"continuity_every", "0"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     return nm::parseConfig("", "test", flags);
@@ -39,7 +42,10 @@ nm::Batch batchOf(const nm::RunConfig &c, long step)
     return b;
 }
 
-std::vector<float> copyOf(const float *p, long n) { return std::vector<float>(p, p + n); }
+std::vector<float> copyOf(const float *p, long n)
+{
+    return std::vector<float>(p, p + n);
+}
 
 struct Recorder : nm::TrainingObserver {
     std::vector<nm::StepMetrics> steps;
@@ -158,9 +164,9 @@ TEST(Sparsifier, IndivisibleLayerIsAnErrorNamingIt)
         EXPECT_NE(msg.find("layer fc2: input size 32 is not a multiple of M"), std::string::npos) << msg;
         EXPECT_NE(msg.find("--keep-indivisible-dense"), std::string::npos) << msg;
     }
-    nm::Trainer ok(cfgWith({{"recipe", "ste"}, {"nm", "1:64"}, {"sparse_layers", "fc1,fc2"},
-                            {"keep_indivisible_dense", "true"}}),
-                   synthetic());
+    nm::Trainer ok(
+        cfgWith({{"recipe", "ste"}, {"nm", "1:64"}, {"sparse_layers", "fc1,fc2"}, {"keep_indivisible_dense", "true"}}),
+        synthetic());
     EXPECT_TRUE(ok.info().layers[0].sparse);
     EXPECT_FALSE(ok.info().layers[1].sparse);
     EXPECT_THROW(nm::Trainer(cfgWith({{"recipe", "ste"}, {"sparse_layers", "fc9"}}), synthetic()), nm::ConfigError);
@@ -357,8 +363,11 @@ TEST(Asp, MaskIsFixedAfterThePruneAndPrunedWeightsStayZero)
 
 TEST(TSrSteDf, TransposableMaskRefreshedPeriodicallyThenDense)
 {
-    nm::Trainer t(cfgWith({{"recipe", "tsrste-df"}, {"tsrste_refresh", "10"}, {"steps", "60"},
-                           {"tsrste_dense_tail", "0.25"}, {"lr", "0.2"}}),
+    nm::Trainer t(cfgWith({{"recipe", "tsrste-df"},
+                           {"tsrste_refresh", "10"},
+                           {"steps", "60"},
+                           {"tsrste_dense_tail", "0.25"},
+                           {"lr", "0.2"}}),
                   synthetic());
     Recorder r;
     t.addObserver(&r);
@@ -419,8 +428,8 @@ TEST(Sdgf, EveryColumnOfARowDescribesTheSameStep)
     for (const auto &m : r.steps) {
         const nm::LayerStats &l = m.layers[0];
         ASSERT_GT(l.m, 0);
-        EXPECT_NEAR(l.sparsity, 1.0 - static_cast<double>(l.n) / l.m, 1e-3) << "step " << m.step << ", " << l.n
-                                                                             << ":" << l.m;
+        EXPECT_NEAR(l.sparsity, 1.0 - static_cast<double>(l.n) / l.m, 1e-3)
+            << "step " << m.step << ", " << l.n << ":" << l.m;
     }
     // Steps 10, 20, 30 change the frame (7:8 → 4:8 → 2:8 → 1:8): each prunes about 3/8, 2/8, 1/8
     // of the weights at once.
@@ -432,8 +441,12 @@ TEST(Sdgf, EveryColumnOfARowDescribesTheSameStep)
 
 TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
 {
-    nm::Trainer t(cfgWith({{"recipe", "ste"}, {"steps", "30"}, {"lr", "0.3"}, {"sad_every", "10"},
-                           {"noise_window", "5"}, {"snapshot_every", "1"}}),
+    nm::Trainer t(cfgWith({{"recipe", "ste"},
+                           {"steps", "30"},
+                           {"lr", "0.3"},
+                           {"sad_every", "10"},
+                           {"noise_window", "5"},
+                           {"snapshot_every", "1"}}),
                   synthetic());
     struct Check : Recorder {
         std::vector<nm::Snapshot> snaps;
@@ -454,7 +467,8 @@ TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
         EXPECT_EQ(st.flips, flips) << k;
         EXPECT_FLOAT_EQ(st.flipRate, static_cast<float>(flips) / (32 * 32));
         EXPECT_EQ(st.flips % 2, 0); // a flip inside a group comes with its partner
-        EXPECT_NEAR(st.gradNorm * st.gradNorm, st.gradNormKept * st.gradNormKept + st.gradNormPruned * st.gradNormPruned,
+        EXPECT_NEAR(st.gradNorm * st.gradNorm,
+                    st.gradNormKept * st.gradNormKept + st.gradNormPruned * st.gradNormPruned,
                     1e-4 * st.gradNorm * st.gradNorm + 1e-12);
         EXPECT_NEAR(st.prunedShare, st.gradNormPruned / st.gradNorm, 1e-5);
         EXPECT_EQ(std::isnan(st.gradNoise), k < 4) << k; // window of 5
@@ -525,8 +539,10 @@ TEST(Diagnostics, PerWeightFlipCountsAreTheChangesOfEachMaskBit)
 
 TEST(Diagnostics, ContinuityDenseHasEqualDeltasAndPredictionTracksSmallSteps)
 {
-    nm::Trainer t(cfgWith({{"recipe", "dense"}, {"steps", "20"}, {"continuity_every", "2"}, {"lr", "0.01"}, {"min_lr_ratio", "1"}}),
-                  synthetic());
+    nm::Trainer t(
+        cfgWith(
+            {{"recipe", "dense"}, {"steps", "20"}, {"continuity_every", "2"}, {"lr", "0.01"}, {"min_lr_ratio", "1"}}),
+        synthetic());
     Recorder r;
     t.addObserver(&r);
     t.run();
@@ -549,8 +565,14 @@ TEST(Diagnostics, StraightThroughPredictionIsGTimesTheDenseStep)
 {
     // Plain SGD (no momentum, no decay, no clipping) moves W by −lr·G, so the straight-through
     // prediction −⟨G, ΔW⟩ is lr·‖G‖²; the prediction in W̃ differs once masks flip.
-    const auto c = cfgWith({{"recipe", "ste"}, {"steps", "12"}, {"continuity_every", "3"}, {"lr", "0.3"},
-                            {"momentum", "0"}, {"grad_clip", "0"}, {"weight_decay", "0"}, {"sparse_layers", "all"}});
+    const auto c = cfgWith({{"recipe", "ste"},
+                            {"steps", "12"},
+                            {"continuity_every", "3"},
+                            {"lr", "0.3"},
+                            {"momentum", "0"},
+                            {"grad_clip", "0"},
+                            {"weight_decay", "0"},
+                            {"sparse_layers", "all"}});
     nm::Trainer t(c, synthetic());
     Recorder r;
     t.addObserver(&r);
@@ -570,8 +592,7 @@ TEST(Diagnostics, StraightThroughPredictionIsGTimesTheDenseStep)
 
 TEST(Diagnostics, HardMaskFrozenForwardDiffersOnlyWhenTheMaskFlips)
 {
-    nm::Trainer t(cfgWith({{"recipe", "ste"}, {"steps", "40"}, {"continuity_every", "1"}, {"lr", "0.3"}}),
-                  synthetic());
+    nm::Trainer t(cfgWith({{"recipe", "ste"}, {"steps", "40"}, {"continuity_every", "1"}, {"lr", "0.3"}}), synthetic());
     Recorder r;
     t.addObserver(&r);
     t.run();
@@ -698,8 +719,7 @@ TEST(Trainer, ForkAndResumeContinueThePerWeightFlipCounts)
 
 TEST(Trainer, LiveSettingsApplyAtTheNextStep)
 {
-    nm::Trainer t(cfgWith({{"recipe", "srste"}, {"steps", "10"}, {"lr", "0.05"}, {"min_lr_ratio", "1"}}),
-                  synthetic());
+    nm::Trainer t(cfgWith({{"recipe", "srste"}, {"steps", "10"}, {"lr", "0.05"}, {"min_lr_ratio", "1"}}), synthetic());
     Recorder r;
     t.addObserver(&r);
     t.stepOnce();
@@ -715,8 +735,13 @@ TEST(Trainer, LiveSettingsApplyAtTheNextStep)
 TEST(Ste, EverySparseGptLayerPassesTheGradientAtWTilde)
 {
     const auto c = nm::parseConfig("", "test",
-                                   {{"model", "gpt"}, {"data", "synthetic"}, {"gpt_width", "32"}, {"context", "16"},
-                                    {"batch", "4"}, {"recipe", "ste"}, {"sparse_layers", "all"}});
+                                   {{"model", "gpt"},
+                                    {"data", "synthetic"},
+                                    {"gpt_width", "32"},
+                                    {"context", "16"},
+                                    {"batch", "4"},
+                                    {"recipe", "ste"},
+                                    {"sparse_layers", "all"}});
     const auto data = nm::loadDataset(nm::dataOptions(c));
     auto model = nm::makeModel(c, *data);
     nm::Sparsifier sp(*model, c);

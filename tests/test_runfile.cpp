@@ -114,10 +114,10 @@ void expectSame(float expected, float actual, const std::string &what)
 
 nm::RunConfig smallConfig(std::map<std::string, std::string> extra = {})
 {
-    std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"steps", "30"}, {"eval_every", "10"},
-                                                {"mlp_hidden", "32,32,32"}, {"recipe", "sste"}, {"nm", "2:4"},
-                                                {"snapshot_every", "12"}, {"continuity_every", "7"},
-                                                {"sad_every", "5"}, {"noise_window", "4"}};
+    std::map<std::string, std::string> flags = {
+        {"data", "synthetic"}, {"steps", "30"},      {"eval_every", "10"},     {"mlp_hidden", "32,32,32"},
+        {"recipe", "sste"},    {"nm", "2:4"},        {"snapshot_every", "12"}, {"continuity_every", "7"},
+        {"sad_every", "5"},    {"noise_window", "4"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     return nm::parseConfig("", "", flags);
@@ -266,7 +266,7 @@ TEST(RunFile, RoundTripOfEverySeriesSnapshotAndHeader)
             EXPECT_EQ(got.n, want.n);
             EXPECT_EQ(got.m, want.m);
         }
-    EXPECT_NE(rec.snapshots[0].layers[0].beta, 1.0f); // S-STE's β is really recorded
+    EXPECT_NE(rec.snapshots[0].layers[0].beta, 1.0f);              // S-STE's β is really recorded
     const auto &counts = rec.snapshots.back().layers[0].flipCount; // the counts are really recorded
     EXPECT_GT(*std::max_element(counts.begin(), counts.end()), 0);
     EXPECT_THROW(reader.snapshot(0, 0, 5), nm::RunFileError);

@@ -146,9 +146,9 @@ TEST(RunFileExisting, AppendRefusesWhatIsNotARunFileAndAFileStillBeingWritten)
     TempDir dir;
     const std::string text = dir.file("notes.h5");
     writeText(text, "not hdf5");
-    EXPECT_THROW(nm::RunFileWriter(text, std::vector<nm::RunInfo>{nmtest::fakeInfo("a")},
-                                   with(nm::ExistingRunFile::Append)),
-                 nm::RunFileError);
+    EXPECT_THROW(
+        nm::RunFileWriter(text, std::vector<nm::RunInfo>{nmtest::fakeInfo("a")}, with(nm::ExistingRunFile::Append)),
+        nm::RunFileError);
     EXPECT_EQ(readAll(text), "not hdf5");
     EXPECT_FALSE(fs::exists(text + ".partial"));
 
@@ -185,8 +185,8 @@ TEST(RunFileExisting, FreshPathsNeverNameAnExistingFile)
 
 namespace {
 
-const std::vector<std::string> kShortRun = {"--data", "synthetic", "--steps", "4", "--mlp-hidden", "16,16",
-                                            "--quiet", "--out"};
+const std::vector<std::string> kShortRun = {"--data",       "synthetic", "--steps", "4",
+                                            "--mlp-hidden", "16,16",     "--quiet", "--out"};
 
 std::vector<std::string> shortRun(const std::string &out, std::vector<std::string> extra = {})
 {

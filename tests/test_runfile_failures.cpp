@@ -7,8 +7,8 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -93,8 +93,8 @@ void expectStoppedAndReadable(const std::string &path, int runs)
 // Two small runs that write about 2 MB in a few seconds.
 std::vector<std::string> longRun(const std::string &out, long steps = 4000)
 {
-    return {"--data", "synthetic", "--steps", std::to_string(steps), "--mlp-hidden", "16,16",
-            "--recipes", "ste,srste", "--snapshot-every", "250", "--eval-every", "1000", "--out", out};
+    return {"--data",    "synthetic",        "--steps", std::to_string(steps), "--mlp-hidden", "16,16", "--recipes",
+            "ste,srste", "--snapshot-every", "250",     "--eval-every",        "1000",         "--out", out};
 }
 
 } // namespace

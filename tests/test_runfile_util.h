@@ -6,21 +6,21 @@
 #include "nmcore/trainer.h"
 
 #include <cmath>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <spawn.h>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 namespace nmtest {
 
 class TempDir {
-public:
+  public:
     TempDir()
     {
         std::string tmpl = (std::filesystem::temp_directory_path() / "nmstudio-test-XXXXXX").string();
@@ -38,7 +38,7 @@ public:
     const std::string &path() const { return m_path; }
     std::string file(const std::string &name) const { return m_path + "/" + name; }
 
-private:
+  private:
     std::string m_path;
 };
 
@@ -103,10 +103,19 @@ inline nm::RunInfo fakeInfo(const std::string &name)
     return info;
 }
 
-inline float fakeLoss(long step) { return 1.0f / static_cast<float>(step) + 0.125f; }
-inline long fakeFlips(long step, int layer) { return step * 3 + layer; }
+inline float fakeLoss(long step)
+{
+    return 1.0f / static_cast<float>(step) + 0.125f;
+}
+inline long fakeFlips(long step, int layer)
+{
+    return step * 3 + layer;
+}
 
-inline void feedStart(nm::TrainingObserver &obs, const nm::RunInfo &info) { obs.onStart(info); }
+inline void feedStart(nm::TrainingObserver &obs, const nm::RunInfo &info)
+{
+    obs.onStart(info);
+}
 
 // Steps from..to (inclusive); continuity every 5 steps.
 inline void feedSteps(nm::TrainingObserver &obs, long from, long to)

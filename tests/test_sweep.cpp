@@ -81,10 +81,10 @@ TEST(Sweep, ExpandsPointsThenGroupsThenRecipesThenSeeds)
     EXPECT_DOUBLE_EQ(runs[15].lambda, 3e-4);
     EXPECT_EQ(runs[15].seed, 2u);
     // One group per recipe with its own flags (the GUI's form): the points stay outermost.
-    const auto grouped = nm::expandSweep(
-        "", "the form",
-        {{{{"recipe", "srste"}, {"lambda", "1e-4"}}, {"srste"}}, {{{"recipe", "srste"}, {"lambda", "5e-4"}}, {"srste"}}},
-        {nm::parseSweep("lr=0.1,0.2")}, {1});
+    const auto grouped = nm::expandSweep("", "the form",
+                                         {{{{"recipe", "srste"}, {"lambda", "1e-4"}}, {"srste"}},
+                                          {{{"recipe", "srste"}, {"lambda", "5e-4"}}, {"srste"}}},
+                                         {nm::parseSweep("lr=0.1,0.2")}, {1});
     ASSERT_EQ(grouped.size(), 4u);
     EXPECT_DOUBLE_EQ(grouped[1].lambda, 5e-4);
     EXPECT_DOUBLE_EQ(grouped[1].lr, 0.1);
@@ -131,11 +131,21 @@ TEST(Sweep, NmtrainRunsTheGridAndRecordsTheSweptValues)
 {
     nmtest::TempDir dir;
     const std::string path = dir.file("sweep.h5");
-    const nmtest::Result r = nmtest::runNmtrain(
-        dir, {"--data", "synthetic", "--steps", "4", "--eval-every", "2", "--eval-batches", "1", "--mlp-hidden", "32,32",
-              "--gpt-layers", "1", "--gpt-width", "32", "--context", "16", "--batch", "8", "--recipes", "ste,srste",
-              "--seeds", "1,2", "--sweep", "lambda=1e-4,3e-4", "--sweep", "model=mlp,gpt", "--threads", "1", "--out",
-              path});
+    const nmtest::Result r = nmtest::runNmtrain(dir, {"--data",         "synthetic",
+                                                      "--steps",        "4",
+                                                      "--eval-every",   "2",
+                                                      "--eval-batches", "1",
+                                                      "--mlp-hidden",   "32,32",
+                                                      "--gpt-layers",   "1",
+                                                      "--gpt-width",    "32",
+                                                      "--context",      "16",
+                                                      "--batch",        "8",
+                                                      "--recipes",      "ste,srste",
+                                                      "--seeds",        "1,2",
+                                                      "--sweep",        "lambda=1e-4,3e-4",
+                                                      "--sweep",        "model=mlp,gpt",
+                                                      "--threads",      "1",
+                                                      "--out",          path});
     ASSERT_EQ(r.status, 0) << r.err;
     nm::RunFileReader reader(path);
     ASSERT_EQ(reader.runCount(), 16); // 2 λ × 2 models × 2 recipes × 2 seeds

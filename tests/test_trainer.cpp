@@ -11,8 +11,8 @@ namespace {
 
 nm::RunConfig smallConfig(std::map<std::string, std::string> extra = {})
 {
-    std::map<std::string, std::string> flags = {{"data", "synthetic"}, {"steps", "40"}, {"eval_every", "10"},
-                                                {"mlp_hidden", "32"}};
+    std::map<std::string, std::string> flags = {
+        {"data", "synthetic"}, {"steps", "40"}, {"eval_every", "10"}, {"mlp_hidden", "32"}};
     for (const auto &[k, v] : extra)
         flags[k] = v;
     return nm::parseConfig("", "", flags);
@@ -128,8 +128,13 @@ TEST(Trainer, SingleSteppingMatchesRun)
 
 TEST(Trainer, LanguageEvaluationReportsBitsPerCharacter)
 {
-    const auto cfg = nm::parseConfig("", "", {{"model", "gpt"}, {"data", "synthetic"}, {"steps", "3"},
-                                              {"gpt_width", "16"}, {"context", "8"}, {"batch", "4"}});
+    const auto cfg = nm::parseConfig("", "",
+                                     {{"model", "gpt"},
+                                      {"data", "synthetic"},
+                                      {"steps", "3"},
+                                      {"gpt_width", "16"},
+                                      {"context", "8"},
+                                      {"batch", "4"}});
     nm::Trainer t(cfg, nm::loadDataset(nm::dataOptions(cfg)));
     t.run();
     const auto e = t.evaluate(nm::Split::Validation);

@@ -16,7 +16,7 @@
 namespace nmui {
 
 class BatchObserver : public nm::TrainingObserver {
-public:
+  public:
     using Post = std::function<void(RunBatch &&)>;
     BatchObserver(int runId, Post post);
 
@@ -32,7 +32,7 @@ public:
     void flush(bool paused = false);
     void fail(const std::string &message);
 
-private:
+  private:
     using Clock = std::chrono::steady_clock;
     void emitRow();
     void maybeFlush();
@@ -51,8 +51,8 @@ private:
     int m_count = 0;
     long m_lastStep = 0;
     double m_lastTime = 0, m_lastWall = 0, m_lastFlops = 0;
-    std::vector<double> m_sum;  // one per aggregated value
-    std::vector<float> m_last;  // one per carried value
+    std::vector<double> m_sum; // one per aggregated value
+    std::vector<float> m_last; // one per carried value
     int m_layers = 0;
 };
 

@@ -33,7 +33,7 @@ int sceneDpi()
 // The chart at `size` (or at the figure's size, with its fonts and pens) for the duration of
 // an export; restores the on-screen chart after.
 class ExportLayout {
-public:
+  public:
     ExportLayout(ChartPanel *panel, QSize size, const FigurePreset &figure = {})
         : m_panel(panel), m_chart(panel->chart()), m_old(m_chart->size())
     {
@@ -65,7 +65,7 @@ public:
     ExportLayout &operator=(const ExportLayout &) = delete;
     QSizeF size() const { return m_chart->size(); }
 
-private:
+  private:
     void layOutFigure(const FigurePreset &figure)
     {
         const double unitsPerPt = sceneDpi() / 72.0;

@@ -13,8 +13,8 @@
 
 #include <QGridLayout>
 #include <QHeaderView>
-#include <QTableWidget>
 #include <QSplitter>
+#include <QTableWidget>
 
 #include <set>
 
@@ -203,10 +203,11 @@ QWidget *ChartPages::gradientPage()
                               split);
     m_noise->addLayerPicker();
     m_noise->addLogToggle();
-    auto *norms = new MetricChart(m_store, m_settings, tr("Gradient norm, kept vs pruned weights"), tr("‖G‖"),
-                                  {columnCurve(TableKind::Train, "grad_norm_kept/{layer}", tr("kept")),
-                                   columnCurve(TableKind::Train, "grad_norm_pruned/{layer}", tr("pruned"), Qt::DashLine)},
-                                  split);
+    auto *norms =
+        new MetricChart(m_store, m_settings, tr("Gradient norm, kept vs pruned weights"), tr("‖G‖"),
+                        {columnCurve(TableKind::Train, "grad_norm_kept/{layer}", tr("kept")),
+                         columnCurve(TableKind::Train, "grad_norm_pruned/{layer}", tr("pruned"), Qt::DashLine)},
+                        split);
     norms->addLayerPicker();
     norms->addLogToggle();
     track(m_noise, 2);
@@ -265,17 +266,16 @@ QWidget *ChartPages::continuityPage()
     auto *page = new QWidget(this);
     auto *grid = new QGridLayout(page);
     grid->setContentsMargins(2, 2, 2, 2);
-    m_continuity = new ScatterChart(m_store, tr("Continuity: ΔF₁ (masks move) vs ΔF₂ (mask frozen)"),
-                                    TableKind::Continuity, "dF2", "dF1", tr("ΔF₂, mask frozen at m(W_t)"),
-                                    tr("ΔF₁, weights and masks move"), page);
+    m_continuity =
+        new ScatterChart(m_store, tr("Continuity: ΔF₁ (masks move) vs ΔF₂ (mask frozen)"), TableKind::Continuity, "dF2",
+                         "dF1", tr("ΔF₂, mask frozen at m(W_t)"), tr("ΔF₁, weights and masks move"), page);
     m_descent = new ScatterChart(m_store, tr("Descent: predicted vs actual"), TableKind::Continuity, "aod_predicted",
                                  "aod_actual", tr("predicted −⟨∇F, ΔW̃⟩"), tr("actual decrease of F"), page);
     auto *overTime = new MetricChart(
         m_store, m_settings, tr("Actual and predicted descent per measured step"), tr("descent"),
         {columnCurve(TableKind::Continuity, "aod_actual", tr("actual"), Qt::SolidLine, false),
          columnCurve(TableKind::Continuity, "aod_predicted", tr("predicted"), Qt::DashLine, false),
-         columnCurve(TableKind::Continuity, "aod_predicted_ste", tr("straight-through"), Qt::DotLine,
-                     false)},
+         columnCurve(TableKind::Continuity, "aod_predicted_ste", tr("straight-through"), Qt::DotLine, false)},
         page);
     track(m_continuity, 4);
     track(m_descent, 4);

@@ -21,7 +21,7 @@ class SummaryChart;
 
 class ChartPages : public QTabWidget {
     Q_OBJECT
-public:
+  public:
     ChartPages(RunStore *store, ChartSettings *settings, QWidget *parent = nullptr);
 
     // Every chart, page by page (export all).
@@ -44,10 +44,10 @@ public:
     // Refreshes every chart, visible or not (before exporting from a hidden page).
     void refreshAll();
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void exportRequested(nmui::ChartPanel *panel, const QString &format);
 
-private:
+  private:
     QWidget *lossPage();
     QWidget *gradientPage();
     QWidget *schedulePage();

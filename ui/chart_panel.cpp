@@ -111,10 +111,13 @@ void ChartPanel::buildExportMenu(QToolButton *button)
 {
     auto *menu = new QMenu(button);
     const std::pair<QString, QString> items[] = {
-        {tr("PNG (1×)…"), QStringLiteral("png")},   {tr("PNG (2×)…"), QStringLiteral("png2x")},
-        {tr("SVG…"), QStringLiteral("svg")},         {tr("PDF…"), QStringLiteral("pdf")},
+        {tr("PNG (1×)…"), QStringLiteral("png")},
+        {tr("PNG (2×)…"), QStringLiteral("png2x")},
+        {tr("SVG…"), QStringLiteral("svg")},
+        {tr("PDF…"), QStringLiteral("pdf")},
         {tr("CSV, visible range…"), QStringLiteral("csv-visible")},
-        {tr("CSV, all data…"), QStringLiteral("csv-all")}, {tr("Copy image"), QStringLiteral("clipboard")},
+        {tr("CSV, all data…"), QStringLiteral("csv-all")},
+        {tr("Copy image"), QStringLiteral("clipboard")},
     };
     QAction *png1 = nullptr, *png2 = nullptr;
     for (const auto &[text, format] : items) {

@@ -31,7 +31,7 @@ struct DataTable {
 
 class ChartPanel : public QWidget {
     Q_OBJECT
-public:
+  public:
     ChartPanel(RunStore *store, const QString &title, QWidget *parent = nullptr);
 
     QString title() const { return m_title; }
@@ -50,10 +50,10 @@ public:
     // Off: the panel no longer follows the store by itself (a container drives it).
     void setAutoRefresh(bool on);
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void exportRequested(nmui::ChartPanel *panel, const QString &format);
 
-protected:
+  protected:
     QHBoxLayout *headerLayout() const { return m_header; }
     void showEvent(QShowEvent *e) override;
     void resizeEvent(QResizeEvent *e) override;
@@ -62,7 +62,7 @@ protected:
     // width, else at its right, so run names are never cut short. Kept for resizes.
     void fitLegend(const QStringList &entries);
 
-private:
+  private:
     void buildExportMenu(QToolButton *button);
 
     RunStore *m_store;

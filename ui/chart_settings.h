@@ -20,7 +20,7 @@ enum class SeedBand {
 
 class ChartSettings : public QObject {
     Q_OBJECT
-public:
+  public:
     using QObject::QObject;
 
     double smoothing() const { return m_smoothing; }
@@ -38,10 +38,10 @@ public:
     void setFollowLatest(bool on);
     void setLinkX(bool on);
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void changed();
 
-private:
+  private:
     double m_smoothing = 0.9;
     XAxisMode m_xMode = XAxisMode::Step;
     bool m_groupSeeds = true;

@@ -46,9 +46,10 @@ QString checkOption(const std::string &key, const QString &text, const QString &
         flags["model"] = model.toStdString();
     // An option that depends on another one is checked with a value that permits it.
     if (key == "data")
-        flags["model"] = text == QStringLiteral("text")                                   ? "gpt"
-                         : text == QStringLiteral("fashion-mnist") && model != QStringLiteral("vit") ? "mlp"
-                                                                                                    : model.toStdString();
+        flags["model"] = text == QStringLiteral("text") ? "gpt"
+                         : text == QStringLiteral("fashion-mnist") && model != QStringLiteral("vit")
+                             ? "mlp"
+                             : model.toStdString();
     try {
         nm::parseConfig("", "the form", flags);
     } catch (const nm::ConfigError &e) {

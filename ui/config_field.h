@@ -21,7 +21,7 @@ namespace nmui {
 
 class ConfigField : public QObject {
     Q_OBJECT
-public:
+  public:
     ConfigField(const nm::OptionInfo &info, QWidget *parent);
 
     const std::string &key() const { return m_info.key; }
@@ -37,10 +37,10 @@ public:
     QString error() const { return m_error; }
     void setEnabled(bool on);
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void edited(); // by the user: after editing finished, a toggle or a choice
 
-private:
+  private:
     nm::OptionInfo m_info;
     QWidget *m_box;
     QLineEdit *m_line = nullptr;

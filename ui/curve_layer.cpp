@@ -3,11 +3,11 @@
 #include <QAbstractAxis>
 #include <QAreaSeries>
 #include <QChart>
+#include <QImage>
 #include <QLogValueAxis>
 #include <QPaintEngine>
 #include <QPainter>
 #include <QPolygonF>
-#include <QImage>
 #include <QValueAxis>
 #include <QXYSeries>
 
@@ -75,7 +75,8 @@ void mapPoints(const QList<QPointF> &in, const AxisMap &mx, const AxisMap &my, s
     QPolygonF run;
     run.reserve(in.size());
     for (const QPointF &p : in) {
-        const bool ok = std::isfinite(p.x()) && std::isfinite(p.y()) && (!mx.log || p.x() > 0) && (!my.log || p.y() > 0);
+        const bool ok =
+            std::isfinite(p.x()) && std::isfinite(p.y()) && (!mx.log || p.x() > 0) && (!my.log || p.y() > 0);
         if (!ok) {
             if (!run.isEmpty())
                 out.push_back(std::move(run));
@@ -105,7 +106,7 @@ bool denseRun(const QPolygonF &run)
 // Per device pixel column between two x positions: the lowest and highest y that the segments
 // of the polylines added reach in it.
 class Columns {
-public:
+  public:
     Columns(double xFirst, double xLast)
         : m_x0(std::floor(xFirst)), m_n(std::max(1L, column(xLast) + 1)), m_lo(static_cast<size_t>(m_n), INFINITY),
           m_hi(static_cast<size_t>(m_n), -INFINITY)
@@ -150,7 +151,7 @@ public:
         return rects;
     }
 
-private:
+  private:
     long column(double x) const { return static_cast<long>(std::floor(x - m_x0)); }
     void put(long k, double y)
     {
@@ -199,15 +200,15 @@ bool dashOn(const QPen &pen, double penWidth, double x)
 // per rectangle), which costs more than the blending itself. Sparse shapes are painted by
 // QPainter between flushes, so the stacking order stays that of the shapes.
 class ColumnLayer {
-public:
+  public:
     explicit ColumnLayer(QPainter *painter, const QRectF &area) : m_painter(painter)
     {
         if (!columnsApply(painter))
             return;
         m_device = painter->combinedTransform();
-        m_rect = m_device.mapRect(area).toAlignedRect().intersected(painter->clipBoundingRect().isEmpty()
-                                                                        ? m_device.mapRect(area).toAlignedRect()
-                                                                        : m_device.mapRect(painter->clipBoundingRect()).toAlignedRect());
+        m_rect = m_device.mapRect(area).toAlignedRect().intersected(
+            painter->clipBoundingRect().isEmpty() ? m_device.mapRect(area).toAlignedRect()
+                                                  : m_device.mapRect(painter->clipBoundingRect()).toAlignedRect());
         if (m_rect.isEmpty())
             return;
         m_image = QImage(m_rect.size(), QImage::Format_ARGB32_Premultiplied);
@@ -282,9 +283,8 @@ public:
         m_dirty = false;
     }
 
-private:
-    template <typename On>
-    void blend(const QVector<QRectF> &spans, const QColor &color, On on)
+  private:
+    template <typename On> void blend(const QVector<QRectF> &spans, const QColor &color, On on)
     {
         const QRgb rgb = color.rgba();
         const int alpha = qAlpha(rgb);

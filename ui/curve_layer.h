@@ -22,7 +22,7 @@ namespace nmui {
 
 class CurveLayer : public QGraphicsObject {
     Q_OBJECT
-public:
+  public:
     struct Shape {
         enum class Kind { Line, Band, Dots }; // Dots: a marker per point (a QScatterSeries' brush)
         Kind kind = Kind::Line;
@@ -44,7 +44,7 @@ public:
     QRectF boundingRect() const override;
     void paint(QPainter *painter, const QStyleOptionGraphicsItem *option, QWidget *widget) override;
 
-private:
+  private:
     // Repaints after an axis range changed (zoom, pan) without waiting for the owner's refresh.
     void followAxes();
     void axisChanged() { update(); }

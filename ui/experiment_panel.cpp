@@ -27,16 +27,15 @@ namespace nmui {
 
 namespace {
 
-const std::vector<std::string> kModelKeys = {"model",      "mlp_hidden", "gpt_layers", "gpt_heads", "gpt_width",
-                                             "context",    "vit_layers", "vit_heads",  "vit_width", "vit_patch",
-                                             "vit_pool",   "data",       "data_dir",   "text_file", "val_count"};
+const std::vector<std::string> kModelKeys = {"model",    "mlp_hidden", "gpt_layers", "gpt_heads", "gpt_width",
+                                             "context",  "vit_layers", "vit_heads",  "vit_width", "vit_patch",
+                                             "vit_pool", "data",       "data_dir",   "text_file", "val_count"};
 const std::vector<std::string> kSparsityKeys = {"nm", "sparse_layers", "keep_indivisible_dense", "mvue", "fp8"};
-const std::vector<std::string> kTrainingKeys = {"steps",    "batch",        "optimizer",   "lr",
-                                                "min_lr_ratio", "warmup",   "momentum",    "nesterov",
-                                                "beta1",    "beta2",        "weight_decay", "grad_clip",
-                                                "eval_every", "snapshot_every"};
-const std::vector<std::string> kAdvancedKeys = {"eps",         "eval_batches", "threads",          "diagnostics",
-                                                "noise_window", "sad_every",   "continuity_every"};
+const std::vector<std::string> kTrainingKeys = {
+    "steps",    "batch", "optimizer", "lr",           "min_lr_ratio", "warmup",     "momentum",
+    "nesterov", "beta1", "beta2",     "weight_decay", "grad_clip",    "eval_every", "snapshot_every"};
+const std::vector<std::string> kAdvancedKeys = {"eps",          "eval_batches", "threads",         "diagnostics",
+                                                "noise_window", "sad_every",    "continuity_every"};
 
 const QString kErrorStyle = QStringLiteral("color: #b2182b;");
 // Every run trains on its own thread and draws its own curves.
@@ -66,10 +65,10 @@ QStringList sweepRange(double from, double to, int count, bool log, bool integer
     QStringList values;
     for (int i = 0; i < count; ++i) {
         const double t = count == 1 ? 0.0 : static_cast<double>(i) / (count - 1);
-        const double v = i == 0 ? from
+        const double v = i == 0           ? from
                          : i == count - 1 ? to
-                         : log ? std::exp(std::log(from) + (std::log(to) - std::log(from)) * t)
-                               : from + (to - from) * t;
+                         : log            ? std::exp(std::log(from) + (std::log(to) - std::log(from)) * t)
+                                          : from + (to - from) * t;
         // (a whole number beyond 2^53 stays as written; the option's range refuses it)
         values << (integer && std::fabs(v) < 9e15 ? QString::number(std::llround(v)) : QString::number(v, 'g', 6));
     }
@@ -302,13 +301,14 @@ void SweepRow::setLocked(bool locked)
 
 QVariantMap SweepRow::state() const
 {
-    return {{QStringLiteral("key"), key()},
-            {QStringLiteral("mode"), isRange() ? QStringLiteral("range") : QStringLiteral("list")},
-            {QStringLiteral("values"), m_values->text()},
-            {QStringLiteral("from"), m_from->text()},
-            {QStringLiteral("to"), m_to->text()},
-            {QStringLiteral("count"), m_count->value()},
-            {QStringLiteral("spacing"), m_spacing->currentIndex() == 1 ? QStringLiteral("log") : QStringLiteral("linear")}};
+    return {
+        {QStringLiteral("key"), key()},
+        {QStringLiteral("mode"), isRange() ? QStringLiteral("range") : QStringLiteral("list")},
+        {QStringLiteral("values"), m_values->text()},
+        {QStringLiteral("from"), m_from->text()},
+        {QStringLiteral("to"), m_to->text()},
+        {QStringLiteral("count"), m_count->value()},
+        {QStringLiteral("spacing"), m_spacing->currentIndex() == 1 ? QStringLiteral("log") : QStringLiteral("linear")}};
 }
 
 void SweepRow::restoreState(const QVariantMap &s)
@@ -319,7 +319,8 @@ void SweepRow::restoreState(const QVariantMap &s)
         m_values->setText(s.value(QStringLiteral("values")).toString());
     }
     setRange(k, s.value(QStringLiteral("from")).toString(), s.value(QStringLiteral("to")).toString(),
-             s.value(QStringLiteral("count"), 3).toInt(), s.value(QStringLiteral("spacing")).toString() == QStringLiteral("log"));
+             s.value(QStringLiteral("count"), 3).toInt(),
+             s.value(QStringLiteral("spacing")).toString() == QStringLiteral("log"));
     if (s.value(QStringLiteral("mode")).toString() != QStringLiteral("range")) {
         const QSignalBlocker b(m_mode);
         m_mode->setCurrentIndex(0);
@@ -536,11 +537,13 @@ void ExperimentPanel::updateRunCount(const std::vector<nm::SweepAxis> *axes, boo
         text = tr("No sweep: %1 × %2").arg(recipes, seedText);
     else
         text = tr("%1 × %2 × %3")
-                   .arg(recipes, sweepOk ? plural(static_cast<qsizetype>(points), "sweep point", "sweep points")
-                                         : tr("? sweep points"),
+                   .arg(recipes,
+                        sweepOk ? plural(static_cast<qsizetype>(points), "sweep point", "sweep points")
+                                : tr("? sweep points"),
                         seedText);
     if (sweepOk && seedsOk)
-        text += tr(" = <b>%1</b>").arg(plural(static_cast<qsizetype>(points * seeds) * m_recipes.size(), "run", "runs"));
+        text +=
+            tr(" = <b>%1</b>").arg(plural(static_cast<qsizetype>(points * seeds) * m_recipes.size(), "run", "runs"));
     m_runCount->setText(text);
 }
 
@@ -873,8 +876,8 @@ void ExperimentPanel::revalidate()
     std::string outcome = ok ? "valid" : "invalid";
     if (ok) {
         m_lastValid = runs;
-        m_summary->setText(tr("%n run(s) of %1 steps", "", static_cast<int>(runs.size()))
-                               .arg(runs.empty() ? 0 : runs.front().steps));
+        m_summary->setText(
+            tr("%n run(s) of %1 steps", "", static_cast<int>(runs.size())).arg(runs.empty() ? 0 : runs.front().steps));
         for (const auto &r : runs)
             outcome += '\n' + nm::configToJson(r);
     }

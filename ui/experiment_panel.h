@@ -39,7 +39,7 @@ QStringList sweepRange(double from, double to, int count, bool log, bool integer
 // range (from, to, count, linear or log spacing).
 class SweepRow : public QFrame {
     Q_OBJECT
-public:
+  public:
     // `current` gives an option's value in the form, which a new key's list starts from.
     explicit SweepRow(std::function<QString(const QString &key)> current, QWidget *parent = nullptr);
 
@@ -66,11 +66,11 @@ public:
     QComboBox *spacingBox() const { return m_spacing; }
     QToolButton *removeButton() const { return m_remove; }
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void edited(); // any change by the user
     void removeRequested(nmui::SweepRow *row);
 
-private:
+  private:
     QStringList rangeValues(QString *error) const;
     void onKeyChanged();
     void updatePreview();
@@ -87,7 +87,7 @@ private:
 
 class ExperimentPanel : public QWidget {
     Q_OBJECT
-public:
+  public:
     explicit ExperimentPanel(QWidget *parent = nullptr);
     ~ExperimentPanel() override;
 
@@ -121,10 +121,10 @@ public:
     QVariantMap state() const;
     void restoreState(const QVariantMap &state);
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void changed(); // after every edit; check isValid()
 
-private:
+  private:
     QWidget *buildGroup(const QString &title, const std::vector<std::string> &keys);
     QWidget *buildRecipes();
     QWidget *buildSweep();

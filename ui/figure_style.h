@@ -28,7 +28,7 @@ class QValueAxis;
 namespace nmui {
 
 class FigureStyle {
-public:
+  public:
     // `unitsPerPt`: scene units per point (the scene's resolution / 72).
     FigureStyle(QChart *chart, const FigurePreset &figure, double unitsPerPt);
     ~FigureStyle();
@@ -49,7 +49,7 @@ public:
     void applyPens();
     void restore();
 
-private:
+  private:
     struct AxisStyle {
         QPointer<QAbstractAxis> axis;
         QFont title, labels;

@@ -218,8 +218,8 @@ void FlipHeatmap::render()
     for (int l = 0; l < m_bins.layers; ++l) {
         auto *line = reinterpret_cast<QRgb *>(m_cells.scanLine(l));
         for (int c = 0; c < m_bins.columns; ++c)
-            line[c] = colorOf(m_bins.value[static_cast<size_t>(l) * static_cast<size_t>(m_bins.columns) +
-                                           static_cast<size_t>(c)]);
+            line[c] = colorOf(
+                m_bins.value[static_cast<size_t>(l) * static_cast<size_t>(m_bins.columns) + static_cast<size_t>(c)]);
     }
     const double x0 = static_cast<double>(m_bins.firstBin) * m_binWidth;
     const double x1 = x0 + static_cast<double>(cols) * m_binWidth;

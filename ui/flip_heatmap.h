@@ -23,7 +23,7 @@ namespace nmui {
 
 class FlipHeatmap : public ChartPanel {
     Q_OBJECT
-public:
+  public:
     explicit FlipHeatmap(RunStore *store, QWidget *parent = nullptr);
 
     void setRun(int runId);
@@ -52,16 +52,16 @@ public:
     double cellValue(int layer, int column) const;
     double binWidth() const { return m_binWidth; }
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void layerClicked(int layer);
 
-private:
+  private:
     struct Bins {
         int layers = 0, columns = 0;
         long firstBin = 0;
-        std::vector<double> value;  // layers × columns, NaN: no data
-        std::vector<double> flips;  // summed flip counts
-        std::vector<int> rows;      // logged rows per bin
+        std::vector<double> value; // layers × columns, NaN: no data
+        std::vector<double> flips; // summed flip counts
+        std::vector<int> rows;     // logged rows per bin
     };
     void binRun(int runId, double x0, double x1, Bins &out) const;
     QRgb colorOf(double v) const;

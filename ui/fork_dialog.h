@@ -19,7 +19,7 @@ class TrainingController;
 
 class ForkDialog : public QDialog {
     Q_OBJECT
-public:
+  public:
     enum class Mode { Fork, Resume };
     ForkDialog(RunStore *store, TrainingController *controller, int runId, QWidget *parent = nullptr,
                Mode mode = Mode::Fork);
@@ -32,7 +32,7 @@ public:
     QSpinBox *stepSpin() const { return m_step; }
     QLineEdit *stepsEdit() const { return m_steps; }
 
-private:
+  private:
     void parentChanged();
     void stepChanged();
 

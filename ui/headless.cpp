@@ -162,7 +162,7 @@ int renderScreenshots(const std::vector<nm::RunConfig> &configs, const QString &
     printSummary(*window.store(), out);
     QDir().mkpath(outDir);
     ChartPages *pages = window.pages();
-    static const char *names[] = {"loss-accuracy", "mask-flips", "gradient-noise", "schedules",
+    static const char *names[] = {"loss-accuracy", "mask-flips",      "gradient-noise", "schedules",
                                   "continuity",    "layer-inspector", "summary"};
     constexpr int last = static_cast<int>(std::size(names)) - 1;
     for (int i = 0; i < pages->count(); ++i) {

@@ -16,8 +16,7 @@
 
 namespace nmui {
 
-HeatmapPanel::HeatmapPanel(RunStore *store, ChartSettings *settings, QWidget *parent)
-    : QWidget(parent), m_store(store)
+HeatmapPanel::HeatmapPanel(RunStore *store, ChartSettings *settings, QWidget *parent) : QWidget(parent), m_store(store)
 {
     auto *controls = new QHBoxLayout;
     controls->addWidget(new QLabel(tr("Colour scale:"), this));

@@ -22,7 +22,7 @@ class RunStore;
 
 class HeatmapPanel : public QWidget {
     Q_OBJECT
-public:
+  public:
     HeatmapPanel(RunStore *store, ChartSettings *settings, QWidget *parent = nullptr);
 
     QList<ChartPanel *> charts() const;
@@ -36,13 +36,13 @@ public:
     void setDifference(bool on, int a = -1, int b = -1);
     void refresh();
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void exportRequested(nmui::ChartPanel *panel, const QString &format);
 
-protected:
+  protected:
     void showEvent(QShowEvent *e) override;
 
-private:
+  private:
     void syncMaps();
     void syncRunChoices();
     void linkZoom(FlipHeatmap *source, bool reset);

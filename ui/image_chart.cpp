@@ -44,8 +44,9 @@ QImage shrink(const QImage &src, QSize size, const QList<QRgb> &priority)
                     ++n;
                 }
             }
-            line[x] = best < priority.size() ? priority[best]
-                                             : qRgb(static_cast<int>(r / n), static_cast<int>(g / n), static_cast<int>(b / n));
+            line[x] = best < priority.size()
+                          ? priority[best]
+                          : qRgb(static_cast<int>(r / n), static_cast<int>(g / n), static_cast<int>(b / n));
         }
     }
     return out;
@@ -191,8 +192,8 @@ void ImageChart::placeImage()
         m_pixmap->setPixmap({});
         return;
     }
-    const QImage crop = m_image.copy(QRect(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0),
-                                           static_cast<int>(y1 - y0)));
+    const QImage crop = m_image.copy(
+        QRect(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0), static_cast<int>(y1 - y0)));
     const QPointF tl = chart()->mapToPosition(QPointF(x0, y0), m_anchor);
     const QPointF br = chart()->mapToPosition(QPointF(x1, y1), m_anchor);
     const QRectF target = QRectF(tl, br).normalized();

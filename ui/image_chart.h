@@ -20,7 +20,7 @@ namespace nmui {
 
 class ImageChart : public ChartPanel {
     Q_OBJECT
-public:
+  public:
     ImageChart(RunStore *store, const QString &title, QWidget *parent = nullptr);
 
     // The image covers data x in [0, width) and y in [0, height) with pixel row 0 at the top.
@@ -41,7 +41,7 @@ public:
     void refresh() override;
     DataTable table(bool visibleOnly) const override;
 
-private:
+  private:
     void placeImage();
     int yTicks() const; // about how many row labels fit
 

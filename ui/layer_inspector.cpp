@@ -12,10 +12,10 @@
 #include <QChart>
 #include <QCheckBox>
 #include <QComboBox>
-#include <QLogValueAxis>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLogValueAxis>
 #include <QSlider>
 #include <QSplitter>
 #include <QTextBrowser>
@@ -124,7 +124,7 @@ QStringList setLabels(const QBarSeries *series)
 
 // Weights per flip-count bin, one bar set per run, side by side.
 class FlipCountHistogram : public ChartPanel {
-public:
+  public:
     explicit FlipCountHistogram(RunStore *store) : ChartPanel(store, QObject::tr("Flip counts per weight"))
     {
         setAutoRefresh(false);
@@ -203,7 +203,7 @@ public:
         return t;
     }
 
-private:
+  private:
     static constexpr double kLogFloor = 0.5;
 
     void installYAxis()
@@ -243,7 +243,7 @@ private:
 
 // Flips per sparse layer up to the selected step, one bar set per visible run.
 class FlipBarChart : public ChartPanel {
-public:
+  public:
     explicit FlipBarChart(RunStore *store) : ChartPanel(store, QObject::tr("Mask flips per layer"))
     {
         setAutoRefresh(false);
@@ -309,7 +309,7 @@ public:
         return t;
     }
 
-private:
+  private:
     QBarSeries *m_series;
     QBarCategoryAxis *m_axisX;
     QValueAxis *m_axisY;
@@ -464,7 +464,8 @@ void LayerInspector::syncChoices()
     for (int id : m_store->runIds())
         if (!m_store->run(id)->snapshots.empty())
             ids << id;
-    if (m_run->count() != ids.size() || (m_run->count() > 0 && m_run->itemData(m_run->count() - 1).toInt() != ids.last())) {
+    if (m_run->count() != ids.size() ||
+        (m_run->count() > 0 && m_run->itemData(m_run->count() - 1).toInt() != ids.last())) {
         m_run->clear();
         for (int id : ids)
             m_run->addItem(m_store->run(id)->meta.name, id);
@@ -551,9 +552,8 @@ void LayerInspector::showSelection()
         return;
     }
     const nm::LayerSnapshot &cur = m_snap->layers[static_cast<size_t>(l)];
-    const nm::LayerSnapshot *prev = m_prev && l < static_cast<int>(m_prev->layers.size())
-                                        ? &m_prev->layers[static_cast<size_t>(l)]
-                                        : nullptr;
+    const nm::LayerSnapshot *prev =
+        m_prev && l < static_cast<int>(m_prev->layers.size()) ? &m_prev->layers[static_cast<size_t>(l)] : nullptr;
     drawWeights(cur);
     drawMask(cur, prev, m_prev ? m_prev->step : -1);
     writeStats(&cur, prev);
@@ -585,8 +585,8 @@ void LayerInspector::drawWeights(const nm::LayerSnapshot &s)
             line[c] = table[static_cast<size_t>(std::lround(t * 255.0))];
         }
     }
-    m_weights->setChartTitle(tr("%1 of %2 at step %3").arg(forward ? tr("W̃") : tr("W"), QString::fromStdString(s.name))
-                                 .arg(m_snap->step));
+    m_weights->setChartTitle(
+        tr("%1 of %2 at step %3").arg(forward ? tr("W̃") : tr("W"), QString::fromStdString(s.name)).arg(m_snap->step));
     m_weights->setImage(img, tr("input"), tr("output"));
     m_weights->setColorBar(divergingStops(), -limit, limit, forward ? tr("W̃") : tr("W"));
     auto snap = m_snap;
@@ -635,11 +635,8 @@ void LayerInspector::drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapsho
             line[c] = color.rgb();
         }
     }
-    m_mask->setChartTitle(tr("Mask of %1 at step %2 (%3:%4)")
-                              .arg(QString::fromStdString(s.name))
-                              .arg(m_snap->step)
-                              .arg(s.n)
-                              .arg(s.m));
+    m_mask->setChartTitle(
+        tr("Mask of %1 at step %2 (%3:%4)").arg(QString::fromStdString(s.name)).arg(m_snap->step).arg(s.n).arg(s.m));
     // Shrunk to the screen, a block with a flipped bit shows the flip colour, so sparse
     // flips stay visible in the overview.
     m_mask->setPriorityColors({kBecameKept.rgb(), kBecamePruned.rgb()});
@@ -672,10 +669,9 @@ void LayerInspector::drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapsho
 void LayerInspector::drawFlipCounts(long step)
 {
     const Run *r = m_store->run(runId());
-    const std::string name =
-        r && m_layerIndex < static_cast<int>(r->meta.sparseLayers.size())
-            ? r->meta.sparseLayers[static_cast<size_t>(m_layerIndex)]
-            : std::string();
+    const std::string name = r && m_layerIndex < static_cast<int>(r->meta.sparseLayers.size())
+                                 ? r->meta.sparseLayers[static_cast<size_t>(m_layerIndex)]
+                                 : std::string();
     // The runs shown: the selected one, then the visible others that have this layer.
     struct Shown {
         int id = -1;
@@ -753,10 +749,9 @@ void LayerInspector::drawFlipCounts(long step)
         const Shown &x = shown[i];
         const QString runName = x.run->meta.name;
         if (!x.layer || x.layer->flipCount.size() != x.layer->mask.size()) {
-            chart->setChartTitle(x.layer ? tr("%1: no flip counts in its file").arg(runName)
-                                         : tr("%1: no snapshot of %2 by step %3")
-                                               .arg(runName, QString::fromStdString(name))
-                                               .arg(step));
+            chart->setChartTitle(
+                x.layer ? tr("%1: no flip counts in its file").arg(runName)
+                        : tr("%1: no snapshot of %2 by step %3").arg(runName, QString::fromStdString(name)).arg(step));
             chart->setImage(QImage(), QString(), QString());
             chart->hideColorBar();
             chart->setReadoutFunction(nullptr);
@@ -803,10 +798,10 @@ void LayerInspector::drawFlipCounts(long step)
             t.header << QStringLiteral("out") << QStringLiteral("in") << QStringLiteral("flip_count");
             for (int row = 0; row < lp->rows; ++row)
                 for (int c = 0; c < lp->cols; ++c)
-                    t.rows.append({QString::number(row), QString::number(c),
-                                   QString::number(lp->flipCount[static_cast<size_t>(row) *
-                                                                     static_cast<size_t>(lp->cols) +
-                                                                 static_cast<size_t>(c)])});
+                    t.rows.append(
+                        {QString::number(row), QString::number(c),
+                         QString::number(lp->flipCount[static_cast<size_t>(row) * static_cast<size_t>(lp->cols) +
+                                                       static_cast<size_t>(c)])});
             return t;
         });
     }
@@ -831,12 +826,12 @@ void LayerInspector::drawFlipCounts(long step)
             row << static_cast<double>(v);
         bars.weights << row;
     }
-    m_histogram->display(bars, name.empty()          ? tr("Flip counts per weight")
-                               : bars.runIds.isEmpty() ? tr("No flip counts of %1 in these runs' files")
-                                                             .arg(QString::fromStdString(name))
-                                                       : tr("Weights of %1 by flip count, steps 1–%2")
-                                                             .arg(QString::fromStdString(name))
-                                                             .arg(std::max(0L, step)));
+    m_histogram->display(
+        bars,
+        name.empty() ? tr("Flip counts per weight")
+        : bars.runIds.isEmpty()
+            ? tr("No flip counts of %1 in these runs' files").arg(QString::fromStdString(name))
+            : tr("Weights of %1 by flip count, steps 1–%2").arg(QString::fromStdString(name)).arg(std::max(0L, step)));
 }
 
 void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev)

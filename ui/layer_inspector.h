@@ -28,7 +28,7 @@ class QValueAxis;
 namespace nm {
 struct LayerSnapshot;
 struct Snapshot;
-}
+} // namespace nm
 
 namespace nmui {
 
@@ -57,7 +57,7 @@ struct FlipHistogramData {
 
 class LayerInspector : public QWidget {
     Q_OBJECT
-public:
+  public:
     explicit LayerInspector(RunStore *store, QWidget *parent = nullptr);
 
     QList<ChartPanel *> charts() const;
@@ -76,13 +76,13 @@ public:
     // Mask bits that changed between the previous snapshot and the selected one.
     long flippedCount() const { return m_flipped; }
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void exportRequested(nmui::ChartPanel *panel, const QString &format);
 
-protected:
+  protected:
     void showEvent(QShowEvent *e) override;
 
-private:
+  private:
     void syncChoices();
     void showSelection();
     // Everything the views depend on (selection, the snapshots shown, how far each shown run's

@@ -48,8 +48,8 @@ LivePanel::~LivePanel()
 {
     // See ~ExperimentPanel: a focused editor reports editingFinished while QWidget's
     // destructor runs, after this panel's members are gone.
-    for (QObject *editor : {static_cast<QObject *>(m_lr), static_cast<QObject *>(m_lambda),
-                            static_cast<QObject *>(m_logEvery)})
+    for (QObject *editor :
+         {static_cast<QObject *>(m_lr), static_cast<QObject *>(m_lambda), static_cast<QObject *>(m_logEvery)})
         disconnect(editor, nullptr, this, nullptr);
 }
 

@@ -15,7 +15,7 @@ namespace nmui {
 
 class LivePanel : public QGroupBox {
     Q_OBJECT
-public:
+  public:
     explicit LivePanel(QWidget *parent = nullptr);
     ~LivePanel() override;
 
@@ -26,10 +26,10 @@ public:
     QSpinBox *logEverySpin() const { return m_logEvery; }
     QString error() const;
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void applied(const nmui::TrainingController::Live &live);
 
-private:
+  private:
     void apply();
 
     QLineEdit *m_lr, *m_lambda;

@@ -24,17 +24,17 @@
 #include <QDockWidget>
 #include <QDoubleSpinBox>
 #include <QElapsedTimer>
-#include <QFileInfo>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
 #include <QPushButton>
-#include <QStandardPaths>
 #include <QSettings>
 #include <QSlider>
+#include <QStandardPaths>
 #include <QStatusBar>
 #include <QStyle>
 #include <QTableView>
@@ -90,10 +90,10 @@ MainWindow::MainWindow(QWidget *parent)
     });
     connect(m_live, &LivePanel::applied, this, [this](const TrainingController::Live &live) {
         m_controller->setLiveSettings(live);
-        showMessage(tr("Live settings apply from the next step: lr %1, λ %2, one point per %n step(s)", "",
-                       live.logEvery)
-                        .arg(live.lr)
-                        .arg(live.lambda));
+        showMessage(
+            tr("Live settings apply from the next step: lr %1, λ %2, one point per %n step(s)", "", live.logEvery)
+                .arg(live.lr)
+                .arg(live.lambda));
     });
     connect(m_pages, &ChartPages::exportRequested, this, &MainWindow::exportChart);
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
@@ -118,8 +118,9 @@ MainWindow::MainWindow(QWidget *parent)
         showMessage(left > 0 ? tr("Reading snapshots: %n left", "", left) : tr("Snapshots read"));
     });
     connect(m_loader, &RunFileLoader::snapshotsFailed, this, [this](const QString &path, const QString &why) {
-        showMessage(tr("Snapshots of %1 could not be read (its series are shown): %2").arg(QFileInfo(path).fileName(), why),
-                    true);
+        showMessage(
+            tr("Snapshots of %1 could not be read (its series are shown): %2").arg(QFileInfo(path).fileName(), why),
+            true);
     });
     connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
         m_pages->setCurrentWidget(m_pages->inspector());
@@ -165,7 +166,8 @@ void MainWindow::buildActions()
             startOrRestart();
     });
     connect(m_start, &QAction::triggered, this, &MainWindow::startOrRestart);
-    connect(m_pause, &QAction::triggered, this, [this](bool on) { on ? m_controller->pause() : m_controller->resume(); });
+    connect(m_pause, &QAction::triggered, this,
+            [this](bool on) { on ? m_controller->pause() : m_controller->resume(); });
     connect(m_step, &QAction::triggered, this, [this] {
         if (m_controller->state() == TrainingController::State::Finished || !m_controller->isActive())
             applyExperiment();
@@ -183,8 +185,8 @@ void MainWindow::buildActions()
         forkDialog(sel.isEmpty() ? (m_store->runIds().isEmpty() ? -1 : m_store->runIds().first()) : sel.first());
     });
     connect(m_exportAll, &QAction::triggered, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(this, tr("Export every chart to"),
-                                                              QSettings().value("export/dir", QDir::homePath()).toString());
+        const QString dir = QFileDialog::getExistingDirectory(
+            this, tr("Export every chart to"), QSettings().value("export/dir", QDir::homePath()).toString());
         if (dir.isEmpty())
             return;
         QSettings().setValue("export/dir", dir);
@@ -557,8 +559,9 @@ void MainWindow::fillRecentMenu()
 {
     m_recentMenu->clear();
     for (const QString &f : recentFiles())
-        m_recentMenu->addAction(QFileInfo(f).fileName() + QStringLiteral("  —  ") + QFileInfo(f).absolutePath(), this,
-                                [this, f] { openRunFile(f); })
+        m_recentMenu
+            ->addAction(QFileInfo(f).fileName() + QStringLiteral("  —  ") + QFileInfo(f).absolutePath(), this,
+                        [this, f] { openRunFile(f); })
             ->setEnabled(QFileInfo::exists(f));
     if (m_recentMenu->isEmpty())
         m_recentMenu->addAction(tr("(none)"))->setEnabled(false);

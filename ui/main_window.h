@@ -32,7 +32,7 @@ class RunsTable;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
-public:
+  public:
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override;
 
@@ -84,10 +84,10 @@ public:
     void restoreSettings();
     void saveSettings() const;
 
-protected:
+  protected:
     void closeEvent(QCloseEvent *e) override;
 
-private:
+  private:
     void buildActions();
     void buildToolbars();
     void buildDocks();
@@ -121,7 +121,8 @@ private:
     QString m_warning, m_warningDetail;
     QMenu *m_recentMenu = nullptr;
 
-    QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group, *m_record, *m_sampleAtStart;
+    QAction *m_start, *m_pause, *m_step, *m_stop, *m_reset, *m_fork, *m_exportAll, *m_follow, *m_group, *m_record,
+        *m_sampleAtStart;
     QAction *m_linkX = nullptr;
     QAction *m_bandCi = nullptr, *m_bandMinMax = nullptr; // the band of seed groups (Group seeds ▾)
     QSlider *m_smoothSlider;

@@ -3,12 +3,12 @@
 #include "curve_layer.h"
 
 #include <QAreaSeries>
-#include <QCheckBox>
 #include <QChart>
+#include <QCheckBox>
 #include <QComboBox>
+#include <QFontMetricsF>
 #include <QGraphicsSimpleTextItem>
 #include <QHBoxLayout>
-#include <QFontMetricsF>
 #include <QLegend>
 #include <QLegendMarker>
 #include <QLineSeries>
@@ -31,10 +31,10 @@ struct MetricChart::Trace {
     // Empty series: the legend key and the look (pen, brush) of what the CurveLayer draws.
     QLineSeries *raw = nullptr, *main = nullptr, *upper = nullptr, *lower = nullptr;
     QAreaSeries *band = nullptr;
-    std::vector<plot::EmaSmoother> smoothers; // one per run
-    plot::SeedAggregate aggregate;            // groups: this frame's mean and band
+    std::vector<plot::EmaSmoother> smoothers;     // one per run
+    plot::SeedAggregate aggregate;                // groups: this frame's mean and band
     QList<QPointF> rawPts, mainPts, upPts, loPts; // decimated, drawn by the CurveLayer
-    bool showRaw = false; // the faded raw curve under a smoothed line
+    bool showRaw = false;                         // the faded raw curve under a smoothed line
 };
 
 namespace {
@@ -262,13 +262,12 @@ QList<MetricChart::Entity> MetricChart::entities() const
 {
     QList<Entity> list;
     const QList<int> visible = store()->visibleRunIds();
-    const QList<QList<int>> groups =
-        m_settings->groupSeeds() ? store()->seedGroups(visible) : [&] {
-            QList<QList<int>> g;
-            for (int id : visible)
-                g.append(QList<int>{id});
-            return g;
-        }();
+    const QList<QList<int>> groups = m_settings->groupSeeds() ? store()->seedGroups(visible) : [&] {
+        QList<QList<int>> g;
+        for (int id : visible)
+            g.append(QList<int>{id});
+        return g;
+    }();
     for (const QList<int> &g : groups) {
         const Run *first = store()->run(g.first());
         Entity e;
@@ -609,8 +608,8 @@ QList<MetricChart::StepValue> MetricChart::valuesAt(double x) const
             if (i < 0)
                 continue;
             StepValue v;
-            v.run = run->meta.name + (m_specs.size() > 1 && !spec.label.isEmpty() ? QStringLiteral(" · ") + spec.label
-                                                                                   : QString());
+            v.run = run->meta.name +
+                    (m_specs.size() > 1 && !spec.label.isEmpty() ? QStringLiteral(" · ") + spec.label : QString());
             v.color = run->meta.color;
             v.step = d.step[static_cast<size_t>(i)];
             v.value = d.y[static_cast<size_t>(i)];

@@ -28,13 +28,13 @@ namespace nmui {
 class CurveLayer;
 
 struct CurveSpec {
-    QString label;                  // appended to the run's name when a chart has several curves
+    QString label; // appended to the run's name when a chart has several curves
     TableKind table = TableKind::Train;
-    std::string column;             // "loss", "grad_noise_kept/{layer}"
+    std::string column; // "loss", "grad_noise_kept/{layer}"
     Qt::PenStyle style = Qt::SolidLine;
-    bool smoothable = true;         // the smoothing slider applies
-    bool points = false;            // mark every point (sparse series such as validation)
-    bool legend = true;             // listed in the legend
+    bool smoothable = true; // the smoothing slider applies
+    bool points = false;    // mark every point (sparse series such as validation)
+    bool legend = true;     // listed in the legend
     // Derived curves (step axis): fills steps and values from a run; null: read `column`.
     std::function<void(const Run &, int layer, std::vector<double> &steps, std::vector<float> &values)> derive;
 };
@@ -52,7 +52,7 @@ struct Marker {
 
 class MetricChart : public ChartPanel {
     Q_OBJECT
-public:
+  public:
     MetricChart(RunStore *store, ChartSettings *settings, const QString &title, const QString &yTitle,
                 QList<CurveSpec> specs, QWidget *parent = nullptr);
     ~MetricChart() override;
@@ -96,7 +96,7 @@ public:
     const CurveLayer *curveLayer() const { return m_curves; }
     int traceCount() const { return static_cast<int>(m_traces.size()); }
 
-private:
+  private:
     struct Trace;
     struct CurveData {
         std::span<const double> step, x;
@@ -132,9 +132,8 @@ private:
     // (Qt elides names that do not fit, which hides which run is which).
     void fitLegend();
 
-protected:
-
-private:
+  protected:
+  private:
     ChartSettings *m_settings;
     QString m_yTitle;
     QList<CurveSpec> m_specs;

@@ -15,8 +15,7 @@ constexpr std::array<QRgb, 10> kViridis = {0x440154, 0x482878, 0x3e4a89, 0x31688
 constexpr std::array<QRgb, 11> kDiverging = {0x053061, 0x2166ac, 0x4393c3, 0x92c5de, 0xd1e5f0, 0xf7f7f7,
                                              0xfddbc7, 0xf4a582, 0xd6604d, 0xb2182b, 0x67001f};
 
-template <size_t N>
-QRgb sample(const std::array<QRgb, N> &stops, double t)
+template <size_t N> QRgb sample(const std::array<QRgb, N> &stops, double t)
 {
     t = std::clamp(t, 0.0, 1.0) * static_cast<double>(N - 1);
     const size_t i = std::min(static_cast<size_t>(t), N - 2);
@@ -26,8 +25,7 @@ QRgb sample(const std::array<QRgb, N> &stops, double t)
     return qRgb(mix(qRed(a), qRed(b)), mix(qGreen(a), qGreen(b)), mix(qBlue(a), qBlue(b)));
 }
 
-template <size_t N>
-ColorTable makeTable(const std::array<QRgb, N> &stops)
+template <size_t N> ColorTable makeTable(const std::array<QRgb, N> &stops)
 {
     ColorTable t{};
     for (size_t i = 0; i < t.size(); ++i)
@@ -35,8 +33,7 @@ ColorTable makeTable(const std::array<QRgb, N> &stops)
     return t;
 }
 
-template <size_t N>
-QGradientStops makeStops(const std::array<QRgb, N> &stops)
+template <size_t N> QGradientStops makeStops(const std::array<QRgb, N> &stops)
 {
     QGradientStops g;
     for (size_t i = 0; i < N; ++i)
@@ -48,13 +45,13 @@ QGradientStops makeStops(const std::array<QRgb, N> &stops)
 
 const QList<QColor> &runPalette()
 {
-    static const QList<QColor> colors = {
-        // Okabe–Ito without black first, yellow late (weak on white).
-        QColor(0x0072B2), QColor(0xD55E00), QColor(0x009E73), QColor(0xE69F00), QColor(0xCC79A7), QColor(0x56B4E9),
-        QColor(QRgb(0x000000)), QColor(0xF0E442),
-        // Paul Tol "muted".
-        QColor(0x332288), QColor(0x117733), QColor(0x882255), QColor(0x999933), QColor(0x44AA99), QColor(0xAA4499),
-        QColor(0xCC6677), QColor(0xDDCC77), QColor(0x88CCEE)};
+    static const QList<QColor> colors = {// Okabe–Ito without black first, yellow late (weak on white).
+                                         QColor(0x0072B2), QColor(0xD55E00), QColor(0x009E73), QColor(0xE69F00),
+                                         QColor(0xCC79A7), QColor(0x56B4E9), QColor(QRgb(0x000000)), QColor(0xF0E442),
+                                         // Paul Tol "muted".
+                                         QColor(0x332288), QColor(0x117733), QColor(0x882255), QColor(0x999933),
+                                         QColor(0x44AA99), QColor(0xAA4499), QColor(0xCC6677), QColor(0xDDCC77),
+                                         QColor(0x88CCEE)};
     return colors;
 }
 

@@ -27,7 +27,7 @@ void setTicksAndRange(QValueAxis *axis, double lo, double hi, double tick);
 
 class PlotView : public QChartView {
     Q_OBJECT
-public:
+  public:
     explicit PlotView(QChart *chart, QWidget *parent = nullptr);
 
     // HTML for the readout at a data position (empty: no readout there).
@@ -53,13 +53,13 @@ public:
     QPointF xRange() const;
     QPointF yRange() const;
 
-Q_SIGNALS:
-    void zoomChanged();   // the user zoomed or panned: recompute the visible data
-    void zoomWasReset();  // back to the automatic ranges
+  Q_SIGNALS:
+    void zoomChanged();  // the user zoomed or panned: recompute the visible data
+    void zoomWasReset(); // back to the automatic ranges
     void hoveredAt(QPointF value);
     void clicked(QPointF value); // a left click without a drag, in data coordinates
 
-protected:
+  protected:
     void mousePressEvent(QMouseEvent *e) override;
     void mouseMoveEvent(QMouseEvent *e) override;
     void mouseReleaseEvent(QMouseEvent *e) override;
@@ -69,7 +69,7 @@ protected:
     void leaveEvent(QEvent *e) override;
     void resizeEvent(QResizeEvent *e) override;
 
-private:
+  private:
     void markZoomed();
     void updateCrosshair(const QPoint &viewPos);
     QPointF toValue(const QPoint &viewPos) const;

@@ -17,7 +17,7 @@ namespace nmui {
 
 class RecipeEditor : public QFrame {
     Q_OBJECT
-public:
+  public:
     explicit RecipeEditor(const QString &recipe, QWidget *parent = nullptr);
 
     QString recipe() const;
@@ -33,11 +33,11 @@ public:
     bool validate(const QString &model);
     void setRemovable(bool on);
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void changed();
     void removeRequested(nmui::RecipeEditor *editor);
 
-private:
+  private:
     void rebuild();
 
     QComboBox *m_recipe;

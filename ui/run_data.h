@@ -21,9 +21,9 @@ namespace nmui {
 
 // Rows that share one step axis: the training log, validation, test or continuity points.
 struct MetricTable {
-    std::vector<double> step; // optimiser steps completed
-    std::vector<double> time; // training (process) time in seconds: step times only, pauses excluded
-    std::vector<double> wall; // wall-clock seconds since the run started, pauses included; may be empty
+    std::vector<double> step;  // optimiser steps completed
+    std::vector<double> time;  // training (process) time in seconds: step times only, pauses excluded
+    std::vector<double> wall;  // wall-clock seconds since the run started, pauses included; may be empty
     std::vector<double> flops; // theoretical training FLOPs so far (train/flops); may be empty
     std::map<std::string, std::vector<float>> columns; // each as long as `step`
 
@@ -55,15 +55,15 @@ struct RunMeta {
     QColor color;
     bool visible = true;
     RunState state = RunState::Ready;
-    QString error;           // why a run failed
-    QString source;          // empty for runs trained here; the file it was read from otherwise
-    int sourceIndex = -1;    // the run's index in that file
+    QString error;                     // why a run failed
+    QString source;                    // empty for runs trained here; the file it was read from otherwise
+    int sourceIndex = -1;              // the run's index in that file
     std::vector<long> checkpointSteps; // steps a fork or resume continues from exactly (file runs)
-    QString blasKernel;      // OpenBLAS kernel of the machine that wrote the file
-    QString trainedWith;     // non-empty for runs trained outside nmstudio's engine (the file's tool_version)
-    int parentId = -1;       // a fork's parent run
-    long forkStep = -1;      // the step it was forked at
-    long step = 0;           // last step received
+    QString blasKernel;                // OpenBLAS kernel of the machine that wrote the file
+    QString trainedWith;               // non-empty for runs trained outside nmstudio's engine (the file's tool_version)
+    int parentId = -1;                 // a fork's parent run
+    long forkStep = -1;                // the step it was forked at
+    long step = 0;                     // last step received
     std::vector<nm::SparseLayerInfo> layers; // every Linear layer (model order)
     std::vector<std::string> sparseLayers;   // sparse layers: the per-layer column order
     long parameterCount = 0, effectiveParameterCount = 0;
@@ -84,10 +84,10 @@ struct RunBatch {
     int runId = -1;
     bool started = false; // info is valid: the trainer called onStart
     nm::RunInfo info;
-    long forkStep = -1;   // set once, by a fork's first batch: copy the parent's prefix up to it
+    long forkStep = -1; // set once, by a fork's first batch: copy the parent's prefix up to it
     MetricTable train, val, test, continuity;
     std::vector<std::shared_ptr<const nm::Snapshot>> snapshots;
-    bool paused = false;  // the worker is waiting (pause or after a single step)
+    bool paused = false; // the worker is waiting (pause or after a single step)
     bool ended = false;
     nm::RunSummary summary;
     QString error; // non-empty: the run failed (bad config, missing data)

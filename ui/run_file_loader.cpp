@@ -15,8 +15,8 @@ namespace nmui {
 
 struct RunFileLoader::Source {
     std::unique_ptr<nm::RunFileReader> reader;
-    QList<int> ids;           // store id of each run of the file
-    std::vector<long> steps;  // last step loaded per run
+    QList<int> ids;          // store id of each run of the file
+    std::vector<long> steps; // last step loaded per run
     std::vector<std::string> status;
     // The background reading of the snapshots: its thread, a stop request, and how many
     // snapshots it has left.

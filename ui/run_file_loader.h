@@ -21,7 +21,7 @@ class RunStore;
 
 class RunFileLoader : public QObject {
     Q_OBJECT
-public:
+  public:
     explicit RunFileLoader(RunStore *store, QObject *parent = nullptr);
     ~RunFileLoader() override;
 
@@ -35,14 +35,14 @@ public:
     // Snapshots still to read from the open files (0 when every file is read).
     int snapshotsPending() const;
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void fileUpdated(const QString &path);
     // A snapshot arrived (snapshotsPending() says how many are left), or a file's snapshots
     // could not be read (message names the file and the problem; its series stay).
     void snapshotsProgress();
     void snapshotsFailed(const QString &path, const QString &message);
 
-private:
+  private:
     struct Source;
     void load(Source &s, int index, int id, bool snapshots);
     void readSnapshotsInBackground(Source &s, const QString &path);

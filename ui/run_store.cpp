@@ -313,7 +313,8 @@ void RunStore::flush()
     if (m_lastWallMs >= 0 && wall > m_lastWallMs) {
         const double busy = (cpu - m_lastCpuMs) / (wall - m_lastWallMs);
         const double factor = std::clamp(busy / kBusyBudget, 0.5, 2.0);
-        m_frame.setInterval(std::clamp(static_cast<int>(std::lround(m_frame.interval() * factor)), kFrameMs, kMaxFrameMs));
+        m_frame.setInterval(
+            std::clamp(static_cast<int>(std::lround(m_frame.interval() * factor)), kFrameMs, kMaxFrameMs));
     }
     m_lastWallMs = wall;
     m_lastCpuMs = cpu;

@@ -5,8 +5,8 @@
 // however many batches arrive, so charts redraw at most ~30 times a second.
 #include "run_data.h"
 
-#include <QObject>
 #include <QElapsedTimer>
+#include <QObject>
 #include <QTimer>
 
 #include <map>
@@ -26,7 +26,7 @@ struct Run {
 
 class RunStore : public QObject {
     Q_OBJECT
-public:
+  public:
     explicit RunStore(QObject *parent = nullptr);
 
     // Adds a run (id and colour assigned here unless set) and returns its id.
@@ -60,14 +60,14 @@ public:
     // Sends a pending dataChanged() now instead of at the next frame (tests, exports).
     void flush();
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void runAdded(int id);
     void runRemoved(int id);
     void runMetaChanged(int id); // state, colour, visibility, name, step
     void runsReset();            // many runs removed or replaced at once
     void dataChanged();          // new points in some run; coalesced to one per frame
 
-private:
+  private:
     void markDirty();
     void touchMeta(int id);
 
@@ -80,7 +80,7 @@ private:
     double m_lastCpuMs = -1, m_lastWallMs = -1;
     QElapsedTimer m_clock;
 
-public:
+  public:
     // The interval between chart frames now (ms): kFrameMs while the UI thread has time to
     // spare, longer while frames (their refreshes and paints) use more than its budget.
     int frameInterval() const { return m_frame.interval(); }

@@ -23,10 +23,10 @@ namespace nmui {
 
 // Datasets loaded once and shared read-only by every run that uses the same source.
 class DatasetCache {
-public:
+  public:
     std::shared_ptr<const nm::Dataset> get(const nm::DataOptions &options);
 
-private:
+  private:
     std::mutex m_mutex;
     std::map<std::string, std::shared_ptr<const nm::Dataset>> m_sets;
 };
@@ -38,10 +38,10 @@ using ComputeSlots = nm::ComputeSlots; // shared by an experiment's workers
 using Recorder = std::shared_future<std::shared_ptr<nm::RunFileWriter>>;
 
 class RunWorker {
-public:
+  public:
     // How the thread gets its trainer.
     struct Source {
-        nm::RunConfig config;          // the run's own config
+        nm::RunConfig config; // the run's own config
         // Replay: train `replayConfig` for `replaySteps` steps without observers, then fork
         // into `config` (a fork from an earlier step, a finished run or a file).
         bool replay = false;
@@ -81,7 +81,7 @@ public:
     // The trainer after the thread has finished (joined); null otherwise.
     nm::Trainer *finishedTrainer();
 
-private:
+  private:
     struct ForkRequest {
         nm::RunConfig child;
         RunWorker *target;

@@ -98,8 +98,8 @@ QVariant RunsModel::headerData(int section, Qt::Orientation o, int role) const
 {
     if (o != Qt::Horizontal || role != Qt::DisplayRole)
         return {};
-    static const char *names[] = {"Run", "Recipe", "N:M", "Seed", "Status", "Step", "Best val acc", "Test acc",
-                                  "Source"};
+    static const char *names[] = {"Run",  "Recipe",       "N:M",      "Seed",  "Status",
+                                  "Step", "Best val acc", "Test acc", "Source"};
     return tr(names[section]);
 }
 

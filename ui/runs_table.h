@@ -17,7 +17,7 @@ class RunStore;
 
 class RunsModel : public QAbstractTableModel {
     Q_OBJECT
-public:
+  public:
     enum Column { Name, Recipe, Nm, Seed, Status, Step, BestVal, Test, Source, ColumnCount };
     explicit RunsModel(RunStore *store, QObject *parent = nullptr);
 
@@ -29,7 +29,7 @@ public:
     bool setData(const QModelIndex &index, const QVariant &value, int role) override;
     int runAt(int row) const;
 
-private:
+  private:
     void rebuild();
     // Row updates: the first after a quiet spell at once (a click on a checkbox), the rest
     // (step counts while runs train, many per second) together at most every kRowUpdateMs.
@@ -44,18 +44,18 @@ private:
 
 class RunsTable : public QWidget {
     Q_OBJECT
-public:
+  public:
     explicit RunsTable(RunStore *store, QWidget *parent = nullptr);
     QTableView *view() const { return m_view; }
     RunsModel *model() const { return m_model; }
     QList<int> selectedRuns() const;
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void forkRequested(int runId);
     void resumeRequested(int runId);
     void inspectRequested(int runId);
 
-private:
+  private:
     void contextMenu(const QPoint &pos);
     void pickColor(int runId);
     // Widens columns whose contents grew (never narrower than the user made them). Measuring

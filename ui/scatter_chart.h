@@ -20,7 +20,7 @@ class CurveLayer;
 
 class ScatterChart : public ChartPanel {
     Q_OBJECT
-public:
+  public:
     ScatterChart(RunStore *store, const QString &title, TableKind table, const std::string &xColumn,
                  const std::string &yColumn, const QString &xTitle, const QString &yTitle, QWidget *parent = nullptr);
 
@@ -30,7 +30,7 @@ public:
     QScatterSeries *seriesFor(int runId) const;
     QList<QPointF> pointsFor(int runId) const;
 
-private:
+  private:
     QString readout(QPointF value) const;
 
     TableKind m_table;

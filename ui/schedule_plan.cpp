@@ -18,7 +18,7 @@ struct PointValues {
 // Sparsity state of step t (0-based: steps completed before it) for each recipe; mirrors
 // core/src/recipes/*.cpp.
 class RecipePlan {
-public:
+  public:
     explicit RecipePlan(const nm::RunConfig &c) : m_c(c), m_kind(nm::parseRecipe(c.recipe))
     {
         nm::parseNm(c.nm, m_n, m_m);
@@ -77,8 +77,8 @@ public:
     {
         using K = nm::RecipeKind;
         std::vector<PhaseMark> out;
-        const bool pgf = m_kind == K::MdgfLinear || m_kind == K::MdgfExp || m_kind == K::SdgfStepwise ||
-                         m_kind == K::SdgfGeometric;
+        const bool pgf =
+            m_kind == K::MdgfLinear || m_kind == K::MdgfExp || m_kind == K::SdgfStepwise || m_kind == K::SdgfGeometric;
         if (pgf && m_phases.denseEnd > 0)
             out.push_back({m_phases.denseEnd, QStringLiteral("sparse")});
         for (const auto &f : m_frames)
@@ -93,7 +93,7 @@ public:
         return out;
     }
 
-private:
+  private:
     nm::RunConfig m_c;
     nm::RecipeKind m_kind;
     int m_n = 2, m_m = 4;

@@ -18,14 +18,14 @@ namespace nmui::plot {
 // The weight is clamped to [0, 0.999]; non-finite points pass through and are not counted.
 // Incremental: call again with more data and only the new points are processed.
 class EmaSmoother {
-public:
+  public:
     // Smooths y and returns the smoothed series, as long as y. Data only ever grows by
     // appending; pass another `generation` when it was replaced, and a shorter y or another
     // weight also starts over.
     const std::vector<float> &apply(std::span<const float> y, double weight, quint64 generation = 0);
     void reset();
 
-private:
+  private:
     std::vector<float> m_out;
     double m_weight = -1;
     double m_last = 0;

@@ -19,8 +19,8 @@ StepValuesTable::StepValuesTable(QWidget *parent) : QTableWidget(parent)
 {
     setObjectName(QStringLiteral("stepValues"));
     setColumnCount(7);
-    setHorizontalHeaderLabels({tr("run"), tr("step"), tr("value"), tr("smoothed"), tr("min"), tr("max"),
-                               tr("step of min")});
+    setHorizontalHeaderLabels(
+        {tr("run"), tr("step"), tr("value"), tr("smoothed"), tr("min"), tr("max"), tr("step of min")});
     setEditTriggers(QAbstractItemView::NoEditTriggers);
     verticalHeader()->hide();
     horizontalHeader()->setStretchLastSection(true);
@@ -46,7 +46,7 @@ void StepValuesTable::showValues(MetricChart *chart, double x)
     setRowCount(static_cast<int>(values.size()));
     for (qsizetype r = 0; r < values.size(); ++r) {
         const MetricChart::StepValue &v = values[r];
-        const QString cells[7] = {v.run,         number(v.step), number(v.value), number(v.smoothed),
+        const QString cells[7] = {v.run,         number(v.step), number(v.value),  number(v.smoothed),
                                   number(v.min), number(v.max),  number(v.minStep)};
         for (int c = 0; c < 7; ++c) {
             auto *item = new QTableWidgetItem(cells[c]);

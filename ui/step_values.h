@@ -10,7 +10,7 @@ namespace nmui {
 
 class StepValuesTable : public QTableWidget {
     Q_OBJECT
-public:
+  public:
     explicit StepValuesTable(QWidget *parent = nullptr);
 
     // Follows the hover and clicks of a chart.
@@ -20,10 +20,10 @@ public:
     bool pinned() const { return m_pinned; }
     QString heading() const { return m_heading; }
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void headingChanged(const QString &text);
 
-private:
+  private:
     bool m_pinned = false;
     QString m_heading;
 };

@@ -131,8 +131,8 @@ void SummaryChart::syncXChoices()
     for (const QString &c : choices)
         m_xBox->addItem(summaryXLabel(c), c);
     // A sweep's first key is the natural default the first time one appears.
-    if (!current.contains(m_options.x) || (m_options.x == QStringLiteral("density") && choices.size() > 2 &&
-                                           current.size() <= 2))
+    if (!current.contains(m_options.x) ||
+        (m_options.x == QStringLiteral("density") && choices.size() > 2 && current.size() <= 2))
         m_options.x = choices.size() > 2 ? choices[2] : m_options.x;
     m_xBox->setCurrentIndex(std::max(0, static_cast<int>(choices.indexOf(m_options.x))));
     m_options.x = m_xBox->currentData().toString();
@@ -157,8 +157,8 @@ void SummaryChart::refresh()
 {
     syncXChoices();
     m_groups = summarize(*store(), store()->visibleRunIds(), m_options);
-    const SummaryMetric &metric = summaryMetrics()[std::clamp(m_options.metric, 0,
-                                                                static_cast<int>(summaryMetrics().size()) - 1)];
+    const SummaryMetric &metric =
+        summaryMetrics()[std::clamp(m_options.metric, 0, static_cast<int>(summaryMetrics().size()) - 1)];
     m_xAxis->setTitleText(summaryXLabel(m_options.x));
     m_yAxis->setTitleText(metric.label);
     const QString heading = tr("Summary · mean ± 95 % CI over seeds");
@@ -238,7 +238,7 @@ void SummaryChart::refresh()
             a->setTickType(QValueAxis::TicksDynamic);
             const int decimals = step > 0 && step < 1 ? static_cast<int>(std::ceil(-std::log10(step) - 1e-9)) : 0;
             a->setLabelFormat(step >= 1e5 || (step > 0 && step < 1e-4) ? QStringLiteral("%.3g")
-                                                                        : QStringLiteral("%.%1f").arg(decimals));
+                                                                       : QStringLiteral("%.%1f").arg(decimals));
             return step;
         };
         double xTick = 0;
@@ -276,12 +276,13 @@ QString SummaryChart::readout(QPointF value) const
 DataTable SummaryChart::table(bool) const
 {
     DataTable out;
-    const SummaryMetric &metric = summaryMetrics()[std::clamp(m_options.metric, 0,
-                                                                static_cast<int>(summaryMetrics().size()) - 1)];
+    const SummaryMetric &metric =
+        summaryMetrics()[std::clamp(m_options.metric, 0, static_cast<int>(summaryMetrics().size()) - 1)];
     out.header << QStringLiteral("group") << QStringLiteral("recipe") << QStringLiteral("nm") << QStringLiteral("sweep")
-               << QStringLiteral("x: ") + summaryXLabel(m_options.x) << QStringLiteral("n") << metric.label + QStringLiteral(" mean")
-               << QStringLiteral("ci95_half_width") << QStringLiteral("ci95_low") << QStringLiteral("ci95_high")
-               << QStringLiteral("std") << QStringLiteral("min") << QStringLiteral("max");
+               << QStringLiteral("x: ") + summaryXLabel(m_options.x) << QStringLiteral("n")
+               << metric.label + QStringLiteral(" mean") << QStringLiteral("ci95_half_width")
+               << QStringLiteral("ci95_low") << QStringLiteral("ci95_high") << QStringLiteral("std")
+               << QStringLiteral("min") << QStringLiteral("max");
     auto num = [](double v) { return std::isfinite(v) ? QString::number(v, 'g', 6) : QString(); };
     for (const SummaryGroup &g : m_groups)
         out.rows.append({g.name, g.recipe, g.nm, g.sweep, num(g.x), QString::number(g.y.n), num(g.y.mean),

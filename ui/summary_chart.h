@@ -17,7 +17,7 @@ namespace nmui {
 
 class SummaryChart : public ChartPanel {
     Q_OBJECT
-public:
+  public:
     explicit SummaryChart(RunStore *store, QWidget *parent = nullptr);
 
     void refresh() override;
@@ -37,10 +37,10 @@ public:
     QComboBox *xBox() const { return m_xBox; }
     QSpinBox *stepSpin() const { return m_stepSpin; }
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void groupsChanged();
 
-private:
+  private:
     void buildControls();
     void syncXChoices();
     void installXAxis();

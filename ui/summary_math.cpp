@@ -36,9 +36,9 @@ RunValue runValue(const Run &run, const SummaryMetric &metric, SummaryStat stat,
             continue;
         if (stat == SummaryStat::AtStep && t.step[i] > static_cast<double>(step))
             break;
-        const bool better = pick < 0 || stat != SummaryStat::Best ||
-                            (metric.higherIsBetter ? y > (*col)[static_cast<size_t>(pick)]
-                                                   : y < (*col)[static_cast<size_t>(pick)]);
+        const bool better =
+            pick < 0 || stat != SummaryStat::Best ||
+            (metric.higherIsBetter ? y > (*col)[static_cast<size_t>(pick)] : y < (*col)[static_cast<size_t>(pick)]);
         if (better)
             pick = static_cast<long>(i);
     }
@@ -171,7 +171,8 @@ QList<SummaryGroup> summarize(const RunStore &store, const QList<int> &ids, cons
             if (s.runs.isEmpty()) {
                 s.recipe = r->meta.recipeTitle;
                 s.name = withoutSeed(r->meta.name);
-                s.nm = r->meta.config.recipe == "dense" ? QStringLiteral("dense") : QString::fromStdString(r->meta.config.nm);
+                s.nm = r->meta.config.recipe == "dense" ? QStringLiteral("dense")
+                                                        : QString::fromStdString(r->meta.config.nm);
                 s.sweep = sweepText(r->meta.config);
                 s.line = lineOf(*r, o.x);
             }

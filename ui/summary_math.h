@@ -20,7 +20,7 @@ struct Run;
 enum class SummaryStat { Final, Best, AtStep };
 
 struct SummaryMetric {
-    QString label;     // "val accuracy"
+    QString label; // "val accuracy"
     TableKind table = TableKind::Validation;
     std::string column; // "accuracy"
     bool higherIsBetter = true;
@@ -47,14 +47,14 @@ struct RunValue {
 RunValue runValue(const Run &run, const SummaryMetric &metric, SummaryStat stat, long step);
 
 struct SummaryGroup {
-    QList<int> runs;       // run ids with a value
-    QString recipe;        // the recipe title ("SR-STE")
-    QString name;          // the group's name: the first run's without the seed suffix
-    QString nm;            // "2:4"
-    QString sweep;         // "lambda=2e-4 nm=1:8" (empty without a sweep)
-    QString line;          // the line it belongs to: recipe, N:M and swept values other than x
-    double x = NAN;        // the x value (mean over the runs for FLOPs)
-    nm::MeanCi y;          // over the runs' values
+    QList<int> runs;           // run ids with a value
+    QString recipe;            // the recipe title ("SR-STE")
+    QString name;              // the group's name: the first run's without the seed suffix
+    QString nm;                // "2:4"
+    QString sweep;             // "lambda=2e-4 nm=1:8" (empty without a sweep)
+    QString line;              // the line it belongs to: recipe, N:M and swept values other than x
+    double x = NAN;            // the x value (mean over the runs for FLOPs)
+    nm::MeanCi y;              // over the runs' values
     double lo = NAN, hi = NAN; // min and max
 };
 // Groups of the given runs (RunStore::seedGroups) with a value and an x, sorted by recipe and x.

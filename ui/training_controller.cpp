@@ -172,14 +172,22 @@ void TrainingController::startRecorder(const std::vector<nm::RunConfig> &configs
                          options.onFailure = [self](const std::string &message) {
                              const QString why = QString::fromStdString(message);
                              QMetaObject::invokeMethod(
-                                 self, [self, why] { if (self) Q_EMIT self->recordingStopped(why); },
+                                 self,
+                                 [self, why] {
+                                     if (self)
+                                         Q_EMIT self->recordingStopped(why);
+                                 },
                                  Qt::QueuedConnection);
                          };
                          return std::make_shared<nm::RunFileWriter>(path, configs, options);
                      } catch (const std::exception &e) {
                          const QString why = QString::fromStdString(e.what());
                          QMetaObject::invokeMethod(
-                             self, [self, why] { if (self) Q_EMIT self->recordingFailed(why); },
+                             self,
+                             [self, why] {
+                                 if (self)
+                                     Q_EMIT self->recordingFailed(why);
+                             },
                              Qt::QueuedConnection);
                          return nullptr;
                      }
@@ -457,8 +465,9 @@ int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QStrin
         return fail(QStringLiteral("fork: step %1 is beyond the run's last step %2").arg(k).arg(parent->meta.step));
     const nm::RunConfig &pc = parent->meta.config;
     if (child.threads == 0)
-        child.threads = parent->meta.threads > 0 ? parent->meta.threads : (pc.threads > 0 ? pc.threads : threadsPerRun(
-                                                                               static_cast<int>(m_workers.size()) + 1));
+        child.threads = parent->meta.threads > 0
+                            ? parent->meta.threads
+                            : (pc.threads > 0 ? pc.threads : threadsPerRun(static_cast<int>(m_workers.size()) + 1));
     if (child.name.empty() || child.name == "run")
         child.name = nm::recipeTitle(nm::parseRecipe(child.recipe)) + " from " + parent->meta.name.toStdString() + "@" +
                      std::to_string(k);

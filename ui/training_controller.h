@@ -23,10 +23,9 @@
 
 namespace nmui {
 
-
 class TrainingController : public QObject {
     Q_OBJECT
-public:
+  public:
     enum class State { Idle, Running, Paused, Finished };
     Q_ENUM(State)
 
@@ -37,8 +36,8 @@ public:
     };
 
     struct Progress {
-        long step = 0;  // furthest step of the experiment's runs
-        long total = 0; // their largest configured step count
+        long step = 0;             // furthest step of the experiment's runs
+        long total = 0;            // their largest configured step count
         double stepsPerSecond = 0; // all runs together
         double elapsed = 0;        // seconds spent running (pauses excluded)
         int active = 0;            // runs still training
@@ -64,7 +63,7 @@ public:
     void togglePause();
     void stepOnce(); // one step of every unfinished run; from idle it starts paused first
     void stop();
-    void reset();    // stops the runs and clears their data; they return to Ready
+    void reset(); // stops the runs and clears their data; they return to Ready
 
     // Forks run `runId` at step `atStep` (-1 or its current step: continue from where it is;
     // an earlier step, a finished run or a run read from a file: replay its first `atStep`
@@ -91,7 +90,7 @@ public:
 
     Progress progress() const;
 
-Q_SIGNALS:
+  Q_SIGNALS:
     void stateChanged(nmui::TrainingController::State state);
     void progressChanged();
     void runFailed(int id, const QString &message);
@@ -101,7 +100,7 @@ Q_SIGNALS:
     // Something the user should know about a fork just made (a replay on another BLAS kernel).
     void notice(const QString &message);
 
-private:
+  private:
     void onBatch(const RunBatch &batch, quint64 epoch);
     void launch(bool paused);
     void startRecorder(const std::vector<nm::RunConfig> &configs);
@@ -122,8 +121,8 @@ private:
     QString m_recordPath, m_recordedPath;
     std::vector<nm::RunConfig> m_configs;
     QList<int> m_runIds;
-    std::map<int, std::unique_ptr<RunWorker>> m_workers;  // live workers by run id
-    std::vector<std::unique_ptr<RunWorker>> m_retiring;    // stopped by reset, joined when done
+    std::map<int, std::unique_ptr<RunWorker>> m_workers; // live workers by run id
+    std::vector<std::unique_ptr<RunWorker>> m_retiring;  // stopped by reset, joined when done
     quint64 m_epoch = 1;
     State m_state = State::Idle;
     Live m_live;

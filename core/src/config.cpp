@@ -31,8 +31,8 @@ std::vector<Option> buildOptions()
 {
     using T = OptionType;
     std::vector<Option> o;
-    auto add = [&](std::string key, T type, Member m, std::string help, std::string def, double lo = 0,
-                   double hi = 0, std::vector<std::string> choices = {}) {
+    auto add = [&](std::string key, T type, Member m, std::string help, std::string def, double lo = 0, double hi = 0,
+                   std::vector<std::string> choices = {}) {
         o.push_back({OptionInfo{std::move(key), type, std::move(help), std::move(def), std::move(choices), lo, hi}, m});
     };
     add("name", T::String, &RunConfig::name, "run name, used in summaries and run files", "run");
@@ -47,10 +47,11 @@ std::vector<Option> buildOptions()
     add("vit_layers", T::Int, &RunConfig::vitLayers, "ViT transformer blocks", "2", 1, 64);
     add("vit_heads", T::Int, &RunConfig::vitHeads, "ViT attention heads (must divide vit_width)", "4", 1, 64);
     add("vit_width", T::Int, &RunConfig::vitWidth, "ViT embedding width", "64", 8, 4096);
-    add("vit_patch", T::Int, &RunConfig::vitPatch, "ViT patch side in pixels (must divide the image side; 28×28: 7 gives 16 tokens, 4 gives 49)",
-        "7", 1, 64);
+    add("vit_patch", T::Int, &RunConfig::vitPatch,
+        "ViT patch side in pixels (must divide the image side; 28×28: 7 gives 16 tokens, 4 gives 49)", "7", 1, 64);
     add("vit_pool", T::Choice, &RunConfig::vitPool,
-        "ViT pooling: cls (a learned class token) or mean (the mean of the patch tokens)", "cls", 0, 0, {"cls", "mean"});
+        "ViT pooling: cls (a learned class token) or mean (the mean of the patch tokens)", "cls", 0, 0,
+        {"cls", "mean"});
     add("data", T::Choice, &RunConfig::data, "dataset", "mlp, vit: fashion-mnist, gpt: text", 0, 0,
         {"fashion-mnist", "text", "synthetic"});
     add("data_dir", T::String, &RunConfig::dataDir,
@@ -60,20 +61,21 @@ std::vector<Option> buildOptions()
         "");
     add("val_count", T::Int, &RunConfig::valCount, "validation images held out from the end of the training file",
         "5000", 0, 59999);
-    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt, vit: adamw", 0, 0, {"sgd", "adamw"});
+    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt, vit: adamw", 0, 0,
+        {"sgd", "adamw"});
     add("lr", T::Float, &RunConfig::lr, "peak learning rate", "mlp: 0.05, gpt, vit: 0.001", 0, 100);
-    add("min_lr_ratio", T::Float, &RunConfig::minLrRatio, "final learning rate of the cosine decay, as a fraction of lr",
-        "mlp: 0, gpt, vit: 0.1", 0, 1);
-    add("warmup", T::Int, &RunConfig::warmup, "linear warm-up steps before the cosine decay", "mlp: 0, gpt, vit: 100", 0,
-        kBig);
+    add("min_lr_ratio", T::Float, &RunConfig::minLrRatio,
+        "final learning rate of the cosine decay, as a fraction of lr", "mlp: 0, gpt, vit: 0.1", 0, 1);
+    add("warmup", T::Int, &RunConfig::warmup, "linear warm-up steps before the cosine decay", "mlp: 0, gpt, vit: 100",
+        0, kBig);
     add("momentum", T::Float, &RunConfig::momentum, "SGD momentum", "0.9", 0, 0.9999);
     add("nesterov", T::Bool, &RunConfig::nesterov, "SGD with Nesterov momentum", "true");
     add("beta1", T::Float, &RunConfig::beta1, "AdamW β1", "0.9", 0, 0.9999);
     add("beta2", T::Float, &RunConfig::beta2, "AdamW β2", "0.95", 0, 0.99999);
     add("eps", T::Float, &RunConfig::eps, "AdamW ε", "1e-8", 1e-12, 1);
     add("weight_decay", T::Float, &RunConfig::weightDecay,
-        "weight decay on weight matrices (SGD: L2 added to the gradient; AdamW: decoupled)", "mlp: 5e-4, gpt: 0.1, vit: 0.05", 0,
-        10);
+        "weight decay on weight matrices (SGD: L2 added to the gradient; AdamW: decoupled)",
+        "mlp: 5e-4, gpt: 0.1, vit: 0.05", 0, 10);
     add("grad_clip", T::Float, &RunConfig::gradClip, "clip the global gradient norm to this value (0: off)",
         "mlp: 0, gpt, vit: 1", 0, 1e6);
     add("steps", T::Int, &RunConfig::steps, "optimiser steps", "mlp, vit: 3000, gpt: 2000", 1, 1e8);
@@ -81,8 +83,8 @@ std::vector<Option> buildOptions()
         "mlp, vit: 128, gpt: 32", 1, 65536);
     add("seed", T::Int, &RunConfig::seed, "seed for initialisation and data order", "1", 0, 9007199254740991.0);
     add("threads", T::Int, &RunConfig::threads, "threads for BLAS and OpenMP (0: every core)", "0", 0, 1024);
-    add("eval_every", T::Int, &RunConfig::evalEvery, "evaluate on the validation split every k steps (0: only at the end)",
-        "mlp, vit: 250, gpt: 200", 0, 1e8);
+    add("eval_every", T::Int, &RunConfig::evalEvery,
+        "evaluate on the validation split every k steps (0: only at the end)", "mlp, vit: 250, gpt: 200", 0, 1e8);
     add("eval_batches", T::Int, &RunConfig::evalBatches,
         "language models: validation windows per evaluation, in batches", "16", 1, 100000);
     // Sparsity: recipes and their hyperparameters (algorithms.md §2; defaults are the authors').
@@ -122,8 +124,8 @@ std::vector<Option> buildOptions()
         "MDGF gradient to pruned weights: identity (official PGF code) or scaled by α (praxis, autodiff of the "
         "forward)",
         "identity", 0, 0, {"identity", "scaled"});
-    add("pgf_dense", T::Float, &RunConfig::pgfDense,
-        "MDGF/SDGF: fraction of training run dense before the sparse span", "0", 0, 0.99);
+    add("pgf_dense", T::Float, &RunConfig::pgfDense, "MDGF/SDGF: fraction of training run dense before the sparse span",
+        "0", 0, 0.99);
     add("pgf_finetune", T::Float, &RunConfig::pgfFinetune,
         "MDGF/SDGF: fraction of training at the end run as hard-mask STE fine-tuning at the target N:M", "0", 0, 0.99);
     add("tsrste_refresh", T::Int, &RunConfig::tsrsteRefresh, "T-SR-STE: recompute the transposable mask every k steps",
@@ -368,8 +370,8 @@ json flagValue(const OptionInfo &info, const std::string &text)
         std::stringstream ss(text);
         std::string item;
         while (std::getline(ss, item, ','))
-            arr.push_back(flagValue(OptionInfo{info.key, OptionType::Int, "", "", {}, info.minValue, info.maxValue},
-                                    item));
+            arr.push_back(
+                flagValue(OptionInfo{info.key, OptionType::Int, "", "", {}, info.minValue, info.maxValue}, item));
         return arr;
     }
     case OptionType::Int:

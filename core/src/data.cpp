@@ -310,8 +310,10 @@ std::shared_ptr<Dataset> makeSyntheticLanguage()
         for (int i = 0; i < n; ++i) {
             const float u = rng.uniform();
             // 60 % / 25 % / 10 % to the three successors, 5 % anywhere.
-            cur = u < 0.60f ? succ[cur][0] : u < 0.85f ? succ[cur][1] : u < 0.95f ? succ[cur][2]
-                                                                      : static_cast<int>(rng.below(kVocab));
+            cur = u < 0.60f   ? succ[cur][0]
+                  : u < 0.85f ? succ[cur][1]
+                  : u < 0.95f ? succ[cur][2]
+                              : static_cast<int>(rng.below(kVocab));
             out[i] = cur;
         }
     };

@@ -91,7 +91,8 @@ std::vector<RunConfig> expandRuns(const RunConfig &base, const std::vector<std::
                                   const std::vector<uint64_t> &seeds)
 {
     if (recipes.empty())
-        throw ConfigError("recipes: the list is empty; give one or more of the --recipe spellings, e.g. ste,srste,sste");
+        throw ConfigError(
+            "recipes: the list is empty; give one or more of the --recipe spellings, e.g. ste,srste,sste");
     if (seeds.empty())
         throw ConfigError("seeds: the list is empty; give one or more seeds, e.g. 1,2,3");
     std::set<std::string> seenRecipes;
@@ -181,11 +182,11 @@ namespace {
 // The last observer of every run: between steps it hands the run's compute slot to the next
 // waiting run and takes one back (waiting while the experiment is paused).
 class SlotObserver : public TrainingObserver {
-public:
+  public:
     explicit SlotObserver(std::function<void()> between) : m_between(std::move(between)) {}
     void onStep(const StepMetrics &) override { m_between(); }
 
-private:
+  private:
     std::function<void()> m_between;
 };
 } // namespace
@@ -464,7 +465,8 @@ std::string cell(const MetricSpread &m, int runs, int prec)
 std::string formatSummaryTable(const std::vector<RecipeSummary> &groups)
 {
     // A column of swept values when the experiment has a sweep.
-    const bool swept = std::any_of(groups.begin(), groups.end(), [](const RecipeSummary &g) { return !g.sweep.empty(); });
+    const bool swept =
+        std::any_of(groups.begin(), groups.end(), [](const RecipeSummary &g) { return !g.sweep.empty(); });
     std::vector<std::vector<std::string>> rows = {
         {"recipe", "N:M", "runs", "val_loss", "val_acc", "test_loss", "test_acc", "seconds", "status"}};
     if (swept)

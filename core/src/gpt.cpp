@@ -16,7 +16,7 @@ namespace nm {
 namespace {
 
 class Gpt final : public detail::Transformer {
-public:
+  public:
     Gpt(const GptShape &s, uint64_t seed) : Transformer({s.layers, s.heads, s.width, true}), m_s(s)
     {
         if (s.vocab <= 0 || s.context <= 0)
@@ -83,7 +83,7 @@ public:
         return s.str();
     }
 
-private:
+  private:
     void ensure(int B, int T)
     {
         ensureStack(B, T);

@@ -27,12 +27,12 @@ void linearForward(float *out, const float *inp, const float *weight, const floa
         for (int r = 0; r < N; ++r)
             std::copy(bias, bias + OC, out + (long)r * OC);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f,
-                out, OC);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out,
+                OC);
 }
 
-void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                    const float *weight, int N, int C, int OC)
+void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
+                    int N, int C, int OC)
 {
     if (dinp)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1.0f, dout, OC, weight, C, 1.0f, dinp, C);
@@ -96,8 +96,8 @@ void geluBackward(float *dinp, const float *inp, const float *dout, long n)
     }
 }
 
-void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                      const float *bias, int N, int C)
+void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                      int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
     for (int r = 0; r < N; ++r) {
@@ -233,8 +233,8 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
     }
 }
 
-void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B,
-                       int T, int C, int NH, bool causal)
+void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B, int T,
+                       int C, int NH, bool causal)
 {
     const int hs = C / NH;
     const int C3 = 3 * C;

@@ -13,7 +13,7 @@ namespace nm {
 namespace {
 
 class Mlp final : public Model {
-public:
+  public:
     Mlp(const MlpShape &shape, uint64_t seed) : m_shape(shape)
     {
         if (shape.inputs <= 0 || shape.outputs <= 0)
@@ -103,7 +103,7 @@ public:
         return s.str();
     }
 
-private:
+  private:
     void ensure(int N)
     {
         if (N <= m_capacity)

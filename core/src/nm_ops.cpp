@@ -25,13 +25,12 @@ void checkNM(const char *fn, const void *out, const float *w, long rows, int col
     if (m < 2 || m > kMaxM)
         throw ConfigError(f + ": M must be in [2, " + std::to_string(kMaxM) + "], got " + std::to_string(m));
     if (n < 1 || n >= m)
-        throw ConfigError(f + ": N must satisfy 1 <= N < M, got N=" + std::to_string(n) +
-                          " M=" + std::to_string(m));
+        throw ConfigError(f + ": N must satisfy 1 <= N < M, got N=" + std::to_string(n) + " M=" + std::to_string(m));
     if (rows < 0 || cols <= 0)
         throw ConfigError(f + ": invalid shape rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
     if (cols % m != 0)
-        throw ConfigError(f + ": cols (" + std::to_string(cols) + ") must be a multiple of M (" +
-                          std::to_string(m) + ")");
+        throw ConfigError(f + ": cols (" + std::to_string(cols) + ") must be a multiple of M (" + std::to_string(m) +
+                          ")");
     if (rows > 0 && (!out || !w))
         throw ConfigError(f + ": null pointer");
 }
@@ -44,11 +43,13 @@ inline float magKey(float x)
 }
 
 // Element i outranks j: larger magnitude, ties to the lower index.
-inline bool outranks(float ai, int i, float aj, int j) { return ai > aj || (ai == aj && i < j); }
+inline bool outranks(float ai, int i, float aj, int j)
+{
+    return ai > aj || (ai == aj && i < j);
+}
 
 // Rank-counting mask for small M (compile-time M unrolls, e.g. the 2:4 fast path).
-template <int M>
-inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
+template <int M> inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
 {
     float a[M];
     for (int i = 0; i < M; ++i)
@@ -166,8 +167,7 @@ inline void maskGroupGeneric(uint8_t *mk, const float *g, int n, int m)
 
 // (m−n)-th smallest magnitude, 1-indexed. Small M: sorting network-like insertion sort on
 // registers (no calls); larger M: nth_element.
-template <int M>
-inline float thresholdSmall(const float *g, int n)
+template <int M> inline float thresholdSmall(const float *g, int n)
 {
     float a[M];
     for (int i = 0; i < M; ++i)
@@ -185,9 +185,12 @@ inline float thresholdSmall(const float *g, int n)
 inline float thresholdOf(const float *g, int n, int m)
 {
     switch (m) {
-    case 4: return thresholdSmall<4>(g, n);
-    case 8: return thresholdSmall<8>(g, n);
-    default: break;
+    case 4:
+        return thresholdSmall<4>(g, n);
+    case 8:
+        return thresholdSmall<8>(g, n);
+    default:
+        break;
     }
     float a[kMaxM];
     for (int i = 0; i < m; ++i)
@@ -225,7 +228,7 @@ float roundFp8(float x, int mbits, int emin, float maxv)
     if (a >= maxv)
         return std::copysign(maxv, x);
     int e2 = 0;
-    std::frexp(a, &e2);                 // a = f·2^e2, f in [0.5, 1) → floor(log2 a) = e2 − 1
+    std::frexp(a, &e2);                   // a = f·2^e2, f in [0.5, 1) → floor(log2 a) = e2 − 1
     const int e = std::max(e2 - 1, emin); // subnormals share the min-normal step
     const double step = std::ldexp(1.0, e - mbits);
     double q = std::nearbyint(a / step) * step; // a/step exact; default FE_TONEAREST = ties-to-even
@@ -253,10 +256,18 @@ void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m)
             const float *g = wr + (long)gi * m;
             uint8_t *mk = mr + (long)gi * m;
             switch (m) {
-            case 4: maskGroupSmall<4>(mk, g, n); break;
-            case 8: maskGroupSmall<8>(mk, g, n); break;
-            case 16: maskGroupSmall<16>(mk, g, n); break;
-            default: maskGroupGeneric(mk, g, n, m); break;
+            case 4:
+                maskGroupSmall<4>(mk, g, n);
+                break;
+            case 8:
+                maskGroupSmall<8>(mk, g, n);
+                break;
+            case 16:
+                maskGroupSmall<16>(mk, g, n);
+                break;
+            default:
+                maskGroupGeneric(mk, g, n, m);
+                break;
             }
         }
     }
@@ -281,9 +292,15 @@ void nmMaskApply(uint8_t *mask, float *out, const float *w, long rows, int cols,
             const float *g = wr + (long)gi * m;
             uint8_t *mk = mr + (long)gi * m;
             switch (m) {
-            case 8: maskGroupSmall<8>(mk, g, n); break;
-            case 16: maskGroupSmall<16>(mk, g, n); break;
-            default: maskGroupGeneric(mk, g, n, m); break;
+            case 8:
+                maskGroupSmall<8>(mk, g, n);
+                break;
+            case 16:
+                maskGroupSmall<16>(mk, g, n);
+                break;
+            default:
+                maskGroupGeneric(mk, g, n, m);
+                break;
             }
         }
         for (int c = 0; c < cols; ++c)
@@ -414,10 +431,22 @@ void mvue24(float *out, const float *g, long rows, int cols, Rng &rng)
     }
 }
 
-float toE4M3(float x) { return roundFp8(x, 3, -6, 448.0f); }
-float toE5M2(float x) { return roundFp8(x, 2, -14, 57344.0f); }
-float toFp8(float x, Fp8Format fmt) { return fmt == Fp8Format::E4M3 ? toE4M3(x) : toE5M2(x); }
-float fp8Max(Fp8Format fmt) { return fmt == Fp8Format::E4M3 ? 448.0f : 57344.0f; }
+float toE4M3(float x)
+{
+    return roundFp8(x, 3, -6, 448.0f);
+}
+float toE5M2(float x)
+{
+    return roundFp8(x, 2, -14, 57344.0f);
+}
+float toFp8(float x, Fp8Format fmt)
+{
+    return fmt == Fp8Format::E4M3 ? toE4M3(x) : toE5M2(x);
+}
+float fp8Max(Fp8Format fmt)
+{
+    return fmt == Fp8Format::E4M3 ? 448.0f : 57344.0f;
+}
 
 namespace {
 float fp8Impl(float *out, const float *x, long count, Fp8Format fmt, bool dequant, const char *fn)

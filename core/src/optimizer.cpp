@@ -12,7 +12,7 @@ namespace nm {
 namespace {
 
 class Sgd final : public Optimizer {
-public:
+  public:
     Sgd(const OptimizerSettings &s, long n) : m_s(s), m_buf(n, 0.0f) {}
 
     void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,
@@ -34,7 +34,10 @@ public:
         }
     }
 
-    std::vector<float> saveState() const override { return m_buf; }
+    std::vector<float> saveState() const override
+    {
+        return m_buf;
+    }
     void loadState(const std::vector<float> &state) override
     {
         if (state.size() != m_buf.size())
@@ -42,13 +45,13 @@ public:
         m_buf = state;
     }
 
-private:
+  private:
     OptimizerSettings m_s;
     std::vector<float> m_buf;
 };
 
 class AdamW final : public Optimizer {
-public:
+  public:
     AdamW(const OptimizerSettings &s, long n) : m_s(s), m_m(n, 0.0f), m_v(n, 0.0f) {}
 
     void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,
@@ -88,7 +91,7 @@ public:
         std::copy(state.begin() + static_cast<long>(m_m.size()), state.end(), m_v.begin());
     }
 
-private:
+  private:
     OptimizerSettings m_s;
     std::vector<float> m_m, m_v;
 };

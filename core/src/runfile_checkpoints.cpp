@@ -50,14 +50,12 @@ h5::Id stepColumn(hid_t g)
     return h5::createGrowing(g, "step", s);
 }
 
-template <typename T>
-void append1(const h5::Id &ds, hid_t memType, T value)
+template <typename T> void append1(const h5::Id &ds, hid_t memType, T value)
 {
     h5::append(ds.get(), memType, 1, &value);
 }
 
-template <typename T>
-T read1(const h5::Id &ds, hid_t memType, hsize_t index)
+template <typename T> T read1(const h5::Id &ds, hid_t memType, hsize_t index)
 {
     T v{};
     h5::readRows(ds.get(), memType, index, 1, &v, 1);
@@ -84,8 +82,8 @@ void Writer::layout(hid_t run, const RunInfo &info, int deflate)
     m_lr = growing(g.get(), "lr", H5T_IEEE_F64LE, {}, 0);
     m_lambda = growing(g.get(), "lambda", H5T_IEEE_F64LE, {}, 0);
     m_paramsDs = growing(g.get(), "params", H5T_IEEE_F32LE, {static_cast<hsize_t>(std::max(1L, m_params))}, deflate);
-    m_optimizerDs = growing(g.get(), "optimizer", H5T_IEEE_F32LE,
-                            {static_cast<hsize_t>(std::max(1L, m_optimizer))}, deflate);
+    m_optimizerDs =
+        growing(g.get(), "optimizer", H5T_IEEE_F32LE, {static_cast<hsize_t>(std::max(1L, m_optimizer))}, deflate);
     for (const auto &l : info.layers) {
         if (!l.sparse)
             continue;
@@ -249,12 +247,14 @@ Checkpoint read(const OpenDataset &open, hsize_t index, const std::vector<std::s
         const auto d = h5::dims(hist.get());
         const size_t window = static_cast<size_t>(d[2]);
         if (d[1] != 3 || window == 0 || window > (1u << 24))
-            throw RunFileError("checkpoint dataset '" + g + "noise_history' has an unexpected shape; the file is "
+            throw RunFileError("checkpoint dataset '" + g +
+                               "noise_history' has an unexpected shape; the file is "
                                "corrupt");
         const auto h = h5::readRowsAs<double>(hist.get(), H5T_NATIVE_DOUBLE, index, 1);
         const int32_t length = read1<int32_t>(need(g + "noise_history_length", 1), H5T_NATIVE_INT32, index);
         if (length < 0 || static_cast<size_t>(length) > window)
-            throw RunFileError("checkpoint dataset '" + g + "noise_history_length' is out of range; the file is "
+            throw RunFileError("checkpoint dataset '" + g +
+                               "noise_history_length' is out of range; the file is "
                                "corrupt");
         std::vector<double> *out[] = {&l.normHistory, &l.keptHistory, &l.prunedHistory};
         for (size_t k = 0; k < 3; ++k) {

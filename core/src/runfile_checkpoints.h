@@ -13,7 +13,7 @@
 namespace nm::checkpoints {
 
 class Writer {
-public:
+  public:
     // Creates `checkpoints/` under the run group for this run's parameter count, optimiser
     // state size and sparse layers (before the file goes to SWMR mode).
     void layout(hid_t run, const RunInfo &info, int deflate);
@@ -23,12 +23,12 @@ public:
     // and again after the step, as for every other table.
     void write(const Checkpoint &c, const std::function<void()> &flush);
 
-private:
+  private:
     struct Layer {
         std::string name;
         int rows = 0, cols = 0;
-        h5::Id prevMask, sadMask, lastN, lastM, lastAlpha, lastBeta, sparsity, flipsSinceSad, maskStep, rng,
-            history, historyLength;
+        h5::Id prevMask, sadMask, lastN, lastM, lastAlpha, lastBeta, sparsity, flipsSinceSad, maskStep, rng, history,
+            historyLength;
     };
     long m_params = 0, m_optimizer = 0;
     size_t m_window = 0;

@@ -31,7 +31,8 @@ bool pathExists(const std::string &path)
 
 std::string existsMessage(const std::string &path)
 {
-    return "run file '" + path + "' already exists and was left as it is; write to another file, or ask to "
+    return "run file '" + path +
+           "' already exists and was left as it is; write to another file, or ask to "
            "overwrite it or to append the new runs to it";
 }
 
@@ -67,8 +68,8 @@ void renameNoReplace(const std::string &from, const std::string &to)
         if (errno == EEXIST)
             throw RunFileExists(existsMessage(to));
     }
-    throw RunFileError("cannot create run file '" + to + "': renaming '" + from + "' failed (" +
-                       std::strerror(errno) + "; is the directory writable?)");
+    throw RunFileError("cannot create run file '" + to + "': renaming '" + from + "' failed (" + std::strerror(errno) +
+                       "; is the directory writable?)");
 }
 
 } // namespace files

@@ -39,7 +39,7 @@ void renameNoReplace(const std::string &from, const std::string &to);
 // unfinished runs are then marked Stopped at their last flushed step, so what was flushed
 // stays readable and says where it ends.
 class RecordingHealth {
-public:
+  public:
     std::string path;
     std::function<void(const std::string &)> onFailure;
     std::function<void()> markStopped; // every unfinished run: Stopped, then a flush
@@ -110,7 +110,7 @@ public:
             onFailure(m_message);
     }
 
-private:
+  private:
     static constexpr uint64_t kCloseMargin = 256 << 10; // statuses, summaries, metadata
     std::atomic<bool> m_failed{false};
     std::string m_message;

@@ -1,9 +1,9 @@
 #include "runfile_h5.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <memory>
@@ -205,8 +205,8 @@ Id createGrowing(hid_t loc, const std::string &name, const ChunkedSpec &spec)
     }
     if (spec.fill)
         check(H5Pset_fill_value(dcpl.get(), spec.fillType, spec.fill), what);
-    return Id(check(H5Dcreate2(loc, name.c_str(), spec.fileType, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
-                    what));
+    return Id(
+        check(H5Dcreate2(loc, name.c_str(), spec.fileType, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT), what));
 }
 
 Id createScalar(hid_t loc, const std::string &name, hid_t fileType, hid_t fillType, const void *fill)
@@ -288,8 +288,8 @@ void checkVlenReferences(hid_t dataset, hsize_t count, const std::string &what)
     size_t addrSize = 0, lenSize = 0;
     hsize_t userblock = 0;
     char path[4096] = {};
-    if (offset == HADDR_UNDEF || fcpl.get() < 0 || H5Pget_sizes(fcpl.get(), &addrSize, &lenSize) < 0 ||
-        addrSize != 8 || lenSize != 8 || H5Pget_userblock(fcpl.get(), &userblock) < 0 ||
+    if (offset == HADDR_UNDEF || fcpl.get() < 0 || H5Pget_sizes(fcpl.get(), &addrSize, &lenSize) < 0 || addrSize != 8 ||
+        lenSize != 8 || H5Pget_userblock(fcpl.get(), &userblock) < 0 ||
         H5Fget_name(file.get(), path, sizeof path) <= 0) {
         H5Eclear2(H5E_DEFAULT);
         return;
@@ -336,7 +336,8 @@ void checkVlenReferences(hid_t dataset, hsize_t count, const std::string &what)
                 if (size - p < 16)
                     break; // too small for an object header: free space
                 const uint64_t idx = u(&heap[p], 2), objSize = u(&heap[p + 8], 8);
-                const uint64_t need = idx > 0 ? (objSize > size ? size + 1 : 16 + ((objSize + 7) & ~uint64_t(7))) : objSize;
+                const uint64_t need =
+                    idx > 0 ? (objSize > size ? size + 1 : 16 + ((objSize + 7) & ~uint64_t(7))) : objSize;
                 if (need < 16 || need > size - p)
                     throw corrupt("a global heap object overruns its collection");
                 if (idx > 0)

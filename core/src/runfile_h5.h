@@ -21,7 +21,7 @@ std::unique_lock<std::recursive_mutex> lock();
 
 // Owns one HDF5 identifier of any kind and closes it with the matching H5*close.
 class Id {
-public:
+  public:
     Id() = default;
     explicit Id(hid_t id) : m_id(id) {}
     ~Id() { reset(); }
@@ -48,7 +48,7 @@ public:
         return id;
     }
 
-private:
+  private:
     hid_t m_id = -1;
 };
 
@@ -60,8 +60,8 @@ hid_t check(hid_t id, const std::string &what);
 void check(herr_t status, const std::string &what);
 
 // ---- Types ---------------------------------------------------------------------------------
-Id vlenString();           // variable-length UTF-8 string
-Id fixedString(size_t n);  // n bytes, NUL-terminated
+Id vlenString();          // variable-length UTF-8 string
+Id fixedString(size_t n); // n bytes, NUL-terminated
 
 // ---- Writing (creation happens before SWMR mode starts) -----------------------------------
 void writeAttr(hid_t obj, const char *name, const std::string &value);
@@ -80,9 +80,9 @@ struct ChunkedSpec {
     std::vector<hsize_t> inner;      // fixed trailing dimensions (empty: 1-D)
     hsize_t chunkRows = 1024;        // chunk length along the growing first dimension
     std::vector<hsize_t> chunkInner; // chunk extent along the trailing dimensions (empty: inner)
-    int deflate = 0;            // 0: no compression, else gzip level (with byte shuffle)
-    const void *fill = nullptr; // fill value in fileType's memory layout, or null
-    hid_t fillType = -1;        // memory type of `fill`
+    int deflate = 0;                 // 0: no compression, else gzip level (with byte shuffle)
+    const void *fill = nullptr;      // fill value in fileType's memory layout, or null
+    hid_t fillType = -1;             // memory type of `fill`
 };
 // A chunked dataset whose first dimension grows (unlimited), initially 0 rows.
 Id createGrowing(hid_t loc, const std::string &name, const ChunkedSpec &spec);
@@ -121,8 +121,7 @@ hsize_t rowElements(hid_t dataset, hsize_t first, hsize_t count);
 // Reads rows [first, first + count) of a dataset (all inner dimensions) as memType into `out`,
 // which holds `outElements` elements; a RunFileError when the rows hold another number.
 void readRows(hid_t dataset, hid_t memType, hsize_t first, hsize_t count, void *out, size_t outElements);
-template <typename T>
-std::vector<T> readRowsAs(hid_t dataset, hid_t memType, hsize_t first, hsize_t count)
+template <typename T> std::vector<T> readRowsAs(hid_t dataset, hid_t memType, hsize_t first, hsize_t count)
 {
     std::vector<T> out(static_cast<size_t>(rowElements(dataset, first, count)));
     readRows(dataset, memType, first, count, out.data(), out.size());

@@ -77,8 +77,8 @@ hsize_t rowOfStep(const std::vector<long> &steps, long step, const std::string &
     std::string list;
     for (long s : steps)
         list += (list.empty() ? "" : ", ") + std::to_string(s);
-    throw RunFileError("no " + what + " at that step (" + what + "s at: " + (list.empty() ? std::string("none") : list) +
-                       ")");
+    throw RunFileError("no " + what + " at that step (" + what +
+                       "s at: " + (list.empty() ? std::string("none") : list) + ")");
 }
 
 void checkSize(hsize_t elements, const std::string &what)
@@ -108,8 +108,7 @@ struct RunFileReader::Impl {
     LayerSnapshot readSnapshot(const RunHeader &h, const std::string &layer, hsize_t index) const;
 
     // Runs `fn`, turning any failure into a RunFileError that names the file.
-    template <typename Fn>
-    auto guarded(const std::string &what, Fn &&fn) const -> decltype(fn())
+    template <typename Fn> auto guarded(const std::string &what, Fn &&fn) const -> decltype(fn())
     {
         try {
             return fn();
@@ -155,13 +154,14 @@ void RunFileReader::Impl::open()
         file = h5::Id(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
         if (!file.valid()) {
             const std::string msg = h5::lastMessage();
-            throw RunFileError("cannot open run file '" + path + "': the file is truncated or corrupt (HDF5: " +
-                               (msg.empty() ? swmrMessage : msg) + ")");
+            throw RunFileError("cannot open run file '" + path +
+                               "': the file is truncated or corrupt (HDF5: " + (msg.empty() ? swmrMessage : msg) + ")");
         }
     }
     const hid_t f = file.get();
     if (!h5::hasAttr(f, "schema"))
-        throw RunFileError("'" + path + "' is an HDF5 file but not an nmstudio run file (it has no 'schema' attribute)");
+        throw RunFileError("'" + path +
+                           "' is an HDF5 file but not an nmstudio run file (it has no 'schema' attribute)");
     const std::string schemaName = h5::readStringAttr(f, "schema");
     if (schemaName != kRunFileSchema)
         throw RunFileError("'" + path + "' is an HDF5 file but not an nmstudio run file (schema '" + schemaName +
@@ -229,7 +229,8 @@ void RunFileReader::Impl::readRun(RunHeader &h)
             for (const auto &[key, value] : values.items())
                 h.config.sweep.emplace_back(key, value.is_string() ? value.get<std::string>() : value.dump());
         } catch (const nlohmann::json::exception &) {
-            throw RunFileError("run file '" + path + "': run '" + h.group + "' has a sweep attribute that is not a JSON object; the file is corrupt");
+            throw RunFileError("run file '" + path + "': run '" + h.group +
+                               "' has a sweep attribute that is not a JSON object; the file is corrupt");
         }
     }
     h.forkStep = h5::hasAttr(g.get(), "fork_step") ? static_cast<long>(integer("fork_step")) : -1;
@@ -270,8 +271,8 @@ void RunFileReader::Impl::readRun(RunHeader &h)
         l.effectiveParams = effective[i];
         h.layers.push_back(l);
     }
-    h.sparseLayers = h5::exists(gid, "layer_stats/layer") ? h5::readStrings(gid, "layer_stats/layer")
-                                                           : std::vector<std::string>{};
+    h.sparseLayers =
+        h5::exists(gid, "layer_stats/layer") ? h5::readStrings(gid, "layer_stats/layer") : std::vector<std::string>{};
     readDynamic(h);
 }
 
@@ -497,7 +498,8 @@ Series RunFileReader::series(int run, const std::string &name) const
     return m_impl->guarded("series '" + name + "' of run '" + h.name + "'", [&] {
         Series s;
         const size_t slash = name.find('/');
-        if (slash == std::string::npos || slash == 0 || slash + 1 == name.size() || name.find('/', slash + 1) != std::string::npos)
+        if (slash == std::string::npos || slash == 0 || slash + 1 == name.size() ||
+            name.find('/', slash + 1) != std::string::npos)
             return s;
         h5::Id values = m_impl->dataset(h, name);
         h5::Id steps = m_impl->dataset(h, name.substr(0, slash) + "/step");
@@ -560,12 +562,11 @@ LayerSnapshot RunFileReader::snapshot(int run, int layer, long step) const
         throw RunFileError("run file '" + m_impl->path + "': run '" + h.name + "' has no sparse layer " +
                            std::to_string(layer) + " (it has " + std::to_string(h.sparseLayers.size()) + ")");
     const std::string &layerName = h.sparseLayers[static_cast<size_t>(layer)];
-    return m_impl->guarded("snapshot of layer '" + layerName + "' at step " + std::to_string(step) + " in run '" +
-                               h.name + "'",
-                           [&] {
-                               const hsize_t row = rowOfStep(snapshotSteps(run), step, "snapshot");
-                               return m_impl->readSnapshot(h, layerName, row);
-                           });
+    return m_impl->guarded(
+        "snapshot of layer '" + layerName + "' at step " + std::to_string(step) + " in run '" + h.name + "'", [&] {
+            const hsize_t row = rowOfStep(snapshotSteps(run), step, "snapshot");
+            return m_impl->readSnapshot(h, layerName, row);
+        });
 }
 
 std::vector<long> RunFileReader::checkpointSteps(int run) const

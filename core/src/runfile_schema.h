@@ -17,8 +17,7 @@ hid_t memType(Kind k);
 size_t byteSize(Kind k);
 
 // One column of a series group; `get` reads it from the observer's value struct.
-template <typename Source>
-using Field = MetricField<Source>;
+template <typename Source> using Field = MetricField<Source>;
 
 // train/: one row per step.
 extern const Field<StepMetrics> kTrainFields[7];

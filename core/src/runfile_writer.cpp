@@ -81,8 +81,7 @@ struct Column {
             break;
         }
     }
-    template <typename T>
-    void pushRaw(T v)
+    template <typename T> void pushRaw(T v)
     {
         const auto *b = reinterpret_cast<const unsigned char *>(&v);
         pending.insert(pending.end(), b, b + sizeof v);
@@ -160,8 +159,8 @@ Column makeStepColumn(hid_t group, int deflate, hsize_t rows)
 }
 
 template <typename Source, size_t N>
-Table makeTable(hid_t run, const std::string &name, const schema::Field<Source> (&fields)[N], size_t width,
-                int deflate, hsize_t rows)
+Table makeTable(hid_t run, const std::string &name, const schema::Field<Source> (&fields)[N], size_t width, int deflate,
+                hsize_t rows)
 {
     h5::Id g = h5::createGroup(run, name);
     Table t;
@@ -181,7 +180,7 @@ struct SnapshotLayer {
 
 // Records one run: the observer attached to its trainer.
 class RunSink : public TrainingObserver {
-public:
+  public:
     RunSink(hid_t file, int index, const RunInfo &info, const RunFileOptions &options, RecordingHealth *health);
 
     void onStart(const RunInfo &info) override;
@@ -202,7 +201,7 @@ public:
     void markStoppedLocked();
     std::function<void()> flushFile; // H5Fflush + heartbeat, set by the writer
 
-private:
+  private:
     void layout(hid_t run);
     void writeStatus(const char *status);
     void writeSummary(const RunSummary &s);
@@ -210,8 +209,7 @@ private:
     uint64_t pendingBytes() const;
     // Runs a write; a failure, or too little room for `bytes`, stops the recording instead of
     // the run. False when nothing may be written.
-    template <typename Write>
-    bool guarded(uint64_t bytes, Write &&write);
+    template <typename Write> bool guarded(uint64_t bytes, Write &&write);
 
     int m_index;
     RecordingHealth *m_health;
@@ -362,8 +360,7 @@ void RunSink::layout(hid_t run)
     m_summary.emplace_back("step", h5::createScalar(sg.get(), "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &zero));
     for (const char *name : {"val_loss", "val_accuracy", "test_loss", "test_accuracy"})
         m_summary.emplace_back(name, h5::createScalar(sg.get(), name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &kNaNf));
-    m_summary.emplace_back("seconds",
-                           h5::createScalar(sg.get(), "seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &kNaN));
+    m_summary.emplace_back("seconds", h5::createScalar(sg.get(), "seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &kNaN));
 }
 
 void RunSink::onStart(const RunInfo &info)
@@ -385,8 +382,7 @@ void RunSink::onStart(const RunInfo &info)
     });
 }
 
-template <typename Write>
-bool RunSink::guarded(uint64_t bytes, Write &&write)
+template <typename Write> bool RunSink::guarded(uint64_t bytes, Write &&write)
 {
     auto guard = h5::lock();
     if (m_health->failed())
@@ -467,8 +463,7 @@ void RunSink::onSnapshot(const Snapshot &snap)
         const SnapshotLayer &s = m_snapLayers[i];
         const size_t size = static_cast<size_t>(s.rows) * static_cast<size_t>(s.cols);
         if (l.name != s.name || l.rows != s.rows || l.cols != s.cols || l.weight.size() != size ||
-            l.forward.size() != size || l.mask.size() != size ||
-            (!l.flipCount.empty() && l.flipCount.size() != size))
+            l.forward.size() != size || l.mask.size() != size || (!l.flipCount.empty() && l.flipCount.size() != size))
             throw RunFileError("run file: snapshot layer '" + l.name + "' of run '" + m_info.name +
                                "' does not match the layer '" + s.name + "' (" + std::to_string(s.rows) + "x" +
                                std::to_string(s.cols) + ") laid out in the file");
@@ -649,8 +644,8 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
         std::error_code ec;
         std::filesystem::copy_file(path, partial, std::filesystem::copy_options::overwrite_existing, ec);
         if (ec)
-            throw RunFileError("cannot append to run file '" + path + "': copying it to '" + partial +
-                               "' failed (" + ec.message() + ")");
+            throw RunFileError("cannot append to run file '" + path + "': copying it to '" + partial + "' failed (" +
+                               ec.message() + ")");
     }
     auto guard = h5::lock();
     h5::Id fapl(h5::check(H5Pcreate(H5P_FILE_ACCESS), "file access properties"));
@@ -689,8 +684,8 @@ void RunFileWriter::Impl::create(const std::vector<RunInfo> &infos)
             flushFile();
         };
         for (size_t i = 0; i < infos.size(); ++i) {
-            runs.push_back(std::make_unique<RunSink>(file.get(), firstIndex + static_cast<int>(i), infos[i],
-                                                     options, &health));
+            runs.push_back(
+                std::make_unique<RunSink>(file.get(), firstIndex + static_cast<int>(i), infos[i], options, &health));
             runs.back()->flushFile = [this] { flushFile(); };
         }
         h5::check(H5Fstart_swmr_write(file.get()), "switch run file '" + partial + "' to SWMR mode");
@@ -719,8 +714,7 @@ RunFileWriter::RunFileWriter(const std::string &path, const std::vector<RunInfo>
     m_impl->create(runs);
 }
 
-RunFileWriter::RunFileWriter(const std::string &path, const std::vector<RunConfig> &runs,
-                             const RunFileOptions &options)
+RunFileWriter::RunFileWriter(const std::string &path, const std::vector<RunConfig> &runs, const RunFileOptions &options)
     : m_impl(std::make_unique<Impl>())
 {
     m_impl->path = path;
@@ -744,8 +738,8 @@ RunFileWriter::~RunFileWriter()
 TrainingObserver *RunFileWriter::observer(int run)
 {
     if (run < 0 || run >= runCount())
-        throw RunFileError("run file: no run " + std::to_string(run) + " (the file has " +
-                           std::to_string(runCount()) + ")");
+        throw RunFileError("run file: no run " + std::to_string(run) + " (the file has " + std::to_string(runCount()) +
+                           ")");
     return m_impl->runs[static_cast<size_t>(run)].get();
 }
 

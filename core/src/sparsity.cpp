@@ -241,7 +241,8 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
             selected[i] = linears[i].sparseByDefault;
     } else if (sel != "none") {
         for (const std::string &name : splitList(sel)) {
-            auto it = std::find_if(linears.begin(), linears.end(), [&](const LinearLayer &l) { return l.name == name; });
+            auto it =
+                std::find_if(linears.begin(), linears.end(), [&](const LinearLayer &l) { return l.name == name; });
             if (it == linears.end()) {
                 std::string all;
                 for (const auto &l : linears)
@@ -654,8 +655,8 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
             (!c.flipCount.empty() && c.flipCount.size() != size))
             throw ConfigError("checkpoint: sparse layer " + std::to_string(i) + " is '" + c.name + "' (" +
                               std::to_string(c.rows) + "x" + std::to_string(c.cols) + "), this run's is '" +
-                              s.layer->name + "' (" + std::to_string(s.layer->out) + "x" +
-                              std::to_string(s.layer->in) + ")");
+                              s.layer->name + "' (" + std::to_string(s.layer->out) + "x" + std::to_string(s.layer->in) +
+                              ")");
     }
     for (size_t i = 0; i < m_layers.size(); ++i) {
         SparseLayerState &s = *m_layers[i];

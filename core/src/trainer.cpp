@@ -102,7 +102,8 @@ Trainer::Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data)
     validateConfig(m_config);
     if (m_data->kind == TaskKind::Language && m_data->valCount() <= m_config.context + 1)
         throw ConfigError("context: " + std::to_string(m_config.context) + " is longer than the validation text (" +
-                          std::to_string(m_data->valCount()) + " characters); use a shorter context or a larger corpus");
+                          std::to_string(m_data->valCount()) +
+                          " characters); use a shorter context or a larger corpus");
     m_schedule.peak = m_config.lr;
     m_schedule.minRatio = m_config.minLrRatio;
     m_schedule.warmup = m_config.warmup;
@@ -147,8 +148,8 @@ Checkpoint Trainer::checkpoint() const
     return c;
 }
 
-std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &config, std::shared_ptr<const Dataset> data,
-                                         const Checkpoint &checkpoint)
+std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &config,
+                                         std::shared_ptr<const Dataset> data, const Checkpoint &checkpoint)
 {
     const std::pair<const char *, bool> same[] = {
         {"model", a.model == config.model},
@@ -301,8 +302,8 @@ bool Trainer::stepOnce()
     const long rows = static_cast<long>(m_batch.rows) * m_batch.seqLen;
     const float accuracy = static_cast<float>(m_model->lastCorrect()) / static_cast<float>(rows);
     m_model->backward(m_batch);
-    const bool continuity = m_config.diagnostics && m_config.continuityEvery > 0 && m_sparsifier->sparseLayerCount() > 0 &&
-                            (t + 1) % m_config.continuityEvery == 0;
+    const bool continuity = m_config.diagnostics && m_config.continuityEvery > 0 &&
+                            m_sparsifier->sparseLayerCount() > 0 && (t + 1) % m_config.continuityEvery == 0;
     if (continuity)
         captureBeforeUpdate();
     m_sparsifier->afterBackward(t);

@@ -141,8 +141,8 @@ void Transformer::backwardStack(int B, int T)
     const int C = m_stack.width, NH = m_stack.heads, N = B * T;
     const long NC = static_cast<long>(N) * C;
     zero(m_dres, NC); // gradient of the residual stream, carried down through the blocks
-    kernels::layernormBackward(m_dres.data(), grad(m_lnfw), grad(m_lnfb), m_dlnf.data(), m_resOut.data(),
-                               param(m_lnfw), m_lnfMean.data(), m_lnfRstd.data(), N, C);
+    kernels::layernormBackward(m_dres.data(), grad(m_lnfw), grad(m_lnfb), m_dlnf.data(), m_resOut.data(), param(m_lnfw),
+                               m_lnfMean.data(), m_lnfRstd.data(), N, C);
     for (int l = m_stack.layers - 1; l >= 0; --l) {
         const BlockParams &p = m_blocks[l];
         BlockActs &a = m_acts[l];
@@ -160,8 +160,8 @@ void Transformer::backwardStack(int B, int T)
         zero(m_datty, NC);
         linearBackward(lin[1], m_datty.data(), m_dres.data(), a.atty.data(), N);
         zero(m_dqkv, 3 * NC);
-        kernels::attentionBackward(m_dqkv.data(), m_attScratch.data(), m_datty.data(), a.qkv.data(), a.att.data(), B,
-                                   T, C, NH, m_stack.causal);
+        kernels::attentionBackward(m_dqkv.data(), m_attScratch.data(), m_datty.data(), a.qkv.data(), a.att.data(), B, T,
+                                   C, NH, m_stack.causal);
         zero(m_dln, NC);
         linearBackward(lin[0], m_dln.data(), m_dqkv.data(), a.ln1.data(), N);
         kernels::layernormBackward(m_dres.data(), grad(p.ln1w), grad(p.ln1b), m_dln.data(), a.resIn.data(),

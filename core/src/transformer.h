@@ -13,14 +13,14 @@
 namespace nm::detail {
 
 struct StackShape {
-    int layers = 2; // L
-    int heads = 4;  // NH
+    int layers = 2;  // L
+    int heads = 4;   // NH
     int width = 128; // C
     bool causal = true;
 };
 
 class Transformer : public Model {
-protected:
+  protected:
     explicit Transformer(const StackShape &s);
 
     void declareBlocks();    // h<l>.ln1 … h<l>.mlp.fc2 for every block
@@ -44,7 +44,7 @@ protected:
 
     const StackShape m_stack;
 
-private:
+  private:
     struct BlockParams {
         long ln1w, ln1b, qkvw, qkvb, projw, projb, ln2w, ln2b, fc1w, fc1b, fc2w, fc2b;
     };

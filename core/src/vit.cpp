@@ -20,7 +20,7 @@ namespace nm {
 namespace {
 
 class Vit final : public detail::Transformer {
-public:
+  public:
     Vit(const VitShape &s, uint64_t seed)
         : Transformer({s.layers, s.heads, s.width, false}), m_s(s), m_grid(s.patch > 0 ? s.side / s.patch : 0),
           m_patches(m_grid * m_grid), m_tokens(m_patches + (s.classToken ? 1 : 0))
@@ -78,7 +78,8 @@ public:
         for (int bi = 0; bi < B; ++bi)
             for (int t = 0; t < T; ++t) {
                 float *row = x + (static_cast<long>(bi) * T + t) * C;
-                const float *src = t < first ? param(m_cls) : m_emb.data() + (static_cast<long>(bi) * m_patches + t - first) * C;
+                const float *src =
+                    t < first ? param(m_cls) : m_emb.data() + (static_cast<long>(bi) * m_patches + t - first) * C;
                 const float *p = pos + static_cast<long>(t) * C;
                 for (int c = 0; c < C; ++c)
                     row[c] = src[c] + p[c];
@@ -122,9 +123,15 @@ public:
         linearBackward(m_linears.front(), nullptr, m_demb.data(), m_patchRows.data(), B * m_patches);
     }
 
-    long lastCorrect() const override { return m_correct; }
+    long lastCorrect() const override
+    {
+        return m_correct;
+    }
 
-    double attentionFlops(const Batch &b) const override { return stackAttentionFlops(b.rows, m_tokens); }
+    double attentionFlops(const Batch &b) const override
+    {
+        return stackAttentionFlops(b.rows, m_tokens);
+    }
 
     std::string describe() const override
     {
@@ -136,7 +143,7 @@ public:
         return s.str();
     }
 
-private:
+  private:
     void ensure(int B)
     {
         ensureStack(B, m_tokens);
@@ -165,7 +172,8 @@ private:
                 for (int gx = 0; gx < G; ++gx) {
                     float *dst = m_patchRows.data() + ((static_cast<long>(bi) * G + gy) * G + gx) * P2;
                     for (int py = 0; py < P; ++py)
-                        std::copy_n(images + static_cast<long>(bi) * S * S + static_cast<long>(gy * P + py) * S + gx * P,
+                        std::copy_n(images + static_cast<long>(bi) * S * S + static_cast<long>(gy * P + py) * S +
+                                        gx * P,
                                     P, dst + static_cast<long>(py) * P);
                 }
     }
@@ -212,9 +220,9 @@ private:
     int m_grid, m_patches, m_tokens;
     long m_cls = 0, m_pos = 0;
     int m_cap = 0;
-    std::vector<float> m_patchRows, m_emb, m_demb;       // (B·G², P²), (B·G², C)
-    std::vector<float> m_pooled, m_dpooled;              // (B, C)
-    std::vector<float> m_logits, m_probs, m_dlogits;     // (B, classes)
+    std::vector<float> m_patchRows, m_emb, m_demb;   // (B·G², P²), (B·G², C)
+    std::vector<float> m_pooled, m_dpooled;          // (B, C)
+    std::vector<float> m_logits, m_probs, m_dlogits; // (B, classes)
     long m_correct = 0;
 };
 

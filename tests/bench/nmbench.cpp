@@ -145,7 +145,7 @@ struct StepFixture {
         c.nm = "2:4";
         c.steps = 1000000;
         c.diagnostics = diagnostics;
-        c.aspPruneAt = 0.0; // sparse from the first step
+        c.aspPruneAt = 0.0;            // sparse from the first step
         c.keepIndivisibleDense = true; // T-SR-STE: the MLP's 10-output head stays dense
         c.sparseLayers.clear();
         const auto &ls = model->linears();
@@ -220,16 +220,18 @@ void BM_GptStep(benchmark::State &state)
 
 // Recipe steps: BM_<Model>Step<Recipe>/<threads>; "Bare" variants switch the diagnostics
 // off (masks and flip counts only), so the diagnostics' cost is the difference.
-template <bool Gpt>
-void recipeStep(benchmark::State &state, const char *recipe, bool diagnostics)
+template <bool Gpt> void recipeStep(benchmark::State &state, const char *recipe, bool diagnostics)
 {
     StepFixture f = Gpt ? gptFixture() : mlpFixture();
     f.sparsify(recipe, diagnostics, Gpt);
     runSteps(state, std::move(f));
 }
 
-#define NM_RECIPE_BENCH(Model, Gpt, Name, recipe)                                                                    \
-    void BM_##Model##Step##Name(benchmark::State &state) { recipeStep<Gpt>(state, recipe, true); }                  \
+#define NM_RECIPE_BENCH(Model, Gpt, Name, recipe)                                                                      \
+    void BM_##Model##Step##Name(benchmark::State &state)                                                               \
+    {                                                                                                                  \
+        recipeStep<Gpt>(state, recipe, true);                                                                          \
+    }                                                                                                                  \
     BENCHMARK(BM_##Model##Step##Name)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 
 NM_RECIPE_BENCH(Mlp, false, Dense, "dense");
@@ -249,8 +251,14 @@ NM_RECIPE_BENCH(Gpt, true, SdgfStepwise, "sdgf-stepwise");
 NM_RECIPE_BENCH(Gpt, true, TsrsteDf, "tsrste-df");
 NM_RECIPE_BENCH(Gpt, true, Asp, "asp");
 
-void BM_MlpStepSrsteBare(benchmark::State &state) { recipeStep<false>(state, "srste", false); }
-void BM_GptStepSrsteBare(benchmark::State &state) { recipeStep<true>(state, "srste", false); }
+void BM_MlpStepSrsteBare(benchmark::State &state)
+{
+    recipeStep<false>(state, "srste", false);
+}
+void BM_GptStepSrsteBare(benchmark::State &state)
+{
+    recipeStep<true>(state, "srste", false);
+}
 BENCHMARK(BM_MlpStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GptStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -278,10 +286,10 @@ void BM_Gemm(benchmark::State &state)
 void gemmShapes(benchmark::internal::Benchmark *b)
 {
     const int shapes[][3] = {
-        {256, 512, 784}, {256, 512, 512}, // MLP hidden layers, batch 256
-        {2048, 384, 128},                 // GPT qkv, 32×64 tokens
-        {2048, 512, 128},                 // GPT fc1
-        {2048, 128, 512},                 // GPT fc2
+        {256, 512, 784},  {256, 512, 512}, // MLP hidden layers, batch 256
+        {2048, 384, 128},                  // GPT qkv, 32×64 tokens
+        {2048, 512, 128},                  // GPT fc1
+        {2048, 128, 512},                  // GPT fc2
     };
     for (int t : {1, 2})
         for (const auto &s : shapes)

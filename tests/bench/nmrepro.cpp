@@ -34,7 +34,7 @@ namespace {
 struct Setting {
     const char *recipe, *nm;
     std::map<std::string, std::string> extra; // options beyond the defaults
-    const char *label;                         // what the extra options mean ("" for none)
+    const char *label;                        // what the extra options mean ("" for none)
 };
 
 // The mechanisms of one run: continuity samples and gradient noise.
@@ -76,7 +76,7 @@ double pearson(const std::vector<double> &x, const std::vector<double> &y)
 }
 
 class MechanismObserver : public nm::TrainingObserver {
-public:
+  public:
     void onStep(const nm::StepMetrics &m) override
     {
         for (const auto &l : m.layers)
@@ -109,7 +109,7 @@ public:
         return r;
     }
 
-private:
+  private:
     double m_rises = 0, m_gap = 0, m_noise = 0;
     long m_noiseCount = 0;
     std::vector<double> m_actual, m_predicted, m_predictedSte;
@@ -130,7 +130,7 @@ std::string ci(const std::vector<double> &v, const char *format)
 }
 
 class FlipTail : public nm::TrainingObserver {
-public:
+  public:
     explicit FlipTail(long from) : m_from(from) {}
     void onStart(const nm::RunInfo &info) override
     {
@@ -160,7 +160,7 @@ public:
         return m_steps && m_weights ? static_cast<float>(static_cast<double>(m_flips) / m_steps / m_weights) : NAN;
     }
 
-private:
+  private:
     long m_from;
     long m_weights = 0, m_flips = 0, m_steps = 0, m_allFlips = 0, m_allSteps = 0;
 };
@@ -269,9 +269,12 @@ int main(int argc, char **argv)
                 Job &j = all[k];
                 const Setting &set = *j.setting;
                 std::map<std::string, std::string> flags = {
-                    {"model", j.model},   {"recipe", set.recipe},
-                    {"nm", set.nm},       {"seed", std::to_string(j.seed)},
-                    {"steps", std::to_string(j.steps)}, {"threads", std::to_string(threadsPerJob)},
+                    {"model", j.model},
+                    {"recipe", set.recipe},
+                    {"nm", set.nm},
+                    {"seed", std::to_string(j.seed)},
+                    {"steps", std::to_string(j.steps)},
+                    {"threads", std::to_string(threadsPerJob)},
                     {"continuity_every", "10"}, // 300 continuity samples in the MLP's 3000 steps
                     {"name", j.model + "-" + set.recipe + "-" + set.nm + (set.extra.empty() ? "" : "-x") + "-s" +
                                  std::to_string(j.seed)},
@@ -365,8 +368,8 @@ int main(int argc, char **argv)
                     corrSte.push_back(j.mech.corrSte);
                     noise.push_back(j.mech.noise);
                 }
-            std::printf("| %s | %s | %s | %s %% | %s | %s | %s | %s | %d |\n", model.c_str(), title(set).c_str(), set.nm,
-                        ci(rise, "%.1f").c_str(), ci(gap, "%.2e").c_str(), ci(corr, "%.3f").c_str(),
+            std::printf("| %s | %s | %s | %s %% | %s | %s | %s | %s | %d |\n", model.c_str(), title(set).c_str(),
+                        set.nm, ci(rise, "%.1f").c_str(), ci(gap, "%.2e").c_str(), ci(corr, "%.3f").c_str(),
                         ci(corrSte, "%.3f").c_str(), ci(noise, "%.3f").c_str(), n);
         }
     return 0;

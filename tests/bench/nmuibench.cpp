@@ -25,9 +25,9 @@
 
 #include "chart_pages.h"
 #include "chart_settings.h"
+#include "curve_layer.h"
 #include "experiment_panel.h"
 #include "main_window.h"
-#include "curve_layer.h"
 #include "metric_chart.h"
 #include "run_store.h"
 
@@ -37,9 +37,9 @@
 #include <QApplication>
 #include <QChart>
 #include <QChartView>
+#include <QDir>
 #include <QElapsedTimer>
 #include <QEventLoop>
-#include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QLineSeries>
@@ -112,7 +112,7 @@ double processCpuMs()
 // CPU the rest of the machine used over an interval, in cores: all busy time (/proc/stat)
 // minus this process's. Another build or program on a 2-core machine changes every number.
 class OtherLoad {
-public:
+  public:
     OtherLoad() { restart(); }
     void restart()
     {
@@ -126,7 +126,7 @@ public:
         return wall > 0 ? std::max(0.0, (machineBusyMs() - m_busy0) - (processCpuMs() - m_proc0)) / wall : NAN;
     }
 
-private:
+  private:
     static double machineBusyMs()
     {
         unsigned long long v[8] = {};
@@ -190,7 +190,7 @@ bool spinUntil(const std::function<bool()> &done, int timeoutMs)
 
 // Counts paint events of a widget (checks that a repetition painted, and only once).
 class PaintCounter : public QObject {
-public:
+  public:
     int paints = 0;
     bool eventFilter(QObject *, QEvent *e) override
     {
@@ -231,7 +231,8 @@ Window windowFor(int rep)
 // A noisy, decaying loss (deterministic): decimation has something to keep.
 float syntheticLoss(int run, long step)
 {
-    uint64_t h = static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(run) * 0xBF58476D1CE4E5B9ull;
+    uint64_t h =
+        static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(run) * 0xBF58476D1CE4E5B9ull;
     h ^= h >> 31;
     h *= 0x94D049BB133111EBull;
     h ^= h >> 29;
@@ -242,10 +243,10 @@ float syntheticLoss(int run, long step)
 struct RedrawResult {
     std::vector<double> ms;
     std::vector<double> updateMs; // range change and series update (refresh() / replace()), before painting
-    int paints = 0;       // viewport paint events over all repetitions
-    int badRefreshes = 0; // repetitions that did not replace the series exactly once
-    int points = 0;       // points in one run's main series after the last repetition
-    QSize viewSize;       // the chart view (the panel also holds a header row)
+    int paints = 0;               // viewport paint events over all repetitions
+    int badRefreshes = 0;         // repetitions that did not replace the series exactly once
+    int points = 0;               // points in one run's main series after the last repetition
+    QSize viewSize;               // the chart view (the panel also holds a header row)
 };
 
 RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
@@ -253,8 +254,9 @@ RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
     ChartSettings settings;
     settings.setSmoothing(smoothing);
     // Exactly as tests/ui/tst_charts.cpp lossChart(), at the benchmark's size.
-    auto chart = std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
-                                               QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
+    auto chart =
+        std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
+                                      QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
     chart->resize(kChartSize);
     chart->show();
     spinUntil([&] { return chart->isVisible() && chart->view()->viewport()->isVisible(); }, 5000);
@@ -316,7 +318,7 @@ RedrawResult timeNaive(const std::vector<QList<QPointF>> &data, double ylo, doub
     }
     QChartView view(chart);
     view.setRenderHint(QPainter::Antialiasing); // as PlotView draws
-    view.resize(viewSize); // the size of MetricChart's view
+    view.resize(viewSize);                      // the size of MetricChart's view
     view.show();
     spinUntil([&] { return view.isVisible(); }, 5000);
     x->setRange(1, static_cast<double>(kPoints));
@@ -393,17 +395,19 @@ void benchRedraw()
         return s.toStdString();
     };
     const double mOurs = median(ours.ms), mOurs0 = median(ours0.ms), mNaive = median(naive.ms);
-    std::printf("redraw 4x100k: nmstudio median %.1f ms (max %.1f, smoothing %.2g: raw+smoothed curves, %d pts/curve)%s"
-                " | naive replace median %.1f ms (max %.1f, %zu reps, %d pts/curve)%s | ratio %.3f | target <= %.0f ms: %s\n",
-                mOurs, maxOf(ours.ms), ChartSettings().smoothing(), ours.points, note(ours).c_str(), mNaive,
-                maxOf(naive.ms), naive.ms.size(), naive.points, note(naive).c_str(), mOurs / mNaive, kRedrawTargetMs,
-                mOurs <= kRedrawTargetMs ? "met" : "NOT met");
+    std::printf(
+        "redraw 4x100k: nmstudio median %.1f ms (max %.1f, smoothing %.2g: raw+smoothed curves, %d pts/curve)%s"
+        " | naive replace median %.1f ms (max %.1f, %zu reps, %d pts/curve)%s | ratio %.3f | target <= %.0f ms: %s\n",
+        mOurs, maxOf(ours.ms), ChartSettings().smoothing(), ours.points, note(ours).c_str(), mNaive, maxOf(naive.ms),
+        naive.ms.size(), naive.points, note(naive).c_str(), mOurs / mNaive, kRedrawTargetMs,
+        mOurs <= kRedrawTargetMs ? "met" : "NOT met");
     std::printf("redraw 4x100k, smoothing off: nmstudio median %.1f ms (max %.1f, %d pts/curve)%s | naive replace "
                 "median %.1f ms | ratio %.3f | target <= %.0f ms: %s\n",
                 mOurs0, maxOf(ours0.ms), ours0.points, note(ours0).c_str(), mNaive, mOurs0 / mNaive, kRedrawTargetMs,
                 mOurs0 <= kRedrawTargetMs ? "met" : "NOT met");
     std::printf("  of which range change + series update (before painting), median: nmstudio %.1f ms, smoothing off "
-                "%.1f ms, naive %.1f ms; the rest is layout + paint. Chart views %dx%d (both). Other processes used %.2f cores meanwhile\n",
+                "%.1f ms, naive %.1f ms; the rest is layout + paint. Chart views %dx%d (both). Other processes used "
+                "%.2f cores meanwhile\n",
                 median(ours.updateMs), median(ours0.updateMs), median(naive.updateMs), ours.viewSize.width(),
                 ours.viewSize.height(), others.cores());
     std::fflush(stdout);
@@ -412,7 +416,7 @@ void benchRedraw()
 // Gaps between the ticks of a 5 ms timer on the UI thread, each tagged (the chart page shown
 // when it ended).
 class LatencyProbe : public QObject {
-public:
+  public:
     explicit LatencyProbe(std::function<int()> tag = {}) : m_tag(std::move(tag))
     {
         m_timer.setTimerType(Qt::PreciseTimer);
@@ -441,7 +445,7 @@ public:
     }
     const std::vector<int> &tags() const { return m_tags; }
 
-private:
+  private:
     std::function<int()> m_tag;
     QTimer m_timer;
     QElapsedTimer m_clock;
@@ -452,8 +456,8 @@ private:
 
 struct LatencyStats {
     double median = NAN, p99 = NAN, max = NAN;
-    double uiBusy = NAN;   // UI-thread CPU time / wall time over the window
-    double others = NAN;   // cores used by other processes over the window
+    double uiBusy = NAN;    // UI-thread CPU time / wall time over the window
+    double others = NAN;    // cores used by other processes over the window
     double procCores = NAN; // process CPU time / wall time (cores in use by this process)
     long over50 = 0, over16 = 0, ticks = 0;
 };
@@ -475,8 +479,8 @@ LatencyStats stats(const std::vector<double> &gaps)
 // Measures for `ms` while switching the chart page every second, so every page is shown
 // (and refreshes with live data) during the window; also the worst gap per page.
 std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<double> &worstPerPage, double &uiBusy,
-                                         double &procCores, double &others, std::vector<double> *switchPerPage = nullptr,
-                                         int *frames = nullptr)
+                                         double &procCores, double &others,
+                                         std::vector<double> *switchPerPage = nullptr, int *frames = nullptr)
 {
     ChartPages *pages = w.pages();
     const int n = static_cast<int>(pages->count());
@@ -527,9 +531,10 @@ void printWorstPerPage(MainWindow &w, const char *label, const std::vector<doubl
 {
     std::printf("  %-9s worst gap per page:", label);
     for (size_t p = 0; p < worst.size(); ++p)
-        std::printf("%s %s %.1f ms", p ? "," : "",
-                    qPrintable(w.pages()->tabText(static_cast<int>(p)).replace(QStringLiteral("&&"), QStringLiteral("&"))),
-                    worst[p]);
+        std::printf(
+            "%s %s %.1f ms", p ? "," : "",
+            qPrintable(w.pages()->tabText(static_cast<int>(p)).replace(QStringLiteral("&&"), QStringLiteral("&"))),
+            worst[p]);
     std::printf("\n");
 }
 
@@ -880,8 +885,9 @@ int benchPageSwitch(const QString &file)
             ms[static_cast<size_t>(p)].push_back(nowMs(t));
             spin(30);
         }
-    std::printf("page switch (%s, %lld runs): first show / median of the next %d, ms:", qPrintable(QFileInfo(file).fileName()),
-                static_cast<long long>(w.store()->runIds().size()), kRounds - 1);
+    std::printf(
+        "page switch (%s, %lld runs): first show / median of the next %d, ms:", qPrintable(QFileInfo(file).fileName()),
+        static_cast<long long>(w.store()->runIds().size()), kRounds - 1);
     for (int p = 0; p < n; ++p) {
         std::vector<double> later(ms[static_cast<size_t>(p)].begin() + 1, ms[static_cast<size_t>(p)].end());
         std::printf("%s %s %.1f / %.1f", p ? "," : "",

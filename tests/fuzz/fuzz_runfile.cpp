@@ -40,12 +40,12 @@ enum class Ty : uint8_t { I32, I64, U64, U8, F32, F64, VStr, FStr, Compound, Cou
 
 struct Value {
     Ty type = Ty::I32;
-    size_t strLen = 16;         // FStr: bytes per string
-    bool null = false;          // H5S_NULL dataspace
-    std::vector<hsize_t> dims;  // empty: scalar
-    bool growing = false;       // chunked, unlimited first dimension
-    int pattern = 0;            // how elements are generated when nums/strs are empty
-    std::vector<double> nums;   // numeric elements, cycled
+    size_t strLen = 16;            // FStr: bytes per string
+    bool null = false;             // H5S_NULL dataspace
+    std::vector<hsize_t> dims;     // empty: scalar
+    bool growing = false;          // chunked, unlimited first dimension
+    int pattern = 0;               // how elements are generated when nums/strs are empty
+    std::vector<double> nums;      // numeric elements, cycled
     std::vector<std::string> strs; // string elements, cycled
 };
 
@@ -169,7 +169,8 @@ Tree baseTree()
         std::vector<std::pair<const char *, Ty>> fields;
     };
     const std::vector<Table> tables = {
-        {"train", 3,
+        {"train",
+         3,
          {{"loss", Ty::F32},
           {"accuracy", Ty::F32},
           {"lr", Ty::F64},
@@ -179,7 +180,8 @@ Tree baseTree()
           {"flops", Ty::F64}}},
         {"val", 2, {{"loss", Ty::F32}, {"accuracy", Ty::F32}, {"bits_per_char", Ty::F32}}},
         {"test", 1, {{"loss", Ty::F32}, {"accuracy", Ty::F32}, {"bits_per_char", Ty::F32}}},
-        {"continuity", 1,
+        {"continuity",
+         1,
          {{"loss_before", Ty::F32},
           {"dF1", Ty::F32},
           {"dF2", Ty::F32},
@@ -200,7 +202,11 @@ Tree baseTree()
     addDataset(t, ls + "/layer", strings({"fc1", "blk/fc2"}));
     addDataset(t, ls + "/step", series(Ty::I64, {3}, 0));
     for (const std::string &f : nm::layerSeriesNames())
-        addDataset(t, ls + "/" + f, series(f == "flips" ? Ty::I64 : f == "n" || f == "m" ? Ty::I32 : Ty::F32, {3, 2}, 6));
+        addDataset(t, ls + "/" + f,
+                   series(f == "flips"           ? Ty::I64
+                          : f == "n" || f == "m" ? Ty::I32
+                                                 : Ty::F32,
+                          {3, 2}, 6));
     const std::string sn = r + "/snapshots";
     addGroup(t, sn);
     Value snapSteps = series(Ty::I64, {2}, 0);
@@ -264,11 +270,40 @@ Tree baseTree()
 
 // ---- Tables the program indexes into ---------------------------------------------------------
 
-const hsize_t kDims[] = {0, 1, 2, 3, 4, 5, 8, 16, 64, 1000, hsize_t(1) << 20, hsize_t(1) << 28, hsize_t(1) << 31,
-                         (hsize_t(1) << 32) + 1, hsize_t(1) << 40, hsize_t(1) << 62};
-const double kNums[] = {-1, 0, 1, 2, 3, 4, 7, 100, -1e9, 2147483647.0, 2147483648.0, -2147483649.0, 9.3e18,
-                        std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(), 0.5,
-                        1e300, -9.3e18};
+const hsize_t kDims[] = {0,
+                         1,
+                         2,
+                         3,
+                         4,
+                         5,
+                         8,
+                         16,
+                         64,
+                         1000,
+                         hsize_t(1) << 20,
+                         hsize_t(1) << 28,
+                         hsize_t(1) << 31,
+                         (hsize_t(1) << 32) + 1,
+                         hsize_t(1) << 40,
+                         hsize_t(1) << 62};
+const double kNums[] = {-1,
+                        0,
+                        1,
+                        2,
+                        3,
+                        4,
+                        7,
+                        100,
+                        -1e9,
+                        2147483647.0,
+                        2147483648.0,
+                        -2147483649.0,
+                        9.3e18,
+                        std::numeric_limits<double>::quiet_NaN(),
+                        std::numeric_limits<double>::infinity(),
+                        0.5,
+                        1e300,
+                        -9.3e18};
 const size_t kStrLens[] = {1, 2, 4, 15, 16, 17, 64, 255, size_t(1) << 20, (size_t(1) << 20) + 1};
 const char *const kStrs[] = {"",
                              "nmstudio-run",
@@ -297,17 +332,39 @@ const char *const kStrs[] = {"",
                              "step",
                              "\xff\xfe not utf-8",
                              "a very long string that is longer than the sixteen bytes of a status"};
-const char *const kAttrNames[] = {"schema", "schema_version", "tool_version", "created", "run_count", "name",
-                                  "index", "recipe", "recipe_title", "nm", "seed", "config_json", "model",
-                                  "data", "task", "parameter_count", "effective_parameter_count", "threads",
-                                  "blas_kernel", "extra"};
-const char *const kDatasetNames[] = {"step", "loss", "layer", "name", "weight", "forward", "mask", "beta",
-                                     "alpha", "n", "m", "status", "flip_rate", "in", "out", "extra", "fc1",
-                                     "blk_fc2", "head", "layer_step"};
-const char *const kRunNames[] = {"001_b", "002_c", "999_z", "x", "000_run", "-5_neg", "abc", "10000000000000_big",
+const char *const kAttrNames[] = {"schema",
+                                  "schema_version",
+                                  "tool_version",
+                                  "created",
+                                  "run_count",
+                                  "name",
+                                  "index",
+                                  "recipe",
+                                  "recipe_title",
+                                  "nm",
+                                  "seed",
+                                  "config_json",
+                                  "model",
+                                  "data",
+                                  "task",
+                                  "parameter_count",
+                                  "effective_parameter_count",
+                                  "threads",
+                                  "blas_kernel",
+                                  "extra"};
+const char *const kDatasetNames[] = {"step", "loss",  "layer", "name",    "weight", "forward",   "mask",
+                                     "beta", "alpha", "n",     "m",       "status", "flip_rate", "in",
+                                     "out",  "extra", "fc1",   "blk_fc2", "head",   "layer_step"};
+const char *const kRunNames[] = {"001_b",       "002_c", "999_z", "x", "000_run", "-5_neg", "abc", "10000000000000_big",
                                  "000_run_copy"};
-const char *const kLinkTargets[] = {"/runs", "/", "/nonexistent", "/runs/000_run/train/step", "/runs/000_run/status",
-                                    "/updated", "/runs/000_run", "/runs/000_run/layers/name"};
+const char *const kLinkTargets[] = {"/runs",
+                                    "/",
+                                    "/nonexistent",
+                                    "/runs/000_run/train/step",
+                                    "/runs/000_run/status",
+                                    "/updated",
+                                    "/runs/000_run",
+                                    "/runs/000_run/layers/name"};
 
 // ---- The program -----------------------------------------------------------------------------
 
@@ -318,8 +375,7 @@ struct Bytes {
     bool done() const { return at >= n; }
     unsigned u8() { return at < n ? p[at++] : 0; }
     unsigned u16() { return u8() | (u8() << 8); }
-    template <typename T, size_t N>
-    const T &pick(const T (&table)[N]) { return table[u8() % N]; }
+    template <typename T, size_t N> const T &pick(const T (&table)[N]) { return table[u8() % N]; }
 };
 
 Node *pickNode(Tree &t, Bytes &b)
@@ -337,8 +393,8 @@ std::vector<Attr> *pickAttrs(Tree &t, Bytes &b)
 
 bool under(const std::string &path, const std::string &prefix)
 {
-    return path == prefix || (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
-                              path[prefix.size()] == '/');
+    return path == prefix ||
+           (path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 && path[prefix.size()] == '/');
 }
 
 void dropSubtree(Tree &t, const std::string &path, bool keepSelf)
@@ -571,8 +627,7 @@ double element(const Value &v, size_t i)
     }
 }
 
-template <typename T>
-T clampTo(double x)
+template <typename T> T clampTo(double x)
 {
     if (std::isnan(x))
         return 0;
@@ -595,8 +650,8 @@ std::vector<unsigned char> buffer(const Value &v, size_t count, std::vector<std:
     };
     for (size_t i = 0; i < count; ++i) {
         const double x = element(v, i);
-        const std::string s = v.strs.empty() ? std::to_string(static_cast<long long>(clampTo<int64_t>(x)))
-                                             : v.strs[i % v.strs.size()];
+        const std::string s =
+            v.strs.empty() ? std::to_string(static_cast<long long>(clampTo<int64_t>(x))) : v.strs[i % v.strs.size()];
         switch (v.type) {
         case Ty::I32:
             put(clampTo<int32_t>(x));
@@ -764,8 +819,7 @@ void writeTree(const Tree &t, const std::string &path)
 
 // ---- Reading it back -------------------------------------------------------------------------
 
-template <typename Fn>
-void call(const char *what, Fn &&fn)
+template <typename Fn> void call(const char *what, Fn &&fn)
 {
     try {
         fn();

@@ -60,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nmfuzz::bug(kName, "the splits do not cover the text", file.path.c_str());
     std::string sorted = d.vocab;
     std::sort(sorted.begin(), sorted.end());
-    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() || d.outputs() != static_cast<int>(d.vocab.size()))
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() ||
+        d.outputs() != static_cast<int>(d.vocab.size()))
         nmfuzz::bug(kName, "vocabulary has repeated bytes", file.path.c_str());
     checkTokens(d, d.trainTokens, "train");
     checkTokens(d, d.valTokens, "val");

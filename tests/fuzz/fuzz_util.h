@@ -13,7 +13,8 @@ namespace nmfuzz {
 // "/dev/shm/nmfuzz-PID" + suffix.
 inline std::string scratchPath(const std::string &suffix)
 {
-    const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
+    const char *dir =
+        access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp");
     return std::string(dir) + "/nmfuzz-" + std::to_string(getpid()) + suffix;
 }
 

@@ -6,6 +6,7 @@
 #include "ui_test_main.h"
 #include "ui_test_util.h"
 
+#include "chart_pages.h"
 #include "chart_settings.h"
 #include "curve_layer.h"
 #include "flip_heatmap.h"
@@ -16,9 +17,8 @@
 #include "palette.h"
 #include "plot_view.h"
 #include "scatter_chart.h"
-#include "summary_chart.h"
-#include "chart_pages.h"
 #include "step_values.h"
+#include "summary_chart.h"
 
 #include "nmcore/stats.h"
 
@@ -78,7 +78,7 @@ MetricChart *lossChart(RunStore &store, ChartSettings &settings)
 
 class TestCharts : public QObject {
     Q_OBJECT
-private Q_SLOTS:
+  private Q_SLOTS:
     void chartsReceivePointsWithOneReplacePerFrame()
     {
         RunStore store;
@@ -91,7 +91,7 @@ private Q_SLOTS:
         store.flush();
         QLineSeries *sa = c->mainSeries(a), *sb = c->mainSeries(b);
         QVERIFY(sa && sb);
-        QCOMPARE(sa->count(), 0); // the series are legend keys; the curve layer draws the points
+        QCOMPARE(sa->count(), 0);               // the series are legend keys; the curve layer draws the points
         QCOMPARE(c->mainPoints(a).size(), 500); // 500 points fit the plot width undecimated
         QCOMPARE(c->mainPoints(a).at(0), QPointF(1, 2.0));
         const int updates = c->curveLayer()->updates();
@@ -142,7 +142,8 @@ private Q_SLOTS:
                 for (int y = static_cast<int>(area.top() * scale); y < static_cast<int>(area.bottom() * scale); ++y) {
                     const QColor p = img.pixelColor(px, y);
                     if (std::abs(p.red() - colour.red()) + std::abs(p.green() - colour.green()) +
-                            std::abs(p.blue() - colour.blue()) < 40)
+                            std::abs(p.blue() - colour.blue()) <
+                        40)
                         rows << y;
                 }
                 const QString where = QStringLiteral("%1 steps, x %2").arg(steps).arg(x);

@@ -43,7 +43,7 @@ long stepOf(const RunStore &s, int id)
 
 class TestController : public QObject {
     Q_OBJECT
-private Q_SLOTS:
+  private Q_SLOTS:
     void runsTrainToCompletion()
     {
         RunStore store;

@@ -90,7 +90,7 @@ bool labelShows(const QWidget &w, const QString &text)
 
 class TestExperimentPanel : public QObject {
     Q_OBJECT
-private Q_SLOTS:
+  private Q_SLOTS:
     void defaultComparison()
     {
         ExperimentPanel p;
@@ -272,7 +272,8 @@ private Q_SLOTS:
                                          {nm::parseSweep("lr=0.01,0.1"), nm::parseSweep("lambda=1e-4,3e-4")}, {1, 2});
         QVERIFY(names(cli) == n);
         for (size_t i = 0; i < cli.size(); ++i)
-            QCOMPARE(QString::fromStdString(nm::configToJson(runs[i])), QString::fromStdString(nm::configToJson(cli[i])));
+            QCOMPARE(QString::fromStdString(nm::configToJson(runs[i])),
+                     QString::fromStdString(nm::configToJson(cli[i])));
         // A recipe twice in the form: the second one's runs get " 2".
         p.addRecipe(QStringLiteral("ste"))->setValue("lr", QStringLiteral("0.2"));
         const auto twice = names(p.configs());
@@ -286,12 +287,13 @@ private Q_SLOTS:
         QCOMPARE(sweepRange(1e-4, 1e-2, 3, true, false, &why),
                  (QStringList{QStringLiteral("0.0001"), QStringLiteral("0.001"), QStringLiteral("0.01")}));
         QCOMPARE(sweepRange(0.1, 0.5, 5, false, false, &why),
-                 (QStringList{QStringLiteral("0.1"), QStringLiteral("0.2"), QStringLiteral("0.3"), QStringLiteral("0.4"),
-                              QStringLiteral("0.5")}));
-        QCOMPARE(sweepRange(100, 400, 4, false, true, &why),
-                 (QStringList{QStringLiteral("100"), QStringLiteral("200"), QStringLiteral("300"), QStringLiteral("400")}));
-        QCOMPARE(sweepRange(64, 512, 4, true, true, &why),
-                 (QStringList{QStringLiteral("64"), QStringLiteral("128"), QStringLiteral("256"), QStringLiteral("512")}));
+                 (QStringList{QStringLiteral("0.1"), QStringLiteral("0.2"), QStringLiteral("0.3"),
+                              QStringLiteral("0.4"), QStringLiteral("0.5")}));
+        QCOMPARE(
+            sweepRange(100, 400, 4, false, true, &why),
+            (QStringList{QStringLiteral("100"), QStringLiteral("200"), QStringLiteral("300"), QStringLiteral("400")}));
+        QCOMPARE(sweepRange(64, 512, 4, true, true, &why), (QStringList{QStringLiteral("64"), QStringLiteral("128"),
+                                                                        QStringLiteral("256"), QStringLiteral("512")}));
         QVERIFY(why.isEmpty());
         QVERIFY(sweepRange(0, 1, 3, true, false, &why).isEmpty());
         QVERIFY(why.contains(QStringLiteral("log spacing needs both ends above 0")));
@@ -376,8 +378,9 @@ private Q_SLOTS:
         setKey(again, QStringLiteral("warmup"));
         typeValues(again, QStringLiteral("10, 5000"));
         QVERIFY(!p.isValid());
-        QVERIFY2(again->error().startsWith(QStringLiteral("--sweep (at lr=0.1, warmup=5000): warmup: 5000 exceeds steps")),
-                 qPrintable(again->error()));
+        QVERIFY2(
+            again->error().startsWith(QStringLiteral("--sweep (at lr=0.1, warmup=5000): warmup: 5000 exceeds steps")),
+            qPrintable(again->error()));
         QCOMPARE(p.firstError(), again->error());
         typeValues(again, QStringLiteral("10, 50"));
         QVERIFY(p.isValid());
@@ -451,7 +454,8 @@ private Q_SLOTS:
         const auto rc = c.configs();
         QCOMPARE(rc.size(), runs.size());
         for (size_t i = 0; i < rc.size(); ++i)
-            QCOMPARE(QString::fromStdString(nm::configToJson(rc[i])), QString::fromStdString(nm::configToJson(runs[i])));
+            QCOMPARE(QString::fromStdString(nm::configToJson(rc[i])),
+                     QString::fromStdString(nm::configToJson(runs[i])));
         // Configs without a sweep clear the rows.
         c.showConfigs({nm::defaultConfig()});
         QVERIFY(c.sweepRows().isEmpty());

@@ -130,14 +130,14 @@ FigurePreset preset(const QString &name)
 
 class TestExport : public QObject {
     Q_OBJECT
-private:
+  private:
     RunStore m_store;
     ChartSettings m_settings;
     std::unique_ptr<MetricChart> m_chart;
     QTemporaryDir m_dir;
     int m_a = -1, m_b = -1;
 
-private Q_SLOTS:
+  private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());

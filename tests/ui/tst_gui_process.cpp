@@ -52,7 +52,7 @@ const QString kSample = QStringLiteral(NM_SOURCE_DIR "/sample_runs/mlp_2to4_ste_
 
 class TestGuiProcess : public QObject {
     Q_OBJECT
-private Q_SLOTS:
+  private Q_SLOTS:
     void exportWithAPreset()
     {
         QTemporaryDir home;

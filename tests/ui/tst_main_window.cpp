@@ -6,10 +6,10 @@
 #include "chart_pages.h"
 #include "chart_panel.h"
 #include "experiment_panel.h"
+#include "flip_heatmap.h"
 #include "fork_dialog.h"
 #include "heatmap_panel.h"
 #include "image_chart.h"
-#include "flip_heatmap.h"
 #include "layer_inspector.h"
 #include "main_window.h"
 #include "metric_chart.h"
@@ -37,9 +37,9 @@
 #include <QSet>
 #include <QSettings>
 #include <QSpinBox>
-#include <QToolButton>
 #include <QTemporaryDir>
 #include <QTimer>
+#include <QToolButton>
 
 using namespace nmui;
 using State = TrainingController::State;
@@ -76,7 +76,7 @@ long stepOf(MainWindow &w, int id)
 
 class TestMainWindow : public QObject {
     Q_OBJECT
-private:
+  private:
     QTemporaryDir m_dir;
 
     // The window with no experiment of its own and nothing recorded, showing `file`.
@@ -87,7 +87,7 @@ private:
         return w.openRunFile(file) && w.waitForSnapshots();
     }
 
-private Q_SLOTS:
+  private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
@@ -434,9 +434,8 @@ private Q_SLOTS:
         const int id = w.controller()->experimentRuns()[0];
         QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(recorded) && stepOf(w, id) > 10, 20000);
         QVERIFY(QDir(folder).removeRecursively());
-        QTRY_VERIFY_WITH_TIMEOUT(w.statusMessage()->text().startsWith(
-                                     QStringLiteral("Recording stopped: the file was removed")),
-                                 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            w.statusMessage()->text().startsWith(QStringLiteral("Recording stopped: the file was removed")), 20000);
         QVERIFY2(w.statusMessage()->toolTip().contains(recorded), qPrintable(w.statusMessage()->toolTip()));
         if (const QByteArray dir = qgetenv("NM_SCREENSHOT_DIR"); !dir.isEmpty())
             w.grab().save(QDir(QString::fromLocal8Bit(dir)).filePath(QStringLiteral("recording-stopped.png")));
@@ -446,8 +445,9 @@ private Q_SLOTS:
         w.controller()->stop();
         QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 20000);
         // Finished, and still saying that the recording stopped, until the next start.
-        QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Finished. Recording stopped: the file was removed")),
-                 qPrintable(w.statusMessage()->text()));
+        QVERIFY2(
+            w.statusMessage()->text().startsWith(QStringLiteral("Finished. Recording stopped: the file was removed")),
+            qPrintable(w.statusMessage()->text()));
         QVERIFY(w.statusMessage()->toolTip().contains(recorded));
     }
 
@@ -459,8 +459,8 @@ private Q_SLOTS:
         QStringList mine;
         const QDateTime now = QDateTime::currentDateTime();
         for (int k = 0; k < 20; ++k) {
-            mine << QDir(folder).filePath(QStringLiteral("experiment-%1.h5")
-                                              .arg(now.addSecs(k).toString(QStringLiteral("yyyyMMdd-HHmmss"))));
+            mine << QDir(folder).filePath(
+                QStringLiteral("experiment-%1.h5").arg(now.addSecs(k).toString(QStringLiteral("yyyyMMdd-HHmmss"))));
             QFile f(mine.back());
             QVERIFY(f.open(QIODevice::WriteOnly));
             f.write("precious");
@@ -497,10 +497,15 @@ private Q_SLOTS:
         // whose rounding differs from step 1 and grows with the steps.
         QTemporaryDir dir;
         const std::string path = dir.filePath(QStringLiteral("parent.h5")).toStdString();
-        nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
-                                                        {"mlp_hidden", "32,32"}, {"recipe", "ste"},
-                                                        {"eval_every", "20"}, {"snapshot_every", "30"},
-                                                        {"threads", "1"}, {"name", "parent"}});
+        nm::RunConfig config = nm::parseConfig("", "",
+                                               {{"data", "synthetic"},
+                                                {"steps", "60"},
+                                                {"mlp_hidden", "32,32"},
+                                                {"recipe", "ste"},
+                                                {"eval_every", "20"},
+                                                {"snapshot_every", "30"},
+                                                {"threads", "1"},
+                                                {"name", "parent"}});
         {
             nm::Experiment exp({config}, 1);
             nm::RunFileWriter writer(path, exp.infos());
@@ -538,10 +543,15 @@ private Q_SLOTS:
         const std::string path = dir.filePath(QStringLiteral("flops.h5")).toStdString();
         std::vector<nm::RunConfig> configs;
         for (const char *recipe : {"dense", "srste"})
-            configs.push_back(nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
-                                                       {"mlp_hidden", "32,32"}, {"recipe", recipe},
-                                                       {"nm", "1:8"}, {"eval_every", "20"}, {"threads", "1"},
-                                                       {"name", recipe}}));
+            configs.push_back(nm::parseConfig("", "",
+                                              {{"data", "synthetic"},
+                                               {"steps", "60"},
+                                               {"mlp_hidden", "32,32"},
+                                               {"recipe", recipe},
+                                               {"nm", "1:8"},
+                                               {"eval_every", "20"},
+                                               {"threads", "1"},
+                                               {"name", recipe}}));
         {
             nm::Experiment exp(configs, 1);
             nm::RunFileWriter writer(path, exp.infos());
@@ -585,10 +595,15 @@ private Q_SLOTS:
         // bar warn that the replay rounds differently.
         QTemporaryDir dir;
         const std::string path = dir.filePath(QStringLiteral("other.h5")).toStdString();
-        nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
-                                                        {"mlp_hidden", "32,32"}, {"recipe", "sste"},
-                                                        {"eval_every", "20"}, {"snapshot_every", "30"},
-                                                        {"threads", "1"}, {"name", "far"}});
+        nm::RunConfig config = nm::parseConfig("", "",
+                                               {{"data", "synthetic"},
+                                                {"steps", "60"},
+                                                {"mlp_hidden", "32,32"},
+                                                {"recipe", "sste"},
+                                                {"eval_every", "20"},
+                                                {"snapshot_every", "30"},
+                                                {"threads", "1"},
+                                                {"name", "far"}});
         {
             nm::Experiment exp({config}, 1);
             auto infos = exp.infos();
@@ -623,7 +638,8 @@ private Q_SLOTS:
         QVERIFY2(d.note().contains(QStringLiteral("OpenBLAS kernel FarAwayKernel")), qPrintable(d.note()));
         const int replayed = d.forkNow();
         QVERIFY2(replayed > 0, qPrintable(d.error()));
-        QVERIFY2(w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")), qPrintable(w.statusMessage()->text()));
+        QVERIFY2(w.statusMessage()->text().contains(QStringLiteral("FarAwayKernel")),
+                 qPrintable(w.statusMessage()->text()));
         QTRY_COMPARE_WITH_TIMEOUT(w.controller()->state(), State::Finished, 60000);
         // The end of the runs does not hide the warning.
         QVERIFY2(w.statusMessage()->text().startsWith(QStringLiteral("Finished. ")) &&
@@ -647,11 +663,16 @@ private Q_SLOTS:
         // those of a run that never stopped.
         QTemporaryDir dir;
         const std::string path = dir.filePath(QStringLiteral("stopped.h5")).toStdString();
-        const nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "60"},
-                                                              {"mlp_hidden", "32,32"}, {"recipe", "srste"},
-                                                              {"lambda", "0.001"}, {"eval_every", "20"},
-                                                              {"snapshot_every", "25"}, {"threads", "1"},
-                                                              {"name", "halted"}});
+        const nm::RunConfig config = nm::parseConfig("", "",
+                                                     {{"data", "synthetic"},
+                                                      {"steps", "60"},
+                                                      {"mlp_hidden", "32,32"},
+                                                      {"recipe", "srste"},
+                                                      {"lambda", "0.001"},
+                                                      {"eval_every", "20"},
+                                                      {"snapshot_every", "25"},
+                                                      {"threads", "1"},
+                                                      {"name", "halted"}});
         const auto data = nm::loadDataset(nm::dataOptions(config));
         std::vector<float> whole;
         {
@@ -691,7 +712,8 @@ private Q_SLOTS:
         const auto &lc = *w.store()->run(child)->train.column("loss");
         QCOMPARE(lc.size(), size_t(60));
         for (size_t i = 40; i < 60; ++i)
-            QVERIFY2(lc[i] == whole[i], qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(whole[i])));
+            QVERIFY2(lc[i] == whole[i],
+                     qPrintable(QStringLiteral("step %1: %2 vs %3").arg(i + 1).arg(lc[i]).arg(whole[i])));
         if (const QString shots = qEnvironmentVariable("NM_SCREENSHOTS"); !shots.isEmpty()) {
             d.show();
             d.grab().save(shots + QStringLiteral("/resume_dialog.png"));
@@ -705,9 +727,13 @@ private Q_SLOTS:
         // that nmtrain cannot train.
         QTemporaryDir dir;
         const std::string path = dir.filePath(QStringLiteral("torch.h5")).toStdString();
-        const nm::RunConfig config = nm::parseConfig("", "", {{"data", "synthetic"}, {"steps", "20"},
-                                                              {"mlp_hidden", "32,32"}, {"recipe", "srste"},
-                                                              {"snapshot_every", "10"}, {"name", "cnn"}});
+        const nm::RunConfig config = nm::parseConfig("", "",
+                                                     {{"data", "synthetic"},
+                                                      {"steps", "20"},
+                                                      {"mlp_hidden", "32,32"},
+                                                      {"recipe", "srste"},
+                                                      {"snapshot_every", "10"},
+                                                      {"name", "cnn"}});
         {
             nm::Trainer t(config, nm::loadDataset(nm::dataOptions(config)));
             nm::RunFileWriter writer(path, {t.info()});

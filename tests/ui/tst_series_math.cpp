@@ -17,7 +17,7 @@ using namespace nmui::plot;
 
 class TestSeriesMath : public QObject {
     Q_OBJECT
-private Q_SLOTS:
+  private Q_SLOTS:
     void emaOfConstantIsConstant()
     {
         // Debiasing: an undebiased EMA would start near 0 and creep up to 5.

@@ -22,7 +22,7 @@ struct SyntheticRun {
     // Flip rate of layer l at a step.
     std::function<float(long step)> valAccuracy = [](long) { return 0.8f; };
     std::vector<std::pair<std::string, std::string>> sweep = {}; // RunConfig::sweep
-    std::function<void(nm::RunConfig &)> config = nullptr;  // further changes to the config
+    std::function<void(nm::RunConfig &)> config = nullptr;       // further changes to the config
     std::function<float(int layer, long step)> flipRate = [](int l, long s) {
         return 0.01f * static_cast<float>(l + 1) / static_cast<float>(1 + s / 100);
     };

@@ -10,14 +10,14 @@
 namespace nm {
 
 class ComputeSlots {
-public:
+  public:
     explicit ComputeSlots(int count) : m_free(count) {}
     void acquire(); // blocks until it is this caller's turn and a slot is free
     void release();
 
     // Holds a slot for one scope (a null ComputeSlots holds nothing).
     class Guard {
-    public:
+      public:
         explicit Guard(ComputeSlots *s) : m_slots(s)
         {
             if (m_slots)
@@ -31,11 +31,11 @@ public:
         Guard(const Guard &) = delete;
         Guard &operator=(const Guard &) = delete;
 
-    private:
+      private:
         ComputeSlots *m_slots;
     };
 
-private:
+  private:
     std::mutex m_mutex;
     std::condition_variable m_cv;
     int m_free;

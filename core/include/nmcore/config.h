@@ -45,12 +45,12 @@ struct RunConfig {
     std::string nm = "2:4";
     std::string sparseLayers = "default"; // default | all | none | comma-separated layer names
     bool keepIndivisibleDense = false;
-    double lambda = 2e-4;                 // SR-STE λ
-    std::string srsteDecay = "coupled";   // coupled | decoupled
-    std::string ssteBeta = "frozen";      // frozen | dynamic
-    double mdgfFraction = 0.5;            // α ≈ 0 at this fraction of the sparse span
-    double mdgfKappa = 0.0;               // explicit κ (0: from mdgfFraction)
-    std::string mdgfGrad = "identity";    // identity | scaled
+    double lambda = 2e-4;               // SR-STE λ
+    std::string srsteDecay = "coupled"; // coupled | decoupled
+    std::string ssteBeta = "frozen";    // frozen | dynamic
+    double mdgfFraction = 0.5;          // α ≈ 0 at this fraction of the sparse span
+    double mdgfKappa = 0.0;             // explicit κ (0: from mdgfFraction)
+    std::string mdgfGrad = "identity";  // identity | scaled
     double pgfDense = 0.0, pgfFinetune = 0.0;
     int tsrsteRefresh = 40;
     double tsrsteDenseTail = 1.0 / 6.0;
@@ -60,7 +60,7 @@ struct RunConfig {
     bool diagnostics = true; // false: masks and flips only (no gradient statistics, ΔW̃, continuity)
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
     long snapshotEvery = 500; // 0: only the first and the last step
-    bool checkpoints = true;  // parameters + optimiser + sparsity state with each snapshot (after step 0) and at the end
+    bool checkpoints = true; // parameters + optimiser + sparsity state with each snapshot (after step 0) and at the end
 
     // Not an option: the values an experiment's sweep gave this run (nmtrain --sweep), as
     // (option key, value as written), in sweep order. Recorded as the run attribute `sweep`.
@@ -73,8 +73,8 @@ struct OptionInfo {
     std::string key;
     OptionType type;
     std::string help;
-    std::string defaultText;          // as shown by --help (mentions per-model defaults)
-    std::vector<std::string> choices; // for Choice
+    std::string defaultText;           // as shown by --help (mentions per-model defaults)
+    std::vector<std::string> choices;  // for Choice
     double minValue = 0, maxValue = 0; // for Int/Float/IntList (inclusive)
 };
 

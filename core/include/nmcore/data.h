@@ -23,11 +23,11 @@ namespace nm {
 enum class TaskKind { Classification, Language };
 
 struct Batch {
-    int rows = 0;               // B
-    int seqLen = 1;             // T (1 for classification)
-    std::vector<float> inputs;  // (B, D) features, classification only
-    std::vector<int> tokens;    // (B, T) input tokens, language only
-    std::vector<int> targets;   // (B) class labels or (B, T) next tokens
+    int rows = 0;              // B
+    int seqLen = 1;            // T (1 for classification)
+    std::vector<float> inputs; // (B, D) features, classification only
+    std::vector<int> tokens;   // (B, T) input tokens, language only
+    std::vector<int> targets;  // (B) class labels or (B, T) next tokens
 };
 
 struct Dataset {
@@ -76,11 +76,11 @@ std::vector<std::string> fortunesCorpusFiles();
 // Deterministic training batches. Classification walks a per-epoch permutation drawn from
 // (seed, epoch); language draws random windows from (seed, step).
 class TrainSampler {
-public:
+  public:
     TrainSampler(std::shared_ptr<const Dataset> data, uint64_t seed, int batch, int seqLen);
     void fill(Batch &batch, long step);
 
-private:
+  private:
     void ensureEpoch(long epoch);
     std::shared_ptr<const Dataset> m_data;
     uint64_t m_seed;

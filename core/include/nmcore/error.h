@@ -8,19 +8,19 @@
 namespace nm {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // Invalid configuration: names the field and what is allowed.
 class ConfigError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
 // Missing or unreadable data (datasets, corpora, run files).
 class DataError : public Error {
-public:
+  public:
     using Error::Error;
 };
 

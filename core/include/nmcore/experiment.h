@@ -80,7 +80,7 @@ struct ThreadBudget {
 ThreadBudget threadBudget(int runs, int cores);
 
 class Experiment {
-public:
+  public:
     // Loads the data and builds every trainer (ConfigError/DataError before anything runs).
     // `threads` is the total budget (0: every core); each run's config.threads is set to its share.
     explicit Experiment(std::vector<RunConfig> runs, int threads = 0);
@@ -114,7 +114,7 @@ public:
     void requestStop();
     void setPaused(bool paused);
 
-private:
+  private:
     void runThread(size_t i);
 
     struct Run {

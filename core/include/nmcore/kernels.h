@@ -9,12 +9,11 @@
 namespace nm::kernels {
 
 // out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC); bias may be null.
-void linearForward(float *out, const float *inp, const float *weight, const float *bias, int N, int C,
-                   int OC);
+void linearForward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC);
 // dinp (N, C) += dout · weight; dweight (OC, C) += doutᵀ · inp; dbias (OC) += Σ_rows dout.
 // dinp, dweight and dbias may each be null (e.g. for the input layer, or no bias).
-void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                    const float *weight, int N, int C, int OC);
+void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp, const float *weight,
+                    int N, int C, int OC);
 
 // out = max(inp, 0); dinp += dout ⊙ [out > 0] (uses the forward output).
 void reluForward(float *out, const float *inp, long n);
@@ -25,16 +24,14 @@ void geluForward(float *out, const float *inp, long n);
 void geluBackward(float *dinp, const float *inp, const float *dout, long n);
 
 // LayerNorm over the last dimension C with eps 1e-5. mean and rstd (N) are saved for backward.
-void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                      const float *bias, int N, int C);
+void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                      int N, int C);
 void layernormBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                        const float *weight, const float *mean, const float *rstd, int N, int C);
 
 // out (B, T, C) = wte[tokens] + wpe[t]. tokens (B, T) must lie in [0, V).
-void embeddingForward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T,
-                      int C);
-void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T,
-                       int C);
+void embeddingForward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C);
+void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *tokens, int B, int T, int C);
 
 // Multi-head self-attention, causal (token t sees tokens 0..t: the GPT) or over all tokens
 // (the ViT). qkv (B, T, 3C) holds q, k, v side by side; heads split C into NH slices of C/NH.
@@ -42,8 +39,8 @@ void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *t
 // concatenation of the heads' outputs.
 void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, bool causal = true);
 // dqkv (B, T, 3C) += gradient; scratch must hold B*NH*T*T floats.
-void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                       int B, int T, int C, int NH, bool causal = true);
+void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B, int T,
+                       int C, int NH, bool causal = true);
 
 // Softmax cross-entropy, mean over N rows. probs (N, V) keep the softmax for backward;
 // returns the mean loss. targets in [0, V).

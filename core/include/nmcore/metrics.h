@@ -12,8 +12,7 @@ enum class ValueKind { F32, F64, I32, I64 };
 // How one chart point that stands for several steps combines them.
 enum class Aggregation { Mean, Sum, Last };
 
-template <typename Source>
-struct MetricField {
+template <typename Source> struct MetricField {
     const char *name; // dataset name in the run file (and chart column)
     ValueKind kind;
     double (*get)(const Source &);

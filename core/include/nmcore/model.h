@@ -22,7 +22,7 @@ namespace nm {
 
 struct ParamTensor {
     std::string name;
-    long offset = 0;        // into params()/grads()
+    long offset = 0; // into params()/grads()
     long size = 0;
     std::vector<int> shape; // e.g. {out, in}
     bool decay = true;      // weight decay applies (matrices yes; biases, LayerNorm no)
@@ -38,7 +38,7 @@ struct LinearVariant {
 };
 
 struct LinearLayer {
-    std::string name;         // e.g. "fc1", "h0.mlp.fc1"
+    std::string name; // e.g. "fc1", "h0.mlp.fc1"
     int in = 0, out = 0;
     float *weight = nullptr;  // W (out, in), view into params
     float *bias = nullptr;    // (out)
@@ -58,7 +58,7 @@ void linearForward(const LinearLayer &l, float *out, const float *inp, int N);
 void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const float *inp, int N);
 
 class Model {
-public:
+  public:
     virtual ~Model() = default;
     Model(const Model &) = delete;
     Model &operator=(const Model &) = delete;
@@ -90,7 +90,7 @@ public:
     // over the full T×T, 12·B·T²·C per block).
     virtual double attentionFlops(const Batch &) const { return 0; }
 
-protected:
+  protected:
     Model() = default;
     // Layout helpers for constructors: declare tensors, then allocate(), then bind views.
     long addTensor(const std::string &name, std::vector<int> shape, bool decay);
@@ -111,12 +111,12 @@ struct MlpShape {
 };
 
 struct VitShape {
-    int side = 28;     // square images of side × side pixels (one channel)
+    int side = 28; // square images of side × side pixels (one channel)
     int classes = 10;
-    int patch = 7;     // P: P×P patches, (side/P)² tokens
-    int layers = 2;    // L
-    int heads = 4;     // NH
-    int width = 64;    // C
+    int patch = 7;          // P: P×P patches, (side/P)² tokens
+    int layers = 2;         // L
+    int heads = 4;          // NH
+    int width = 64;         // C
     bool classToken = true; // pool by a class token (else the mean of the patch tokens)
 };
 

@@ -21,7 +21,7 @@ struct OptimizerSettings {
 };
 
 class Optimizer {
-public:
+  public:
     virtual ~Optimizer() = default;
     // One update with learning rate lr; `step` counts from 1 (AdamW bias correction).
     virtual void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,

@@ -9,7 +9,7 @@
 namespace nm {
 
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed = 0) { reseed(seed); }
 
     void reseed(uint64_t seed)
@@ -76,7 +76,7 @@ public:
         m_hasSpare = s[5] != 0;
     }
 
-private:
+  private:
     static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     uint64_t m_s[4] = {};
     float m_spare = 0.0f;

@@ -24,7 +24,7 @@ inline constexpr int kRunFileVersion = 1;
 
 // Not a run file, unknown schema version, truncated or corrupt, or an I/O failure.
 class RunFileError : public Error {
-public:
+  public:
     using Error::Error;
 };
 
@@ -50,7 +50,7 @@ struct RunFileOptions {
 
 // A file exists at the path and the options say Refuse.
 class RunFileExists : public RunFileError {
-public:
+  public:
     using RunFileError::RunFileError;
 };
 
@@ -76,7 +76,7 @@ std::vector<uint8_t> unpackMask(const std::vector<uint8_t> &packed, int rows, in
 // of different runs may be called from different threads. Runs that have not ended when the
 // writer closes are recorded as Stopped.
 class RunFileWriter {
-public:
+  public:
     // From the trainers' RunInfo (Trainer::info()): the layout (layer names and shapes) is known.
     RunFileWriter(const std::string &path, const std::vector<RunInfo> &runs, const RunFileOptions &options = {});
     // From configs only: builds each run's model once (loading its data) to learn the layout.
@@ -95,8 +95,7 @@ public:
     void flush();
     void close(); // throws only when the file cannot be closed at all
 
-
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };
@@ -116,30 +115,30 @@ struct LayerSeries {
 };
 
 struct RunHeader {
-    std::string group;        // HDF5 group name, e.g. "runs/000_srste_s1"
-    std::string name;         // run name
-    std::string configJson;   // the full config (every key)
+    std::string group;      // HDF5 group name, e.g. "runs/000_srste_s1"
+    std::string name;       // run name
+    std::string configJson; // the full config (every key)
     RunConfig config;
     RecipeKind recipe = RecipeKind::Dense;
-    std::string status;       // Pending (not started), Running, Completed, Stopped, Diverged
-    long lastStep = 0;        // steps recorded so far
-    std::vector<SparseLayerInfo> layers;  // every Linear layer
+    std::string status;                    // Pending (not started), Running, Completed, Stopped, Diverged
+    long lastStep = 0;                     // steps recorded so far
+    std::vector<SparseLayerInfo> layers;   // every Linear layer
     std::vector<std::string> sparseLayers; // column order of the per-layer series
-    RunSummary summary;       // final metrics when finished (NaN otherwise)
+    RunSummary summary;                    // final metrics when finished (NaN otherwise)
     std::string modelDescription, dataDescription;
     uint64_t seed = 0;
-    std::string nm;           // configured N:M, e.g. "2:4"
+    std::string nm; // configured N:M, e.g. "2:4"
     long parameterCount = 0, effectiveParameterCount = 0;
     int threads = 0;
-    std::string blasKernel;   // OpenBLAS kernel of the machine that wrote the run
-    std::string parent;       // a resumed or forked run: the run it continues ("" otherwise)
-    long forkStep = -1;       // and the step it continues from
+    std::string blasKernel; // OpenBLAS kernel of the machine that wrote the run
+    std::string parent;     // a resumed or forked run: the run it continues ("" otherwise)
+    long forkStep = -1;     // and the step it continues from
 };
 
 // Opens a finished or still-written file; reads only the headers on open and everything else
 // on demand. Throws RunFileError with a message naming the file and the problem.
 class RunFileReader {
-public:
+  public:
     explicit RunFileReader(const std::string &path);
     ~RunFileReader();
     RunFileReader(const RunFileReader &) = delete;
@@ -184,7 +183,7 @@ public:
     std::vector<long> checkpointSteps(int run) const;
     Checkpoint checkpoint(int run, long step) const;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> m_impl;
 };

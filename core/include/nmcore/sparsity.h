@@ -43,10 +43,10 @@ enum class RecipeKind {
     TSrSteDf,
     Asp,
 };
-const char *toString(RecipeKind kind);              // the --recipe spelling, e.g. "srste"
-RecipeKind parseRecipe(const std::string &name);    // throws ConfigError listing the choices
-const std::vector<std::string> &recipeNames();      // every --recipe spelling, in order
-std::string recipeTitle(RecipeKind kind);           // for legends, e.g. "SR-STE"
+const char *toString(RecipeKind kind);           // the --recipe spelling, e.g. "srste"
+RecipeKind parseRecipe(const std::string &name); // throws ConfigError listing the choices
+const std::vector<std::string> &recipeNames();   // every --recipe spelling, in order
+std::string recipeTitle(RecipeKind kind);        // for legends, e.g. "SR-STE"
 
 // Parses "N:M" (1 <= N < M <= 128); throws ConfigError naming `key`.
 void parseNm(const std::string &text, int &n, int &m, const std::string &key = "nm");
@@ -56,7 +56,7 @@ void parseNm(const std::string &text, int &n, int &m, const std::string &key = "
 // The PGF phases (algorithms.md §2.6): dense for the first `denseFraction` of the steps,
 // hard-mask fine-tune for the last `finetuneFraction`, the recipe's sparse span between.
 struct PgfPhases {
-    long denseEnd = 0;     // first sparse step
+    long denseEnd = 0;      // first sparse step
     long finetuneStart = 0; // first fine-tune step (== total when there is none)
 };
 PgfPhases pgfPhases(long totalSteps, double denseFraction, double finetuneFraction);
@@ -90,43 +90,43 @@ struct SparseLayerInfo {
 
 // One row per sparse layer per step. NaN marks "not measured at this step".
 struct LayerStats {
-    long flips = 0;            // changed mask bits (see the convention above)
-    float flipRate = 0;        // flips / (in·out)
-    float sad = NAN;           // ‖m_t ⊕ m_{t−K}‖₁ / D every K = sad_every steps
-    float oscillation = NAN;   // Σ per-step flips over the same window / ‖m_t ⊕ m_{t−K}‖₁ (≥ 1; inf if net 0)
-    float gradNorm = 0;        // ‖G‖₂
-    float gradNormKept = 0;    // ‖m⊙G‖₂
-    float gradNormPruned = 0;  // ‖(1−m)⊙G‖₂
-    float prunedShare = 0;     // gradNormPruned / gradNorm
-    float gradStdKept = 0;     // element std of G over kept positions
-    float gradStdPruned = 0;   // … over pruned positions
-    float gradNoise = NAN;     // coefficient of variation of ‖G‖ over the last noise_window steps
+    long flips = 0;          // changed mask bits (see the convention above)
+    float flipRate = 0;      // flips / (in·out)
+    float sad = NAN;         // ‖m_t ⊕ m_{t−K}‖₁ / D every K = sad_every steps
+    float oscillation = NAN; // Σ per-step flips over the same window / ‖m_t ⊕ m_{t−K}‖₁ (≥ 1; inf if net 0)
+    float gradNorm = 0;      // ‖G‖₂
+    float gradNormKept = 0;  // ‖m⊙G‖₂
+    float gradNormPruned = 0; // ‖(1−m)⊙G‖₂
+    float prunedShare = 0;    // gradNormPruned / gradNorm
+    float gradStdKept = 0;    // element std of G over kept positions
+    float gradStdPruned = 0;  // … over pruned positions
+    float gradNoise = NAN;    // coefficient of variation of ‖G‖ over the last noise_window steps
     float gradNoiseKept = NAN;
     float gradNoisePruned = NAN;
-    float deltaForward = 0;    // ‖W̃_{t+1} − W̃_t‖₂
-    float decayNorm = 0;       // ‖λ(1−m)⊙W‖₂ (SR-STE family), else 0
-    float alpha = 1;           // factor on pruned weights in W̃: MDGF α; 1 dense; 0 hard mask
-    int n = 0, m = 0;          // N:M of the mask used in this step (SDGF frames; M = 0 in a dense phase)
-    float lambda = 0;          // SR-STE λ in effect
-    float beta = 1;            // S-STE β (1 otherwise)
-    float sparsity = 0;        // fraction of zeros in the W̃ this step's forward used
+    float deltaForward = 0; // ‖W̃_{t+1} − W̃_t‖₂
+    float decayNorm = 0;    // ‖λ(1−m)⊙W‖₂ (SR-STE family), else 0
+    float alpha = 1;        // factor on pruned weights in W̃: MDGF α; 1 dense; 0 hard mask
+    int n = 0, m = 0;       // N:M of the mask used in this step (SDGF frames; M = 0 in a dense phase)
+    float lambda = 0;       // SR-STE λ in effect
+    float beta = 1;         // S-STE β (1 otherwise)
+    float sparsity = 0;     // fraction of zeros in the W̃ this step's forward used
 };
 
 // S-STE continuity (algorithms.md §3.4) on the step's own batch, every continuity_every steps.
 struct ContinuityMetrics {
-    float lossBefore = 0;  // F(S(W_t))
-    float dF1 = 0;         // F(S(W_{t+1})) − F(S(W_t))          (weights and masks move)
-    float dF2 = 0;         // F(S_frozen(W_{t+1})) − F(S(W_t))   (mask frozen at m(W_t))
-    float aodActual = 0;   // F(S(W_t)) − F(S(W_{t+1}))
-    float aodPredicted = 0; // −⟨∇_{W̃}F, S(W_{t+1}) − S(W_t)⟩ over every parameter
+    float lossBefore = 0;      // F(S(W_t))
+    float dF1 = 0;             // F(S(W_{t+1})) − F(S(W_t))          (weights and masks move)
+    float dF2 = 0;             // F(S_frozen(W_{t+1})) − F(S(W_t))   (mask frozen at m(W_t))
+    float aodActual = 0;       // F(S(W_t)) − F(S(W_{t+1}))
+    float aodPredicted = 0;    // −⟨∇_{W̃}F, S(W_{t+1}) − S(W_t)⟩ over every parameter
     float aodPredictedSte = 0; // −⟨G, W_{t+1} − W_t⟩: the straight-through prediction (G = ∇_{W̃}F taken for W)
-    long flips = 0;        // mask bits changed by the step (all sparse layers)
+    long flips = 0;            // mask bits changed by the step (all sparse layers)
 };
 
 // A sparse layer's state at one step (run files, the layer inspector).
 struct LayerSnapshot {
     std::string name;
-    int rows = 0, cols = 0;    // out, in
+    int rows = 0, cols = 0;     // out, in
     std::vector<float> weight;  // W
     std::vector<float> forward; // W̃
     std::vector<uint8_t> mask;  // 0/1 per weight
@@ -155,9 +155,9 @@ struct SparseLayerCheckpoint {
     // The step just taken (the frozen forward of continuity measures uses them).
     int lastN = 0, lastM = 0;
     float lastAlpha = 1, lastBeta = 1;
-    float sparsity = 0;                           // of `forward`
+    float sparsity = 0; // of `forward`
     long flipsSinceSad = 0, maskStep = -1;
-    std::array<uint64_t, 6> rng{};                // MVUE / FP8 stochastic rounding stream
+    std::array<uint64_t, 6> rng{};                               // MVUE / FP8 stochastic rounding stream
     std::vector<double> normHistory, keptHistory, prunedHistory; // the gradient-noise windows
 };
 
@@ -172,7 +172,7 @@ struct SparsityLive {
 };
 
 class Sparsifier {
-public:
+  public:
     // Selects the sparse layers (config.sparseLayers), checks divisibility for every N:M
     // the recipe will use, computes the initial masks and W̃ and points each layer's
     // forwardWeight at it. Throws ConfigError naming the layer.
@@ -188,10 +188,10 @@ public:
     int sparseLayerCount() const { return static_cast<int>(m_layers.size()); }
 
     // The step protocol (t = steps completed before this one).
-    void beforeForward(long t);                 // W̃ for step t (prepared after the last update)
-    void afterBackward(long t);                 // dweight := gradient for W; gradient statistics
-    void afterClip(long t);                     // coupled SR-STE term
-    void afterUpdate(long t, double lr);        // decoupled terms, re-masking; prepares W̃ for t+1
+    void beforeForward(long t);          // W̃ for step t (prepared after the last update)
+    void afterBackward(long t);          // dweight := gradient for W; gradient statistics
+    void afterClip(long t);              // coupled SR-STE term
+    void afterUpdate(long t, double lr); // decoupled terms, re-masking; prepares W̃ for t+1
     const std::vector<LayerStats> &stats() const { return m_stats; }
 
     // Forward weights with the mask frozen at the current step's mask (continuity ΔF₂):
@@ -211,7 +211,7 @@ public:
     void setLive(const SparsityLive &live) { m_live = live; }
     const SparsityLive &live() const { return m_live; }
 
-private:
+  private:
     void prepare(long t, bool first);
     std::vector<float> &frozenBuffer(size_t i);
 

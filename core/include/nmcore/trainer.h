@@ -41,15 +41,15 @@ struct RunInfo {
 };
 
 struct StepMetrics {
-    long step = 0;         // steps completed, 1 after the first update
-    float loss = 0;        // training loss of this step's batch
-    float accuracy = 0;    // on this step's batch (per token for language models)
-    double lr = 0;         // learning rate used by this update
-    double gradNorm = 0;   // global gradient norm before clipping
+    long step = 0;       // steps completed, 1 after the first update
+    float loss = 0;      // training loss of this step's batch
+    float accuracy = 0;  // on this step's batch (per token for language models)
+    double lr = 0;       // learning rate used by this update
+    double gradNorm = 0; // global gradient norm before clipping
     double stepSeconds = 0;
     double elapsedSeconds = 0;
-    double flops = 0;      // theoretical training FLOPs of this step (Model::trainingFlops)
-    double totalFlops = 0; // … of every step so far, this one included
+    double flops = 0;               // theoretical training FLOPs of this step (Model::trainingFlops)
+    double totalFlops = 0;          // … of every step so far, this one included
     std::vector<LayerStats> layers; // one per sparse layer (Sparsifier order); empty without sparse layers
     bool hasContinuity = false;
     ContinuityMetrics continuity;
@@ -78,15 +78,15 @@ struct RunSummary {
 struct Checkpoint {
     long step = 0;
     double elapsedSeconds = 0;
-    double trainingFlops = 0;     // StepMetrics::totalFlops at this step
-    double lr = 0, lambda = 0;    // live settings in effect: peak learning rate, SR-STE λ
-    std::vector<float> params;    // Model::params(), flat, model order
-    std::vector<float> optimizer; // Optimizer::saveState()
+    double trainingFlops = 0;                  // StepMetrics::totalFlops at this step
+    double lr = 0, lambda = 0;                 // live settings in effect: peak learning rate, SR-STE λ
+    std::vector<float> params;                 // Model::params(), flat, model order
+    std::vector<float> optimizer;              // Optimizer::saveState()
     std::vector<SparseLayerCheckpoint> layers; // Sparsifier order
 };
 
 class TrainingObserver {
-public:
+  public:
     virtual ~TrainingObserver() = default;
     virtual void onStart(const RunInfo &) {}
     virtual void onStep(const StepMetrics &) {}
@@ -110,7 +110,7 @@ struct LiveSettings {
 };
 
 class Trainer {
-public:
+  public:
     Trainer(const RunConfig &config, std::shared_ptr<const Dataset> data);
     ~Trainer();
 
@@ -151,7 +151,7 @@ public:
     long step() const { return m_step; }
     RunStatus status() const { return m_status; }
 
-private:
+  private:
     void finish(RunStatus status);
     void notifyEval(const EvalMetrics &e);
     void notifySnapshot();

@@ -11,7 +11,7 @@ namespace nm {
 
 namespace {
 class AspRecipe final : public Recipe {
-public:
+  public:
     AspRecipe(const RunConfig &c, long total)
         : Recipe(c), m_pruneStep(static_cast<long>(std::llround(c.aspPruneAt * static_cast<double>(total))))
     {
@@ -44,7 +44,7 @@ public:
             nmops::applyMask(s.layer->weight, s.layer->weight, s.mask.data(), s.size);
     }
 
-private:
+  private:
     long m_pruneStep;
 };
 } // namespace

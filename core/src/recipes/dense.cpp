@@ -7,7 +7,7 @@ namespace nm {
 
 namespace {
 class DenseRecipe final : public Recipe {
-public:
+  public:
     using Recipe::Recipe;
     void forward(SparseLayerState &s, long, float *out) override { denseForward(s, out); }
 };

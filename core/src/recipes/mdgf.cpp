@@ -13,7 +13,7 @@ namespace nm {
 
 namespace {
 class MdgfRecipe final : public Recipe {
-public:
+  public:
     MdgfRecipe(const RunConfig &c, RecipeKind kind, long total)
         : Recipe(c), m_kind(kind), m_phases(pgfPhases(total, c.pgfDense, c.pgfFinetune)),
           m_kappa(c.mdgfKappa > 0 ? c.mdgfKappa
@@ -52,7 +52,7 @@ public:
             g[i] = mk[i] ? g[i] : a * g[i];
     }
 
-private:
+  private:
     RecipeKind m_kind;
     PgfPhases m_phases;
     double m_kappa;

@@ -3,10 +3,10 @@
 // computes the mask and the forward weight W̃ for a step, may transform the weight
 // gradient, and may act after the optimiser. The SR-STE decay term (coupled or decoupled)
 // is applied by the Sparsifier for every recipe whose lambda() is nonzero.
+#include "../parallel.h"
 #include "nmcore/model.h"
 #include "nmcore/nm_ops.h"
 #include "nmcore/sparsity.h"
-#include "../parallel.h"
 
 #include <deque>
 #include <memory>
@@ -26,7 +26,7 @@ struct SparseLayerState {
     std::vector<float> wf, wfNext, scratch;
     float beta = 1, alpha = 1;
     float sparsity = 0; // fraction of zeros in wf (measured with diagnostics, and at the start)
-    int n = 0, m = 0; // N:M of the current forward; 0:0 while dense
+    int n = 0, m = 0;   // N:M of the current forward; 0:0 while dense
     long flipsSinceSad = 0;
     long maskStep = -1; // step of the last mask refresh (recipes that refresh periodically)
     std::deque<double> normHist, keptHist, prunedHist;
@@ -34,7 +34,7 @@ struct SparseLayerState {
 };
 
 class Recipe {
-public:
+  public:
     explicit Recipe(const RunConfig &config) : m_config(config) {}
     virtual ~Recipe() = default;
 
@@ -57,7 +57,7 @@ public:
     // After the optimiser step t (re-masking).
     virtual void afterUpdate(SparseLayerState &, long) {}
 
-protected:
+  protected:
     RunConfig m_config;
 };
 

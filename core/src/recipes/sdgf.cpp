@@ -10,7 +10,7 @@ namespace nm {
 
 namespace {
 class SdgfRecipe final : public Recipe {
-public:
+  public:
     SdgfRecipe(const RunConfig &c, RecipeKind kind, long total)
         : Recipe(c), m_kind(kind), m_total(total), m_phases(pgfPhases(total, c.pgfDense, c.pgfFinetune))
     {
@@ -43,7 +43,7 @@ public:
         hardForward(s, f->n, f->m, out);
     }
 
-private:
+  private:
     RecipeKind m_kind;
     long m_total;
     PgfPhases m_phases;

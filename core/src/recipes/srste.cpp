@@ -11,7 +11,7 @@ namespace nm {
 
 namespace {
 class SrSteRecipe final : public Recipe {
-public:
+  public:
     using Recipe::Recipe;
     void forward(SparseLayerState &s, long, float *out) override { hardForward(s, s.targetN, s.targetM, out); }
     double lambda(long, double live) const override { return live; }

@@ -14,7 +14,7 @@ namespace nm {
 
 namespace {
 class SSteRecipe final : public Recipe {
-public:
+  public:
     explicit SSteRecipe(const RunConfig &c) : Recipe(c), m_dynamic(c.ssteBeta == "dynamic") {}
 
     void init(SparseLayerState &s) override
@@ -61,7 +61,7 @@ public:
         }
     }
 
-private:
+  private:
     static void scale(float *x, long n, float b)
     {
 #pragma omp parallel for simd schedule(static) if (n > kWeightParallelMin)

@@ -7,7 +7,7 @@ namespace nm {
 
 namespace {
 class SteRecipe final : public Recipe {
-public:
+  public:
     using Recipe::Recipe;
     void forward(SparseLayerState &s, long, float *out) override { hardForward(s, s.targetN, s.targetM, out); }
 };

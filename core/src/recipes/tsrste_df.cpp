@@ -40,7 +40,7 @@ const std::vector<std::array<uint8_t, 4>> &transposablePatterns()
 }
 
 class TSrSteDfRecipe final : public Recipe {
-public:
+  public:
     TSrSteDfRecipe(const RunConfig &c, long total)
         : Recipe(c), m_refresh(c.tsrsteRefresh),
           m_denseStart(total - static_cast<long>(std::llround(c.tsrsteDenseTail * static_cast<double>(total))))
@@ -71,7 +71,7 @@ public:
 
     double lambda(long t, double live) const override { return t >= m_denseStart ? 0.0 : live; }
 
-private:
+  private:
     static void transposableMask(SparseLayerState &s)
     {
         const auto &pats = transposablePatterns();
