@@ -22,6 +22,8 @@ namespace {
 // and the crosshair sit higher.
 constexpr qreal kCurveZ = 4.5;
 
+bool ownStrokes = true; // CurveLayer::setOwnStrokes
+
 // Data to pixel along one axis: p = offset + scale · f(v), f the identity or log.
 struct AxisMap {
     bool valid = false;
@@ -96,7 +98,7 @@ void mapPoints(const QList<QPointF> &in, const AxisMap &mx, const AxisMap &my, s
 // device pixel column it takes the lowest and highest point the polyline's segments reach in
 // it, widens that by half the pen's width up and down (and by the columns the pen's half width
 // covers to each side), and fills that span antialiased (fractional ends). Sparser lines are
-// stroked, and so is everything on a vector device.
+// stroked by ColumnLayer::addStroke; on a vector device QPainter strokes everything.
 bool denseRun(const QPolygonF &run)
 {
     const double span = run.last().x() - run.first().x();
@@ -175,30 +177,48 @@ bool columnsApply(const QPainter *painter)
            painter->paintEngine()->type() == QPaintEngine::Raster;
 }
 
-// Whether device pixel x lies in an "on" stretch of a dashed pen (dashes along x: a dense
-// curve's dashes cannot follow its zigzag).
-bool dashOn(const QPen &pen, double penWidth, double x)
-{
-    const QList<qreal> pattern = pen.dashPattern();
-    double period = 0;
-    for (qreal v : pattern)
-        period += v * penWidth;
-    if (pen.style() == Qt::SolidLine || pattern.size() < 2 || !(period > 0))
-        return true;
-    double at = std::fmod(x, period);
-    for (qsizetype i = 0; i < pattern.size(); ++i) {
-        at -= pattern[i] * penWidth;
-        if (at < 0)
-            return i % 2 == 0;
+// A pen's dash pattern in device pixels: whether a position along x (a dense curve's dashes
+// cannot follow its zigzag) or along a stroke's length lies in an "on" stretch.
+class Dashes {
+  public:
+    Dashes(const QPen &pen, double penWidth)
+    {
+        if (pen.style() == Qt::SolidLine)
+            return;
+        const QList<qreal> pattern = pen.dashPattern();
+        for (qreal v : pattern) {
+            m_period += v * penWidth;
+            m_ends.push_back(m_period);
+        }
+        if (m_ends.size() < 2 || !(m_period > 0))
+            m_ends.clear();
+        // Square and round caps reach half the pen's width past each dash's ends.
+        m_cap = pen.capStyle() == Qt::FlatCap ? 0.0 : 0.5 * penWidth;
     }
-    return false;
-}
+    bool active() const { return !m_ends.empty(); }
+    bool on(double at) const
+    {
+        if (m_ends.empty())
+            return true;
+        const double r = at - m_period * std::floor(at / m_period);
+        const auto k = static_cast<size_t>(std::upper_bound(m_ends.begin(), m_ends.end(), r) - m_ends.begin());
+        if (k % 2 == 0 || k >= m_ends.size())
+            return true;
+        const double start = m_ends[k - 1], end = m_ends[k]; // a gap: on within a cap of its ends
+        return r - start < m_cap || end - r < m_cap;
+    }
 
-// Dense shapes of a raster paint, blended column by column into one translucent layer the
-// size of the plot area (device pixels), which is drawn in one go: QPainter fills a
-// translucent rectangle a pixel wide and a hundred tall through its thread pool (one hand-off
-// per rectangle), which costs more than the blending itself. Sparse shapes are painted by
-// QPainter between flushes, so the stacking order stays that of the shapes.
+  private:
+    double m_period = 0, m_cap = 0;
+    std::vector<double> m_ends; // where each stretch of the pattern ends, from the period's start
+};
+
+// The shapes of a raster paint, blended into one translucent layer the size of the plot area
+// (device pixels), which is drawn in one go: dense lines and bands column by column (QPainter
+// fills a translucent rectangle a pixel wide and a hundred tall through its thread pool, one
+// hand-off per rectangle, which costs more than the blending itself), sparse lines by a stroke
+// of our own, markers as sprites. What QPainter still paints (a band with a pattern brush) is
+// painted between flushes, so the stacking order stays that of the shapes.
 class ColumnLayer {
   public:
     explicit ColumnLayer(QPainter *painter, const QRectF &area) : m_painter(painter)
@@ -222,7 +242,109 @@ class ColumnLayer {
     {
         Columns c(deviceRun.first().x(), deviceRun.last().x());
         c.add(deviceRun);
-        blend(c.spans(penWidth), pen.color(), [&](double x) { return dashOn(pen, penWidth, x); });
+        const Dashes dashes(pen, penWidth);
+        blend(c.spans(penWidth), pen.color(), [&](double x) { return dashes.on(x); });
+    }
+    // A sparse polyline, stroked by our own code with round joins and caps (QPainter's stroker
+    // takes milliseconds for a few hundred segments): every pixel near a segment is covered by
+    // how far the pen's half width reaches past its distance to the segment (one pixel of
+    // antialiasing), the most of any segment of the line, so a translucent line does not darken
+    // where its segments meet. Dashes run along the line's length, as QPainter's do.
+    void addStroke(const QPolygonF &deviceRun, const QPen &pen, double penWidth)
+    {
+        const int w = m_image.width(), h = m_image.height();
+        m_cover.resize(static_cast<size_t>(w) * static_cast<size_t>(h), 0);
+        m_runs.clear();
+        // Pens thinner than a pixel are drawn a pixel wide and fainter.
+        const double width = std::max(1.0, penWidth);
+        const double faint = std::min(1.0, std::max(0.0, penWidth));
+        const double reach = 0.5 * width + 0.5; // no coverage from this distance on
+        const Dashes dashes(pen, width);
+        double along = 0; // arc length at the segment's start, for dashes
+        const qsizetype segments = std::max<qsizetype>(1, deviceRun.size() - 1);
+        for (qsizetype i = 0; i < segments; ++i) {
+            const QPointF a = deviceRun[i] - m_rect.topLeft();
+            const QPointF b = deviceRun[std::min(i + 1, deviceRun.size() - 1)] - m_rect.topLeft();
+            const double dx = b.x() - a.x(), dy = b.y() - a.y();
+            const double len2 = dx * dx + dy * dy, len = std::sqrt(len2);
+            // Row by row, the pixels within reach of the segment's points in the rows around.
+            const int y0 = std::max(0, static_cast<int>(std::floor(std::min(a.y(), b.y()) - reach)));
+            const int y1 = std::min(h - 1, static_cast<int>(std::floor(std::max(a.y(), b.y()) + reach)));
+            for (int y = y0; y <= y1; ++y) {
+                const double py = y + 0.5;
+                double t0 = 0, t1 = 1;
+                if (dy != 0) {
+                    t0 = (py - reach - a.y()) / dy;
+                    t1 = (py + reach - a.y()) / dy;
+                    if (t0 > t1)
+                        std::swap(t0, t1);
+                    t0 = std::max(t0, 0.0);
+                    t1 = std::min(t1, 1.0);
+                    if (t0 > t1)
+                        continue;
+                }
+                const double xa = a.x() + t0 * dx, xb = a.x() + t1 * dx;
+                const int x0 = std::max(0, static_cast<int>(std::floor(std::min(xa, xb) - reach)));
+                const int x1 = std::min(w - 1, static_cast<int>(std::floor(std::max(xa, xb) + reach)));
+                if (x0 > x1)
+                    continue;
+                uchar *row = m_cover.data() + static_cast<size_t>(y) * static_cast<size_t>(w);
+                if (dashes.active())
+                    coverDashed(row, x0, x1, a, dx, dy, len2, py, reach,
+                                [&](double t) { return dashes.on(along + t * len); });
+                else
+                    cover(row, x0, x1, a, dx, dy, len2, py, reach);
+                m_runs.push_back({y, x0, x1});
+            }
+            along += len;
+        }
+        const QRgb rgb = pen.color().rgba();
+        const int alpha = static_cast<int>(std::lround(qAlpha(rgb) * faint));
+        const auto stride = static_cast<size_t>(m_image.bytesPerLine() / 4);
+        auto *bits = reinterpret_cast<QRgb *>(m_image.bits());
+        for (const RowRun &r : m_runs) {
+            uchar *row = m_cover.data() + static_cast<size_t>(r.y) * static_cast<size_t>(w);
+            QRgb *line = bits + static_cast<size_t>(r.y) * stride;
+            for (int x = r.x0; x <= r.x1; ++x) {
+                const int a = (alpha * row[x] + 127) / 255;
+                row[x] = 0; // blended once, where runs of several segments overlap
+                if (a <= 0)
+                    continue;
+                line[x] = qPremultiply(qRgba(qRed(rgb), qGreen(rgb), qBlue(rgb), a)) + byteMul(line[x], 255 - a);
+                m_dirty = true;
+            }
+        }
+    }
+    // Coverage of the pixels x0…x1 of a row (centre height py) by a pen of reach r (half its
+    // width plus the antialiasing pixel) around the segment a + t·(dx, dy), 0 ≤ t ≤ 1: kept
+    // where it is higher than what earlier segments of the line left. No branches, so the
+    // compiler vectorises it (this file is built without errno for sqrt).
+    static void cover(uchar *row, int x0, int x1, QPointF a, double dx, double dy, double len2, double py, double r)
+    {
+        const float ax = static_cast<float>(a.x()), qy = static_cast<float>(py - a.y());
+        const float fdx = static_cast<float>(dx), fdy = static_cast<float>(dy), fr = static_cast<float>(r);
+        const float inv = len2 > 0 ? static_cast<float>(1.0 / len2) : 0.0f;
+        for (int x = x0; x <= x1; ++x) {
+            const float qx = static_cast<float>(x) + 0.5f - ax;
+            const float t = std::min(1.0f, std::max(0.0f, (qx * fdx + qy * fdy) * inv));
+            const float ex = qx - t * fdx, ey = qy - t * fdy;
+            const float c = std::min(1.0f, std::max(0.0f, fr - std::sqrt(ex * ex + ey * ey)));
+            const auto v = static_cast<uchar>(c * 255.0f + 0.5f);
+            row[x] = std::max(row[x], v);
+        }
+    }
+    // The same for a dashed pen: only where `on(t)` says the dash pattern is on.
+    template <typename On>
+    static void coverDashed(uchar *row, int x0, int x1, QPointF a, double dx, double dy, double len2, double py,
+                            double r, On on)
+    {
+        for (int x = x0; x <= x1; ++x) {
+            const double qx = x + 0.5 - a.x(), qy = py - a.y();
+            const double t = len2 > 0 ? std::clamp((qx * dx + qy * dy) / len2, 0.0, 1.0) : 0.0;
+            const double c = std::clamp(r - std::hypot(qx - t * dx, qy - t * dy), 0.0, 1.0);
+            if (c > 0 && on(t))
+                row[x] = std::max(row[x], static_cast<uchar>(std::lround(255 * c)));
+        }
     }
     // The column spans between a band's edges.
     void addBand(const std::vector<QPolygonF> &deviceRuns, const QColor &color)
@@ -327,6 +449,11 @@ class ColumnLayer {
     QTransform m_device;
     QRect m_rect;
     QImage m_image;
+    std::vector<uchar> m_cover; // a stroke's coverage per pixel, zero between strokes
+    struct RowRun {
+        int y, x0, x1;
+    };
+    std::vector<RowRun> m_runs; // the pixels a stroke's segments reached, row by row
     bool m_dirty = false;
 };
 
@@ -364,6 +491,11 @@ CurveLayer::CurveLayer(QChart *chart) : QGraphicsObject(chart), m_chart(chart), 
         m_area = area;
         update();
     });
+}
+
+void CurveLayer::setOwnStrokes(bool own)
+{
+    ownStrokes = own;
 }
 
 void CurveLayer::setShapes(std::vector<Shape> shapes)
@@ -440,6 +572,10 @@ void CurveLayer::paint(QPainter *painter, const QStyleOptionGraphicsItem *, QWid
                     const QPolygonF d = layer.device().map(r);
                     if (denseRun(d)) {
                         layer.addLine(d, pen, width);
+                        continue;
+                    }
+                    if (ownStrokes) {
+                        layer.addStroke(d, pen, width);
                         continue;
                     }
                 }

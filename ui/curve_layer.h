@@ -41,6 +41,11 @@ class CurveLayer : public QGraphicsObject {
     // How many times setShapes() ran (tests, benchmarks).
     int updates() const { return m_updates; }
 
+    // Whether sparse lines on raster devices are stroked by our own rasteriser (the default) or
+    // by QPainter, for every layer: the QPainter stroke is the peer of the benchmark and the
+    // reference of a test.
+    static void setOwnStrokes(bool own);
+
     QRectF boundingRect() const override;
     void paint(QPainter *painter, const QStyleOptionGraphicsItem *option, QWidget *widget) override;
 

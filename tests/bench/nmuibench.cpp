@@ -350,6 +350,55 @@ RedrawResult timeNaive(const std::vector<QList<QPointF>> &data, double ylo, doub
     return r;
 }
 
+// Sparse curves, as in the first minutes of training: 4 runs x kSparsePoints noisy steps with
+// the default smoothing (raw and smoothed lines, both stroked), the whole chart repainted;
+// our stroke against QPainter's (CurveLayer::setOwnStrokes(false)) in alternating repetitions.
+constexpr long kSparsePoints = 500;
+void benchSparseRedraw(bool jagged)
+{
+    RunStore store;
+    ChartSettings settings;
+    QList<int> ids;
+    const char *recipes[kRuns] = {"ste", "srste", "sste", "mdgf-linear"};
+    for (int i = 0; i < kRuns; ++i) {
+        test::SyntheticRun s;
+        s.name = QStringLiteral("run%1").arg(i + 1);
+        s.recipe = recipes[i];
+        s.steps = kSparsePoints;
+        s.layers = 1;
+        // Jagged: noise over the whole range, as a gradient-noise curve has it (the longest strokes).
+        s.loss = [i, jagged](long step) {
+            return jagged ? 1.0f + 10.0f * (syntheticLoss(i, step + 1000000) - syntheticLoss(i, 1000000000))
+                          : syntheticLoss(i, step);
+        };
+        ids << test::addRun(store, s);
+    }
+    auto chart =
+        std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
+                                      QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
+    chart->resize(kChartSize);
+    chart->show();
+    spinUntil([&] { return chart->isVisible() && chart->view()->viewport()->isVisible(); }, 5000);
+    store.flush();
+    chart->refresh();
+    paintNow(chart->view());
+    std::vector<double> own, theirs;
+    QElapsedTimer t;
+    for (int rep = 0; rep < 2 * kRedrawReps; ++rep) {
+        const bool mine = rep % 2 == 0;
+        CurveLayer::setOwnStrokes(mine);
+        t.start();
+        chart->view()->viewport()->repaint();
+        (mine ? own : theirs).push_back(nowMs(t));
+    }
+    CurveLayer::setOwnStrokes(true);
+    std::printf("redraw 4x%ld sparse%s (stroked, raw+smoothed, %d pts/curve): nmstudio stroke median %.1f ms (max "
+                "%.1f) | QPainter stroke median %.1f ms (max %.1f) | ratio %.3f\n",
+                kSparsePoints, jagged ? ", jagged" : "", static_cast<int>(chart->mainPoints(ids.first()).size()),
+                median(own), maxOf(own), median(theirs), maxOf(theirs), median(own) / median(theirs));
+    std::fflush(stdout);
+}
+
 void benchRedraw()
 {
     QElapsedTimer build;
@@ -411,6 +460,8 @@ void benchRedraw()
                 median(ours.updateMs), median(ours0.updateMs), median(naive.updateMs), ours.viewSize.width(),
                 ours.viewSize.height(), others.cores());
     std::fflush(stdout);
+    benchSparseRedraw(false);
+    benchSparseRedraw(true);
 }
 
 // Gaps between the ticks of a 5 ms timer on the UI thread, each tagged (the chart page shown

@@ -155,6 +155,71 @@ class TestCharts : public QObject {
         }
     }
 
+    void ownStrokesMatchQPainterStrokes()
+    {
+        // A sparse, jagged run (shallow and steep segments) and a dashed one: our raster stroke
+        // puts the same ink in the same places as QPainter's stroke of the same polyline (box
+        // blurred 3×3 against antialiasing differences), measured against the chart without
+        // the curves.
+        RunStore store;
+        ChartSettings settings;
+        settings.setSmoothing(0.0);
+        SyntheticRun jagged{QStringLiteral("jagged"), "ste", 1, 300};
+        jagged.loss = [](long s) {
+            return 1.0f + static_cast<float>((s * 37) % 11) * 0.2f + (s % 40 == 0 ? 2.0f : 0.f);
+        };
+        const int id = addRun(store, jagged);
+        std::unique_ptr<MetricChart> c(lossChart(store, settings));
+        QVERIFY(QTest::qWaitForWindowExposed(c.get()));
+        c->refresh();
+        QCoreApplication::processEvents();
+        QVERIFY(c->mainPoints(id).size() < c->view()->plotColumns() / 2); // stroked, not filled by column
+        auto grab = [&] {
+            c->view()->viewport()->repaint();
+            return c->view()->grab().toImage().convertToFormat(QImage::Format_RGB32);
+        };
+        const QRect area = c->chart()->plotArea().toAlignedRect().adjusted(2, 2, -2, -2);
+        // Ink per pixel (0 white … 1 black), blurred 3×3, minus the chart without curves.
+        auto ink = [&](const QImage &img, const std::vector<double> *base) {
+            std::vector<double> out;
+            for (int y = area.top(); y <= area.bottom(); ++y)
+                for (int x = area.left(); x <= area.right(); ++x) {
+                    double sum = 0;
+                    for (int dy = -1; dy <= 1; ++dy)
+                        for (int dx = -1; dx <= 1; ++dx) {
+                            const QRgb p = img.pixel(x + dx, y + dy);
+                            sum += (765.0 - qRed(p) - qGreen(p) - qBlue(p)) / 765.0 / 9.0;
+                        }
+                    out.push_back(sum - (base ? (*base)[out.size()] : 0.0));
+                }
+            return out;
+        };
+        for (const Qt::PenStyle style : {Qt::SolidLine, Qt::DashLine}) {
+            QPen pen = c->mainSeries(id)->pen();
+            pen.setStyle(style);
+            c->mainSeries(id)->setPen(pen);
+            c->mainSeries(id)->setVisible(false);
+            const std::vector<double> empty = ink(grab(), nullptr);
+            c->mainSeries(id)->setVisible(true);
+            const std::vector<double> own = ink(grab(), &empty);
+            CurveLayer::setOwnStrokes(false);
+            const std::vector<double> theirs = ink(grab(), &empty);
+            CurveLayer::setOwnStrokes(true);
+            double inkOwn = 0, inkTheirs = 0, diff = 0;
+            for (size_t i = 0; i < own.size(); ++i) {
+                inkOwn += own[i];
+                inkTheirs += theirs[i];
+                diff += std::abs(own[i] - theirs[i]);
+            }
+            const QString what = style == Qt::SolidLine ? QStringLiteral("solid") : QStringLiteral("dashed");
+            QVERIFY2(inkTheirs > 100, qPrintable(what + QStringLiteral(": QPainter drew no curve")));
+            QVERIFY2(std::abs(inkOwn / inkTheirs - 1.0) < 0.1,
+                     qPrintable(what + QStringLiteral(": ink %1 against QPainter's %2").arg(inkOwn).arg(inkTheirs)));
+            QVERIFY2(diff / inkTheirs < 0.1,
+                     qPrintable(what + QStringLiteral(": differs by %1 of the ink").arg(diff / inkTheirs)));
+        }
+    }
+
     void decimationBoundsThePointCount()
     {
         RunStore store;
