@@ -270,12 +270,13 @@ class ColumnLayer {
             // Row by row, the pixels within reach of the segment's points in the rows around.
             const int y0 = std::max(0, static_cast<int>(std::floor(std::min(a.y(), b.y()) - reach)));
             const int y1 = std::min(h - 1, static_cast<int>(std::floor(std::max(a.y(), b.y()) + reach)));
+            const double invDy = dy != 0 ? 1.0 / dy : 0.0;
             for (int y = y0; y <= y1; ++y) {
                 const double py = y + 0.5;
                 double t0 = 0, t1 = 1;
                 if (dy != 0) {
-                    t0 = (py - reach - a.y()) / dy;
-                    t1 = (py + reach - a.y()) / dy;
+                    t0 = (py - reach - a.y()) * invDy;
+                    t1 = (py + reach - a.y()) * invDy;
                     if (t0 > t1)
                         std::swap(t0, t1);
                     t0 = std::max(t0, 0.0);

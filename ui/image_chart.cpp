@@ -94,7 +94,8 @@ ImageChart::ImageChart(RunStore *store, const QString &title, QWidget *parent) :
     for (QValueAxis *a : {m_xAxis, m_yAxis})
         connect(a, &QValueAxis::rangeChanged, this, [this, a](qreal lo, qreal hi) {
             a->setTickInterval(plot::niceInterval(hi - lo, a == m_yAxis ? yTicks() : 5)); // zoomed: ticks follow
-            placeImage();
+            if (!m_settingImage)
+                placeImage();
         });
     view()->setReadout([this](QPointF v) {
         const int col = static_cast<int>(std::floor(v.x())), row = static_cast<int>(std::floor(v.y()));
@@ -119,7 +120,9 @@ void ImageChart::setImage(const QImage &image, const QString &xTitle, const QStr
         m_yAxis->setTickInterval(plot::niceInterval(image.height(), yTicks()));
         m_xAxis->setTickType(QValueAxis::TicksDynamic);
         m_yAxis->setTickType(QValueAxis::TicksDynamic);
+        m_settingImage = true;
         view()->setRanges(0, image.width(), 0, image.height());
+        m_settingImage = false;
     }
     placeImage();
 }
@@ -192,8 +195,8 @@ void ImageChart::placeImage()
         m_pixmap->setPixmap({});
         return;
     }
-    const QImage crop = m_image.copy(
-        QRect(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0), static_cast<int>(y1 - y0)));
+    const QRect part(static_cast<int>(x0), static_cast<int>(y0), static_cast<int>(x1 - x0), static_cast<int>(y1 - y0));
+    const QImage crop = part == m_image.rect() ? m_image : m_image.copy(part);
     const QPointF tl = chart()->mapToPosition(QPointF(x0, y0), m_anchor);
     const QPointF br = chart()->mapToPosition(QPointF(x1, y1), m_anchor);
     const QRectF target = QRectF(tl, br).normalized();

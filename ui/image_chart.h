@@ -56,6 +56,7 @@ class ImageChart : public ChartPanel {
     std::function<DataTable(bool)> m_tableFn;
     QList<QRgb> m_priority;
     bool m_colorBarShown = true;
+    bool m_settingImage = false; // setImage() places the image once, after its range changes
 };
 
 } // namespace nmui

@@ -19,6 +19,7 @@
 #include <QSlider>
 #include <QSplitter>
 #include <QTextBrowser>
+#include <QTimer>
 #include <QValueAxis>
 
 #include <algorithm>
@@ -386,7 +387,7 @@ LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(paren
         if (isVisible()) {
             syncChoices();
             if (viewKey() != m_shownKey) // most frames only add steps past the shown snapshot
-                showSelection();
+                showSelectionInStages();
         } else {
             m_stale = true;
         }
@@ -524,39 +525,75 @@ void LayerInspector::showSelection()
 {
     m_stale = false;
     m_shownKey = viewKey();
-    const Run *r = m_store->run(runId());
-    const long s = step();
-    m_stepLabel->setText(s >= 0 ? tr("step %1").arg(s) : tr("no snapshot"));
-    m_snap.reset();
-    m_prev.reset();
-    const int l = layer();
-    if (r && s >= 0) {
-        auto it = r->snapshots.find(s);
-        if (it != r->snapshots.end() && l < static_cast<int>(it->second->layers.size())) {
-            m_snap = it->second;
-            if (it != r->snapshots.begin())
-                m_prev = std::prev(it)->second;
+    ++m_generation;
+    for (int stage = 0; stage < kStages; ++stage)
+        drawStage(stage);
+}
+
+void LayerInspector::showSelectionInStages()
+{
+    m_stale = false;
+    m_shownKey = viewKey();
+    queueStage(++m_generation, 0);
+}
+
+void LayerInspector::queueStage(int generation, int stage)
+{
+    QTimer::singleShot(0, this, [this, generation, stage] {
+        if (generation != m_generation)
+            return;
+        drawStage(stage);
+        if (stage + 1 < kStages)
+            queueStage(generation, stage + 1);
+    });
+}
+
+void LayerInspector::drawStage(int stage)
+{
+    if (stage == 0) {
+        // The snapshot to show, the layer bars and the flip counts of every run shown.
+        const Run *r = m_store->run(runId());
+        const long s = step();
+        m_stepLabel->setText(s >= 0 ? tr("step %1").arg(s) : tr("no snapshot"));
+        m_snap.reset();
+        m_prev.reset();
+        const int l = layer();
+        if (r && s >= 0) {
+            auto it = r->snapshots.find(s);
+            if (it != r->snapshots.end() && l < static_cast<int>(it->second->layers.size())) {
+                m_snap = it->second;
+                if (it != r->snapshots.begin())
+                    m_prev = std::prev(it)->second;
+            }
         }
-    }
-    m_layerIndex = l;
-    QStringList layers;
-    if (r)
-        for (const auto &n : r->meta.sparseLayers)
-            layers << QString::fromStdString(n);
-    m_bars->display(layers, s >= 0 ? static_cast<double>(s) : 0.0);
-    drawFlipCounts(s);
-    if (!m_snap) {
-        m_weights->setImage(QImage(), QString(), QString());
-        m_mask->setImage(QImage(), QString(), QString());
-        writeStats(nullptr, nullptr);
+        m_layerIndex = l;
+        QStringList layers;
+        if (r)
+            for (const auto &n : r->meta.sparseLayers)
+                layers << QString::fromStdString(n);
+        m_bars->display(layers, s >= 0 ? static_cast<double>(s) : 0.0);
+        drawFlipCounts(s);
         return;
     }
-    const nm::LayerSnapshot &cur = m_snap->layers[static_cast<size_t>(l)];
-    const nm::LayerSnapshot *prev =
-        m_prev && l < static_cast<int>(m_prev->layers.size()) ? &m_prev->layers[static_cast<size_t>(l)] : nullptr;
-    drawWeights(cur);
-    drawMask(cur, prev, m_prev ? m_prev->step : -1);
-    writeStats(&cur, prev);
+    // The images of the snapshot stage 0 chose.
+    if (!m_snap) {
+        if (stage == 1) {
+            m_weights->setImage(QImage(), QString(), QString());
+            m_mask->setImage(QImage(), QString(), QString());
+            writeStats(nullptr, nullptr);
+        }
+        return;
+    }
+    const nm::LayerSnapshot &cur = m_snap->layers[static_cast<size_t>(m_layerIndex)];
+    const nm::LayerSnapshot *prev = m_prev && m_layerIndex < static_cast<int>(m_prev->layers.size())
+                                        ? &m_prev->layers[static_cast<size_t>(m_layerIndex)]
+                                        : nullptr;
+    if (stage == 1) {
+        drawWeights(cur);
+    } else {
+        drawMask(cur, prev, m_prev ? m_prev->step : -1);
+        writeStats(&cur, prev);
+    }
 }
 
 void LayerInspector::drawWeights(const nm::LayerSnapshot &s)
@@ -912,7 +949,7 @@ void LayerInspector::showEvent(QShowEvent *e)
     if (m_stale) {
         syncChoices();
         if (viewKey() != m_shownKey)
-            showSelection();
+            showSelectionInStages(); // the page paints first, with what it showed before
         m_stale = false;
     }
 }

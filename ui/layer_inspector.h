@@ -84,7 +84,16 @@ class LayerInspector : public QWidget {
 
   private:
     void syncChoices();
+    // Draws the selection now (the user's choices, refresh(), select()).
     void showSelection();
+    // Draws it in stages, one per pass of the event loop, starting at the next pass (the page
+    // being shown, a new snapshot while shown): all at once holds the UI thread for tens of
+    // milliseconds (three layer-sized images, two of flip counts, a histogram) on top of the
+    // page's paint; in between, input and painting go on. A newer call drops pending stages.
+    void showSelectionInStages();
+    static constexpr int kStages = 3;
+    void drawStage(int stage);
+    void queueStage(int generation, int stage);
     // Everything the views depend on (selection, the snapshots shown, how far each shown run's
     // flip counts reach): live data that changes none of it skips the redraw.
     std::vector<quint64> viewKey() const;
@@ -109,6 +118,7 @@ class LayerInspector : public QWidget {
     bool m_stale = true;
     std::vector<quint64> m_shownKey;
     bool m_syncing = false;
+    int m_generation = 0; // of the selection drawn; stages of an older one are dropped
     // The snapshots on screen, kept alive for the readouts.
     std::shared_ptr<const nm::Snapshot> m_snap, m_prev;
     int m_layerIndex = 0;

@@ -729,6 +729,61 @@ class TestCharts : public QObject {
         QCOMPARE(insp.flipHistogram().runIds, QList<int>{a});
     }
 
+    void inspectorDrawsNewSnapshotsInStagesAndTheNewestWins()
+    {
+        RunStore store;
+        SyntheticRun ra{QStringLiteral("A"), "ste", 1, 500};
+        ra.layers = 1;
+        ra.layerIn = 16;
+        ra.layerOut = 12;
+        const int a = addRun(store, ra);
+        // Every weight has flipped step / 100 times: the histogram says which snapshot is drawn.
+        auto add = [&](long step) {
+            store.addSnapshot(
+                a, syntheticSnapshot(ra, step, [step](int, int, int) { return static_cast<int>(step / 100); }));
+            store.flush();
+        };
+        add(0);
+        add(100);
+        LayerInspector insp(&store);
+        insp.resize(1200, 900);
+        insp.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&insp));
+        insp.select(a, 0, 100); // at once
+        auto bin = [&insp] {
+            const FlipHistogramData h = insp.flipHistogram();
+            return h.weights.isEmpty() ? -1 : static_cast<int>(h.weights[0].indexOf(192.0));
+        };
+        QCOMPARE(bin(), 1);
+        const qint64 weightsKey = insp.weightChart()->image().cacheKey();
+
+        // A new snapshot while shown: the view follows it, drawn over the next passes of the event
+        // loop, not inside the store's frame.
+        add(200);
+        QCOMPARE(insp.step(), 200L);
+        QCOMPARE(bin(), 1);
+        QCOMPARE(insp.weightChart()->image().cacheKey(), weightsKey);
+        QTRY_COMPARE(bin(), 2);
+        QTRY_VERIFY(insp.weightChart()->image().cacheKey() != weightsKey);
+        QTRY_VERIFY(insp.maskChart()->title().contains(QStringLiteral("step 200")));
+
+        // Two snapshots in a row: the stages of the older one are dropped, the newest is drawn.
+        add(300);
+        add(400);
+        QTRY_COMPARE(bin(), 3); // 4 flips: bin "3–4"
+        QTRY_VERIFY(insp.maskChart()->title().contains(QStringLiteral("step 400")));
+        QTest::qWait(20);
+        QCOMPARE(bin(), 3);
+
+        // Hidden, then shown: the page paints first; then it catches up.
+        insp.hide();
+        add(500);
+        insp.show();
+        QCOMPARE(bin(), 3);
+        QTRY_COMPARE(bin(), 4); // 5 flips: bin "5–8"
+        QTRY_VERIFY(insp.maskChart()->title().contains(QStringLiteral("step 500")));
+    }
+
     void continuityScatterHasOnePointPerMeasurement()
     {
         RunStore store;
