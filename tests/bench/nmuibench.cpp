@@ -249,11 +249,10 @@ struct RedrawResult {
     QSize viewSize;               // the chart view (the panel also holds a header row)
 };
 
-RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
+// The training-loss chart of the benchmark, on screen and drawn once (exactly as
+// tests/ui/tst_charts.cpp lossChart(), at the benchmark's size).
+std::unique_ptr<MetricChart> shownLossChart(RunStore &store, ChartSettings &settings)
 {
-    ChartSettings settings;
-    settings.setSmoothing(smoothing);
-    // Exactly as tests/ui/tst_charts.cpp lossChart(), at the benchmark's size.
     auto chart =
         std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
                                       QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
@@ -263,6 +262,14 @@ RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
     store.flush();
     chart->refresh();
     paintNow(chart->view());
+    return chart;
+}
+
+RedrawResult timeOurs(RunStore &store, const QList<int> &ids, double smoothing)
+{
+    ChartSettings settings;
+    settings.setSmoothing(smoothing);
+    auto chart = shownLossChart(store, settings);
     if (chart->traceCount() != kRuns)
         std::printf("warning: the chart shows %d traces, expected %d\n", chart->traceCount(), kRuns);
 
@@ -373,15 +380,7 @@ void benchSparseRedraw(bool jagged)
         };
         ids << test::addRun(store, s);
     }
-    auto chart =
-        std::make_unique<MetricChart>(&store, &settings, QStringLiteral("Training loss"), QStringLiteral("loss"),
-                                      QList<CurveSpec>{columnCurve(TableKind::Train, "loss")});
-    chart->resize(kChartSize);
-    chart->show();
-    spinUntil([&] { return chart->isVisible() && chart->view()->viewport()->isVisible(); }, 5000);
-    store.flush();
-    chart->refresh();
-    paintNow(chart->view());
+    auto chart = shownLossChart(store, settings);
     std::vector<double> own, theirs;
     QElapsedTimer t;
     for (int rep = 0; rep < 2 * kRedrawReps; ++rep) {
