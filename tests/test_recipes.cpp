@@ -189,6 +189,9 @@ struct ManualStep {
         extra.emplace("momentum", "0");
         extra.emplace("weight_decay", "0");
         extra.emplace("nesterov", "false");
+        // Bit-exact comparisons with a dense model at W̃ need the same (dense) GEMMs; the
+        // compressed N:M GEMMs are compared within rounding in SparseGemmPath below.
+        extra.emplace("sparse_gemm", "off");
         cfg = cfgWith(extra);
         model = nm::makeModel(cfg, *synthetic());
         sp = std::make_unique<nm::Sparsifier>(*model, cfg);
@@ -741,7 +744,8 @@ TEST(Ste, EverySparseGptLayerPassesTheGradientAtWTilde)
                                     {"context", "16"},
                                     {"batch", "4"},
                                     {"recipe", "ste"},
-                                    {"sparse_layers", "all"}});
+                                    {"sparse_layers", "all"},
+                                    {"sparse_gemm", "off"}});
     const auto data = nm::loadDataset(nm::dataOptions(c));
     auto model = nm::makeModel(c, *data);
     nm::Sparsifier sp(*model, c);
@@ -765,6 +769,84 @@ TEST(Ste, EverySparseGptLayerPassesTheGradientAtWTilde)
     const auto g = model->grads(), gd = dense->grads();
     for (size_t i = 0; i < g.size(); ++i)
         ASSERT_EQ(g[i], gd[i]) << i;
+}
+
+// ---- The compressed N:M GEMMs in training --------------------------------------------------
+
+namespace {
+struct StepResult {
+    float loss = 0;
+    std::vector<float> grads;
+    int sparseLayers = 0; // layers whose products went through the compressed W̃
+};
+
+StepResult oneStep(std::map<std::string, std::string> flags, const char *gemm)
+{
+    flags["sparse_gemm"] = gemm;
+    flags.emplace("data", "synthetic");
+    flags.emplace("sparse_layers", "all");
+    flags.emplace("keep_indivisible_dense", "true");
+    const auto c = nm::parseConfig("", "test", flags);
+    const auto data = nm::loadDataset(nm::dataOptions(c));
+    auto model = nm::makeModel(c, *data);
+    nm::Sparsifier sp(*model, c);
+    nm::TrainSampler sampler(data, c.seed, c.batch, c.context);
+    nm::Batch b;
+    sampler.fill(b, 0);
+    model->zeroGrad();
+    sp.beforeForward(0);
+    StepResult r;
+    r.loss = model->forward(b);
+    model->backward(b);
+    r.grads.assign(model->grads().begin(), model->grads().end());
+    for (const auto &l : model->linears())
+        r.sparseLayers += l.sparse != nullptr;
+    return r;
+}
+} // namespace
+
+TEST(SparseGemmPath, GradientsEqualTheDenseGemmsWithinRounding)
+{
+    const std::map<std::string, std::string> mlp = {{"batch", "37"}};
+    const std::map<std::string, std::string> gpt = {
+        {"model", "gpt"}, {"gpt_width", "32"}, {"context", "16"}, {"batch", "3"}};
+    const std::map<std::string, std::string> vit = {
+        {"model", "vit"}, {"vit_patch", "2"}, {"vit_width", "32"}, {"batch", "5"}};
+    for (const auto *model : {&mlp, &gpt, &vit})
+        for (const char *recipe : {"ste", "srste", "sste", "asp"})
+            for (const char *nm : {"2:4", "1:8"}) {
+                auto flags = *model;
+                flags["recipe"] = recipe;
+                flags["nm"] = nm;
+                flags["asp_prune_at"] = "0";
+                SCOPED_TRACE(std::string(recipe) + " " + nm + " " + flags.begin()->second);
+                const StepResult on = oneStep(flags, "on"), off = oneStep(flags, "off");
+                EXPECT_GT(on.sparseLayers, 0);
+                EXPECT_EQ(off.sparseLayers, 0);
+                EXPECT_NEAR(on.loss, off.loss, 1e-5 * std::fabs(off.loss));
+                ASSERT_EQ(on.grads.size(), off.grads.size());
+                double scale = 0, err = 0;
+                for (size_t i = 0; i < on.grads.size(); ++i) {
+                    scale = std::max(scale, static_cast<double>(std::fabs(off.grads[i])));
+                    err = std::max(err, static_cast<double>(std::fabs(on.grads[i] - off.grads[i])));
+                }
+                EXPECT_LE(err, 1e-4 * scale);
+            }
+}
+
+TEST(SparseGemmPath, OnlyStepsWithAnNmWeightUseIt)
+{
+    // MDGF: α > 0 in its sparse span is dense (the pruned weights are scaled, not removed).
+    const StepResult mdgf = oneStep({{"recipe", "mdgf-linear"}, {"steps", "100"}}, "on");
+    EXPECT_EQ(mdgf.sparseLayers, 0);
+    // T-SR-STE outside its dense tail, SDGF in its first frame (3:4 for a 2:4 target): N:M.
+    EXPECT_GT(oneStep({{"recipe", "tsrste-df"}, {"steps", "100"}}, "on").sparseLayers, 0);
+    EXPECT_GT(oneStep({{"recipe", "sdgf-stepwise"}, {"steps", "100"}}, "on").sparseLayers, 0);
+    // ASP before its prune: dense.
+    EXPECT_EQ(oneStep({{"recipe", "asp"}, {"steps", "100"}, {"asp_prune_at", "0.5"}}, "on").sparseLayers, 0);
+    EXPECT_EQ(oneStep({{"recipe", "dense"}}, "on").sparseLayers, 0);
+    // FP8 keeps its quantised dense GEMMs.
+    EXPECT_EQ(oneStep({{"recipe", "ste"}, {"fp8", "true"}}, "on").sparseLayers, 0);
 }
 
 // ---- Training FLOPs -------------------------------------------------------------------------

@@ -143,6 +143,10 @@ std::vector<Option> buildOptions()
     add("fp8", T::Bool, &RunConfig::fp8,
         "sparse layers: simulate FP8 GEMMs (E4M3 forward, E5M2 backward, per-tensor scaling, round-to-nearest-even)",
         "false");
+    add("sparse_gemm", T::Choice, &RunConfig::sparseGemm,
+        "compressed N:M GEMMs for the forward and backward-data products of steps whose W̃ is N:M sparse: auto (time "
+        "both paths on each layer's shape at the start, keep the faster), on, off (dense GEMMs on W̃)",
+        "auto", 0, 0, {"auto", "on", "off"});
     add("diagnostics", T::Bool, &RunConfig::diagnostics,
         "per-layer gradient statistics, ‖ΔW̃‖, sparsity and continuity measures (false: masks and flip counts only)",
         "true");

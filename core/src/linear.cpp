@@ -3,6 +3,7 @@
 // reference's Triton kernels; the bias and its gradient stay in fp32).
 #include "nmcore/kernels.h"
 #include "nmcore/model.h"
+#include "nmcore/nm_gemm.h"
 #include "nmcore/nm_ops.h"
 
 #include "parallel.h"
@@ -18,11 +19,23 @@ float *scratch(std::vector<float> &v, long n)
         v.resize(static_cast<size_t>(n));
     return v.data();
 }
+// The compressed W̃ when it is current and chosen for this product (FP8 stays dense).
+const spgemm::SparseWeight *sparseFor(const LinearLayer &l, bool backward)
+{
+    const spgemm::SparseWeight *s = l.sparse;
+    if (!s || s->source != l.forwardWeight || (l.variant && l.variant->fp8))
+        return nullptr;
+    return (backward ? s->useBackward : s->useForward) ? s : nullptr;
+}
 } // namespace
 
 void linearForward(const LinearLayer &l, float *out, const float *inp, int N)
 {
     LinearVariant *v = l.variant;
+    if (const spgemm::SparseWeight *s = sparseFor(l, false)) {
+        spgemm::multiply(out, inp, s->w, l.bias, N, false, s->forward.tile, s->forward.isa);
+        return;
+    }
     if (!v || !v->fp8) {
         kernels::linearForward(out, inp, l.forwardWeight, l.bias, N, l.in, l.out);
         return;
@@ -37,6 +50,12 @@ void linearForward(const LinearLayer &l, float *out, const float *inp, int N)
 void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const float *inp, int N)
 {
     LinearVariant *v = l.variant;
+    const spgemm::SparseWeight *s = dinp ? sparseFor(l, true) : nullptr;
+    if (s) {
+        // dX = dY · W̃ through W̃ᵀ compressed; dW and db below as without it.
+        spgemm::multiply(dinp, dout, s->wt, nullptr, N, true, s->backward.tile, s->backward.isa);
+        dinp = nullptr;
+    }
     if (!v || (!v->fp8 && !v->mvue)) {
         kernels::linearBackward(dinp, l.dweight, l.dbias, dout, inp, l.forwardWeight, N, l.in, l.out);
         return;

@@ -2,6 +2,7 @@
 
 #include "nmcore/error.h"
 #include "nmcore/nm_ops.h"
+#include "nmcore/platform.h"
 #include "parallel.h"
 #include "recipes/recipe.h"
 
@@ -305,6 +306,22 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         if (config.mvue || config.fp8)
             l.variant = &s->variant;
         m_recipe->init(*s);
+        s->gemmRows =
+            config.batch * (l.tokensPerSample > 0 ? l.tokensPerSample : (config.model == "gpt" ? config.context : 1));
+        if (m_kind != RecipeKind::Dense && config.sparseGemm != "off" && !config.fp8) {
+            // The path for the final N:M, timed on W's own top-N:M (the run info reports it).
+            std::vector<float> wt(static_cast<size_t>(s->size));
+            std::vector<uint8_t> mk(static_cast<size_t>(s->size));
+            nmops::nmMaskApply(mk.data(), wt.data(), l.weight, l.out, l.in, n, m);
+            const spgemm::Timing t = tuneGemm(*s, n, m, wt.data());
+            SparseLayerInfo &in = m_info.back();
+            in.gemm = s->gemm.useForward ? (s->gemm.useBackward || l.dataInput ? "sparse" : "sparse forward")
+                                         : (s->gemm.useBackward ? "sparse backward" : "dense");
+            if (t.sparseForward > 0)
+                in.gemmSpeedupForward = static_cast<float>(t.denseForward / t.sparseForward);
+            if (t.sparseBackward > 0)
+                in.gemmSpeedupBackward = static_cast<float>(t.denseBackward / t.sparseBackward);
+        }
         m_layers.push_back(std::move(s));
     }
     m_stats.assign(m_layers.size(), LayerStats{});
@@ -318,7 +335,41 @@ Sparsifier::~Sparsifier()
     for (auto &s : m_layers) {
         s->layer->forwardWeight = s->layer->weight;
         s->layer->variant = nullptr;
+        s->layer->sparse = nullptr;
     }
+}
+
+spgemm::Timing Sparsifier::tuneGemm(SparseLayerState &s, int n, int m, const float *wTilde)
+{
+    const LinearLayer &l = *s.layer;
+    s.gemmN = n;
+    s.gemmM = m;
+    const bool backward = !l.dataInput;
+    const spgemm::Isa isa = spgemm::bestIsa();
+    if (m_config.sparseGemm == "on") {
+        const double density = static_cast<double>(n) / m;
+        s.gemm.forward = spgemm::defaultPlan(l.out, l.in, s.gemmRows, density, isa);
+        s.gemm.backward = spgemm::defaultPlan(l.in, l.out, s.gemmRows, density, isa);
+        s.gemm.useForward = true;
+        s.gemm.useBackward = backward;
+        return {};
+    }
+    const int threads = m_config.threads > 0 ? m_config.threads : hardwareThreads();
+    return spgemm::tune(s.gemm, wTilde, l.out, l.in, s.gemmRows, backward, isa, threads);
+}
+
+void Sparsifier::updateGemm(SparseLayerState &s)
+{
+    LinearLayer &l = *s.layer;
+    l.sparse = nullptr;
+    if (m_config.sparseGemm == "off" || m_config.fp8 || s.m <= 0 || s.alpha != 0.0f)
+        return;
+    if (s.n != s.gemmN || s.m != s.gemmM)
+        tuneGemm(s, s.n, s.m, s.wf.data());
+    if (!s.gemm.useForward && !s.gemm.useBackward)
+        return;
+    s.gemm.build(s.wf.data(), l.out, l.in, !l.dataInput);
+    l.sparse = &s.gemm;
 }
 
 void Sparsifier::prepare(long t, bool first)
@@ -362,6 +413,7 @@ void Sparsifier::prepare(long t, bool first)
         }
         std::swap(s.wf, s.wfNext);
         s.layer->forwardWeight = s.wf.data();
+        updateGemm(s);
         if (m_config.diagnostics || first)
             s.sparsity = static_cast<float>(static_cast<double>(zeros) / static_cast<double>(s.size));
         if (first)
@@ -687,6 +739,7 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
         s.keptHist.assign(c.keptHistory.begin(), c.keptHistory.end());
         s.prunedHist.assign(c.prunedHistory.begin(), c.prunedHistory.end());
         s.layer->forwardWeight = s.wf.data();
+        updateGemm(s);
     }
 }
 

@@ -5,12 +5,15 @@
 
 #include "nmcore/kernels.h"
 #include "nmcore/model.h"
+#include "nmcore/nm_gemm.h"
+#include "nmcore/nm_ops.h"
 #include "nmcore/optimizer.h"
 #include "nmcore/platform.h"
 #include "nmcore/rng.h"
 #include "nmcore/sparsity.h"
 
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 #include <immintrin.h>
 #include <omp.h>
 
@@ -297,11 +300,89 @@ void gemmShapes(benchmark::internal::Benchmark *b)
     b->ArgNames({"M", "N", "K", "threads"});
 }
 
+// --- Compressed N:M GEMMs against cblas_sgemm on the same W̃ ----------------------------
+// The dense and the sparse product alternate inside one loop (the same noise for both);
+// counters give both medians and speedup = dense / sparse. Direction 0: forward
+// Y = X·W̃ᵀ; 1: backward data dX += dY·W̃. The sparse plan is the one tune() picks.
+
+double medianOf(std::vector<double> v)
+{
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+void BM_SparseGemm(benchmark::State &state)
+{
+    const int M = static_cast<int>(state.range(0)), N = static_cast<int>(state.range(1)),
+              K = static_cast<int>(state.range(2)), n = static_cast<int>(state.range(3)),
+              m = static_cast<int>(state.range(4)), backward = static_cast<int>(state.range(5)),
+              threads = static_cast<int>(state.range(6));
+    nm::setThreadCount(threads);
+    nm::Rng rng(3);
+    std::vector<float> w(static_cast<size_t>(N) * K), wt(w.size());
+    std::vector<uint8_t> mask(w.size());
+    fillRandom(w, rng);
+    nm::nmops::nmMask(mask.data(), w.data(), N, K, n, m);
+    for (size_t i = 0; i < w.size(); ++i)
+        wt[i] = mask[i] ? w[i] : 0.0f;
+    const int in = backward ? N : K, out = backward ? K : N; // this product's x and y widths
+    std::vector<float> x(static_cast<size_t>(M) * in), y(static_cast<size_t>(M) * out);
+    fillRandom(x, rng);
+    const nm::spgemm::Isa isa = nm::spgemm::bestIsa();
+    nm::spgemm::SparseWeight sw;
+    nm::spgemm::tune(sw, wt.data(), N, K, M, backward != 0, isa);
+    sw.useForward = sw.useBackward = true;
+    sw.build(wt.data(), N, K, backward != 0);
+    std::vector<double> dense, sparse;
+    using clock = std::chrono::steady_clock;
+    for (auto _ : state) {
+        const auto t0 = clock::now();
+        if (backward)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, x.data(), N, wt.data(), K, 1.0f,
+                        y.data(), K);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x.data(), K, wt.data(), K, 0.0f,
+                        y.data(), N);
+        const auto t1 = clock::now();
+        if (backward)
+            nm::spgemm::multiply(y.data(), x.data(), sw.wt, nullptr, M, true, sw.backward.tile, isa);
+        else
+            nm::spgemm::multiply(y.data(), x.data(), sw.w, nullptr, M, false, sw.forward.tile, isa);
+        const auto t2 = clock::now();
+        dense.push_back(std::chrono::duration<double>(t1 - t0).count());
+        sparse.push_back(std::chrono::duration<double>(t2 - t1).count());
+        benchmark::ClobberMemory();
+    }
+    const double d = medianOf(dense), sp = medianOf(sparse);
+    state.counters["dense_us"] = d * 1e6;
+    state.counters["sparse_us"] = sp * 1e6;
+    state.counters["speedup"] = sp > 0 ? d / sp : 0;
+    const nm::spgemm::Plan &p = backward ? sw.backward : sw.forward;
+    state.counters["tile"] = p.tile;
+    state.counters["block"] = p.block;
+    state.counters["threads"] = threads;
+}
+
+void sparseGemmShapes(benchmark::internal::Benchmark *b)
+{
+    // M (rows of x), N (out), K (in): the MLP's hidden layers at batch 256, the GPT's qkv,
+    // fc1 and fc2 at 32×64 tokens.
+    const int shapes[][3] = {{256, 512, 784}, {256, 512, 512}, {2048, 384, 128}, {2048, 512, 128}, {2048, 128, 512}};
+    const int patterns[][2] = {{2, 4}, {1, 8}, {1, 16}};
+    for (int t : {1, 2})
+        for (const auto &s : shapes)
+            for (const auto &p : patterns)
+                for (int dir : {0, 1})
+                    b->Args({s[0], s[1], s[2], p[0], p[1], dir, t});
+    b->ArgNames({"M", "N", "K", "n", "m", "bwd", "threads"});
+}
+
 // Repetitions and minimum time come from defaults given in main() (overridable on the
 // command line), so benchmark names stay plain: BM_MlpStep/1, BM_GptStep/2, ...
 BENCHMARK(BM_MlpStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GptStep)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Gemm)->Apply(gemmShapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_SparseGemm)->Apply(sparseGemmShapes)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 } // namespace
 

@@ -56,6 +56,7 @@ struct RunConfig {
     double tsrsteDenseTail = 1.0 / 6.0;
     double aspPruneAt = 0.5;
     bool mvue = false, fp8 = false;
+    std::string sparseGemm = "auto"; // auto | on | off: compressed N:M GEMMs where W̃ is N:M
     // Diagnostics
     bool diagnostics = true; // false: masks and flips only (no gradient statistics, ΔW̃, continuity)
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;

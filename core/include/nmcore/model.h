@@ -20,6 +20,10 @@
 
 namespace nm {
 
+namespace spgemm {
+struct SparseWeight;
+}
+
 struct ParamTensor {
     std::string name;
     long offset = 0; // into params()/grads()
@@ -49,6 +53,9 @@ struct LinearLayer {
     bool dataInput = false;               // its input is the data: no backward-data product
     int tokensPerSample = 0;              // rows per batch row (ViT blocks: tokens); 0: the batch's seqLen
     LinearVariant *variant = nullptr;     // null: plain fp32 GEMMs
+    // W̃ compressed (nm_gemm.h), set by the sparsifier while W̃ is N:M; the GEMMs use it only
+    // while sparse->source == forwardWeight, and only for the products it was chosen for.
+    spgemm::SparseWeight *sparse = nullptr;
 };
 
 // out (N, out) = inp (N, in) · W̃ᵀ + b, honouring the layer's variant.

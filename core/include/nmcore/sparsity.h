@@ -22,6 +22,7 @@
 //   is reported separately as decayNorm = ‖λ(1−m)⊙W‖.
 #include "nmcore/config.h"
 #include "nmcore/model.h"
+#include "nmcore/nm_gemm.h"
 
 #include <array>
 #include <cstdint>
@@ -86,6 +87,11 @@ struct SparseLayerInfo {
     int n = 0, m = 0;         // the configured (final) N:M
     long denseParams = 0;     // weights + biases
     long effectiveParams = 0; // nonzero forward weights + biases at the final N:M
+    // The GEMMs of its N:M steps at the final N:M (--sparse-gemm): "dense", "sparse", or
+    // "sparse forward" / "sparse backward" when only one product is faster sparse; with the
+    // measured speedups (dense time / sparse time; 0: not measured).
+    std::string gemm = "dense";
+    float gemmSpeedupForward = 0, gemmSpeedupBackward = 0;
 };
 
 // One row per sparse layer per step. NaN marks "not measured at this step".
@@ -213,6 +219,8 @@ class Sparsifier {
 
   private:
     void prepare(long t, bool first);
+    void updateGemm(SparseLayerState &s); // the compressed W̃ of the step (or none)
+    spgemm::Timing tuneGemm(SparseLayerState &s, int n, int m, const float *wTilde);
     std::vector<float> &frozenBuffer(size_t i);
 
     Model &m_model;

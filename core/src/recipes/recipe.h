@@ -5,6 +5,7 @@
 // is applied by the Sparsifier for every recipe whose lambda() is nonzero.
 #include "../parallel.h"
 #include "nmcore/model.h"
+#include "nmcore/nm_gemm.h"
 #include "nmcore/nm_ops.h"
 #include "nmcore/sparsity.h"
 
@@ -31,6 +32,10 @@ struct SparseLayerState {
     long maskStep = -1; // step of the last mask refresh (recipes that refresh periodically)
     std::deque<double> normHist, keptHist, prunedHist;
     LinearVariant variant;
+    // Compressed N:M GEMMs: the plan for the pattern gemmN:gemmM (retimed when the step's
+    // pattern changes, e.g. SDGF frames), the rows of a training batch it was timed for.
+    spgemm::SparseWeight gemm;
+    int gemmN = 0, gemmM = 0, gemmRows = 0;
 };
 
 class Recipe {
