@@ -64,7 +64,9 @@ namespace {
 
 int vectorWidth(Isa isa)
 {
-    return isa == Isa::Avx512 ? avx512::vectorWidth() : isa == Isa::Avx2 ? avx2::vectorWidth() : portable::vectorWidth();
+    return isa == Isa::Avx512 ? avx512::vectorWidth()
+           : isa == Isa::Avx2 ? avx2::vectorWidth()
+                              : portable::vectorWidth();
 }
 
 struct AlignedFree {
@@ -128,8 +130,8 @@ void compress(SparseMatrix &a, const float *dense, int rows, int cols, int block
 #pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < rows; ++r)
         fill(dense + static_cast<long>(r) * cols, cols, block, start[static_cast<size_t>(r)],
-             start[static_cast<size_t>(r) + 1],
-             a.ptr.data() + static_cast<long>(r) * stride, a.col.data(), a.val.data());
+             start[static_cast<size_t>(r) + 1], a.ptr.data() + static_cast<long>(r) * stride, a.col.data(),
+             a.val.data());
 }
 
 void compressTransposed(SparseMatrix &at, const float *dense, int rows, int cols, int block, Isa isa,
@@ -150,7 +152,9 @@ void multiply(float *out, const float *x, const SparseMatrix &a, const float *bi
         return;
     tile = tile >= 8 ? 8 : tile >= 4 ? 4 : tile >= 2 ? 2 : 1;
     const MultiplyArgs m{out, x, &a, bias, accumulate, tile};
-    auto run = isa == Isa::Avx512 ? avx512::multiplyTile : isa == Isa::Avx2 ? avx2::multiplyTile : portable::multiplyTile;
+    auto run = isa == Isa::Avx512 ? avx512::multiplyTile
+               : isa == Isa::Avx2 ? avx2::multiplyTile
+                                  : portable::multiplyTile;
     const int W = vectorWidth(isa) * tile;
     const int tiles = (N + W - 1) / W;
     const double macs = static_cast<double>(a.nonzeros()) * N;

@@ -17,13 +17,13 @@ struct MultiplyArgs {
 // Per-thread scratch, 64-byte aligned, grown on demand: slot 0 the panel, slot 1 the tile.
 float *scratchFloats(int slot, long n);
 
-#define NM_DECLARE_ISA(ns)                                                                                           \
-    namespace ns {                                                                                                   \
-    int vectorWidth();                                                                                               \
-    void multiplyTile(const MultiplyArgs &m, int b0, int nb, int r0, int r1);                                        \
-    int countRow(const float *row, int cols);                                                                        \
-    void transposeDense(float *dst, const float *src, int rows, int cols);                                           \
-    void fillRow(const float *row, int cols, int block, int e, int end, int *ptr, uint16_t *col, float *val);        \
+#define NM_DECLARE_ISA(ns)                                                                                             \
+    namespace ns {                                                                                                     \
+    int vectorWidth();                                                                                                 \
+    void multiplyTile(const MultiplyArgs &m, int b0, int nb, int r0, int r1);                                          \
+    int countRow(const float *row, int cols);                                                                          \
+    void transposeDense(float *dst, const float *src, int rows, int cols);                                             \
+    void fillRow(const float *row, int cols, int block, int e, int end, int *ptr, uint16_t *col, float *val);          \
     }
 NM_DECLARE_ISA(avx512)
 NM_DECLARE_ISA(avx2)

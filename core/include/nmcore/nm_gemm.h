@@ -55,8 +55,8 @@ void compressTransposed(SparseMatrix &at, const float *dense, int rows, int cols
 
 // out (N, a.rows) = x (N, a.cols) · Aᵀ (+ bias (a.rows) when not null), or += when accumulate.
 // Leading dimensions: x a.cols, out a.rows. `tile` as in Plan; the panel width is a.block.
-void multiply(float *out, const float *x, const SparseMatrix &a, const float *bias, int N, bool accumulate,
-              int tile, Isa isa);
+void multiply(float *out, const float *x, const SparseMatrix &a, const float *bias, int N, bool accumulate, int tile,
+              Isa isa);
 
 // A Linear layer's W̃ in both orientations, rebuilt whenever W̃ changes, and the plans its
 // two products run with.
@@ -81,7 +81,6 @@ struct SparseWeight {
 struct Timing {
     double denseForward = 0, sparseForward = 0, denseBackward = 0, sparseBackward = 0; // seconds
 };
-Timing tune(SparseWeight &sw, const float *wTilde, int out, int in, int N, bool withBackward, Isa isa,
-            int threads = 0);
+Timing tune(SparseWeight &sw, const float *wTilde, int out, int in, int N, bool withBackward, Isa isa, int threads = 0);
 
 } // namespace nm::spgemm
