@@ -1,5 +1,7 @@
 #include "console_observer.h"
 
+#include "nmcore/nm_gemm.h"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -71,6 +73,11 @@ void ConsoleObserver::onStart(const RunInfo &info)
         std::fprintf(stderr, "%s %s, lr %g, batch %d, %ld steps, seed %llu\n", info.config.optimizer.c_str(),
                      info.config.nesterov && info.config.optimizer == "sgd" ? "(Nesterov)" : "", info.config.lr,
                      info.config.batch, info.config.steps, static_cast<unsigned long long>(info.config.seed));
+        for (const auto &l : info.layers) {
+            const std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
+            if (!gemm.empty())
+                std::fprintf(stderr, "  %s %d:%d GEMMs: %s\n", l.name.c_str(), l.n, l.m, gemm.c_str());
+        }
     }
     if (m_json) {
         nlohmann::json j = {{"event", "start"},
@@ -80,6 +87,11 @@ void ConsoleObserver::onStart(const RunInfo &info)
                             {"parameters", info.parameterCount},
                             {"threads", info.threads},
                             {"blas_kernel", info.blasCore}};
+        nlohmann::json gemm = nlohmann::json::object(); // layer -> the sparse GEMM paths of its final N:M
+        for (const auto &l : info.layers)
+            if (!l.gemm.empty())
+                gemm[l.name] = nm::spgemm::describe(l.gemm, l.n, l.m);
+        j["gemm"] = gemm;
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
     }

@@ -194,3 +194,54 @@ TEST(NmGemm, TuningTimesBothPathsAndKeepsADecision)
 }
 
 } // namespace
+
+TEST(SparseGemmRecord, RoundTripsAndSaysWhichProductRunsSparse)
+{
+    using nm::spgemm::Choice;
+    Choice a;
+    a.n = 2;
+    a.m = 4;
+    a.forward = {4, 128, Isa::Portable};
+    a.backward = {8, 64, Isa::Portable};
+    a.useForward = true;
+    a.useBackward = false;
+    a.speedupForward = 1.25f;
+    a.speedupBackward = 0.8f;
+    Choice b = a;
+    b.n = 1;
+    b.m = 8;
+    b.useBackward = true;
+    b.speedupBackward = 3.5f;
+    Choice first = a; // the first layer: no backward-data product
+    first.hasBackward = false;
+    const std::string record = nm::spgemm::toRecord({a, b});
+    const std::vector<Choice> back = nm::spgemm::fromRecord(record);
+    ASSERT_EQ(back.size(), 2u);
+    EXPECT_EQ(back[0].n, 2);
+    EXPECT_EQ(back[0].m, 4);
+    EXPECT_EQ(back[0].forward.tile, 4);
+    EXPECT_EQ(back[0].forward.block, 128);
+    EXPECT_EQ(back[0].backward.tile, 8);
+    EXPECT_EQ(back[0].backward.block, 64);
+    EXPECT_TRUE(back[0].useForward);
+    EXPECT_FALSE(back[0].useBackward);
+    EXPECT_TRUE(back[1].useBackward);
+    EXPECT_FLOAT_EQ(back[1].speedupBackward, 3.5f);
+    EXPECT_EQ(nm::spgemm::describe(record, 2, 4), "sparse forward (forward 1.25×, backward 0.80×)");
+    EXPECT_EQ(nm::spgemm::describe(record, 1, 8), "sparse (forward 1.25×, backward 3.50×)");
+    EXPECT_EQ(nm::spgemm::describe(record, 1, 4), "");
+    EXPECT_EQ(nm::spgemm::describe(nm::spgemm::toRecord({first}), 2, 4), "sparse (forward 1.25×)");
+    a.useForward = false;
+    a.speedupForward = a.speedupBackward = 0;
+    EXPECT_EQ(nm::spgemm::describe({a}, 2, 4), "dense");
+    EXPECT_TRUE(nm::spgemm::fromRecord("").empty());
+    EXPECT_FALSE(nm::spgemm::fromRecord(nm::spgemm::toRecord({first}))[0].hasBackward);
+    for (const char *bad :
+         {"{", R"({"patterns":[{"nm":"2-4"}]})",
+          R"({"patterns":[{"nm":"2:4","forward":{"path":"fast","isa":"avx2","tile":4,"block":64}}]})",
+          R"({"patterns":[{"nm":"2:4","forward":{"path":"sparse","isa":"sse9","tile":4,"block":64}}]})",
+          R"({"patterns":[{"nm":"2:4","forward":{"path":"sparse","isa":"avx2","tile":0,"block":64}}]})"}) {
+        EXPECT_THROW(nm::spgemm::fromRecord(bad), std::runtime_error) << bad;
+        EXPECT_EQ(nm::spgemm::describe(std::string(bad), 2, 4), "") << bad;
+    }
+}

@@ -849,6 +849,59 @@ TEST(SparseGemmPath, OnlyStepsWithAnNmWeightUseIt)
     EXPECT_EQ(oneStep({{"recipe", "ste"}, {"fp8", "true"}}, "on").sparseLayers, 0);
 }
 
+TEST(SparseGemmPath, EveryPatternIsRecordedAndAResumeTakesTheParentsPaths)
+{
+    // SDGF 1:8 steps through 7:8, 4:8, 2:8 and 1:8: each pattern has its paths from the start.
+    const nm::RunConfig sdgf = cfgWith({{"recipe", "sdgf-stepwise"}, {"nm", "1:8"}, {"steps", "20"}});
+    nm::Trainer t(sdgf, synthetic());
+    for (const nm::SparseLayerInfo &l : t.info().layers) {
+        if (!l.sparse)
+            continue;
+        SCOPED_TRACE(l.name);
+        const auto choices = nm::spgemm::fromRecord(l.gemm);
+        ASSERT_EQ(choices.size(), 4u);
+        EXPECT_EQ(choices[0].n, 7);
+        EXPECT_EQ(choices[3].n, 1);
+        EXPECT_EQ(choices[3].m, 8);
+        EXPECT_NE(nm::spgemm::describe(l.gemm, 1, 8), "");
+    }
+    // A checkpoint whose record says otherwise than this process's timing: the resumed run
+    // takes the record's paths (its parent's), so it rounds as the parent did.
+    const nm::RunConfig c = cfgWith({{"recipe", "srste"}, {"steps", "20"}, {"mlp_hidden", "64,64"}});
+    nm::Trainer parent(c, synthetic());
+    for (int i = 0; i < 5; ++i)
+        parent.stepOnce();
+    nm::Checkpoint cp = parent.checkpoint();
+    std::vector<bool> wanted;
+    for (nm::SparseLayerCheckpoint &l : cp.layers) {
+        auto choices = nm::spgemm::fromRecord(l.gemm);
+        ASSERT_EQ(choices.size(), 1u) << l.name;
+        choices[0].useForward = !choices[0].useForward;
+        choices[0].useBackward = choices[0].useForward;
+        wanted.push_back(choices[0].useForward);
+        l.gemm = nm::spgemm::toRecord(choices);
+    }
+    auto child = nm::Trainer::resume(c, c, synthetic(), cp);
+    size_t sparse = 0;
+    for (const nm::SparseLayerInfo &l : child->info().layers) {
+        if (!l.sparse)
+            continue;
+        ASSERT_LT(sparse, wanted.size());
+        EXPECT_EQ(nm::spgemm::fromRecord(l.gemm).at(0).useForward, wanted[sparse]) << l.name;
+        EXPECT_EQ(l.gemm, cp.layers[sparse].gemm) << l.name;
+        ++sparse;
+    }
+    sparse = 0;
+    for (const nm::LinearLayer &l : child->model().linears()) {
+        if (sparse < wanted.size() && l.name == cp.layers[sparse].name) {
+            EXPECT_EQ(l.sparse != nullptr, wanted[sparse]) << l.name;
+            ++sparse;
+        }
+    }
+    EXPECT_EQ(sparse, wanted.size());
+    EXPECT_TRUE(child->stepOnce());
+}
+
 // ---- Training FLOPs -------------------------------------------------------------------------
 
 namespace {

@@ -184,6 +184,8 @@ TEST(RunFile, RoundTripOfEverySeriesSnapshotAndHeader)
         EXPECT_EQ(a.m, b.m);
         EXPECT_EQ(a.denseParams, b.denseParams);
         EXPECT_EQ(a.effectiveParams, b.effectiveParams);
+        EXPECT_EQ(a.gemm, b.gemm);
+        EXPECT_EQ(a.gemm.empty(), !a.sparse) << a.name; // sparse layers record their GEMM paths
     }
     ASSERT_EQ(h.sparseLayers, (std::vector<std::string>{"fc2", "fc3"}));
     EXPECT_EQ(h.summary.status, nm::RunStatus::Completed);

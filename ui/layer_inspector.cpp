@@ -22,6 +22,7 @@
 #include <QTimer>
 #include <QValueAxis>
 
+#include "nmcore/nm_gemm.h"
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -929,17 +930,21 @@ void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnaps
                         .arg(100.0 * static_cast<double>(m_flipped) / n, 0, 'f', 2);
     }
     html += QStringLiteral("<table cellspacing=0 cellpadding=2><tr><th align=left>%1</th><th>%2</th><th>%3</th>"
-                           "<th align=right>%4</th><th align=right>%5</th></tr>")
-                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"));
-    for (const auto &l : r->meta.layers)
+                           "<th align=right>%4</th><th align=right>%5</th><th align=left>%6</th></tr>")
+                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"), tr("GEMMs at N:M"));
+    for (const auto &l : r->meta.layers) {
+        // Which products of the layer's N:M steps run on the compressed W̃ (--sparse-gemm).
+        const std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
         html += QStringLiteral("<tr><td>%1</td><td>%2×%3</td><td align=center>%4</td><td align=right>%L5</td>"
-                               "<td align=right>%L6</td></tr>")
+                               "<td align=right>%L6</td><td>%7</td></tr>")
                     .arg(QString::fromStdString(l.name))
                     .arg(l.out)
                     .arg(l.in)
                     .arg(l.sparse ? QStringLiteral("%1:%2").arg(l.n).arg(l.m) : tr("dense"))
                     .arg(l.denseParams)
-                    .arg(l.effectiveParams);
+                    .arg(l.effectiveParams)
+                    .arg(gemm.empty() ? tr("dense") : QString::fromStdString(gemm).toHtmlEscaped());
+    }
     m_stats->setHtml(html + QStringLiteral("</table>"));
 }
 

@@ -196,50 +196,156 @@ void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *t
     }
 }
 
+namespace {
+
+// Fused attention works per (batch, head) on small operands that live in L1: the head's keys,
+// values and gradients are packed once, then each group of query rows goes through scores,
+// softmax and output before the next group starts (no pass over a materialised T×T matrix per
+// operation, and a causal row group computes only the keys it sees).
+constexpr int kAttRows = 4;  // query rows per register tile
+constexpr int kAttCols = 32; // output columns per register tile (two AVX-512 vectors)
+
+int roundUp(int x, int m)
+{
+    return (x + m - 1) / m * m;
+}
+
+// Per-thread scratch for one (batch, head), grown on demand.
+float *attBuffer(int slot, long n)
+{
+    thread_local std::vector<float> buf[6];
+    auto &b = buf[slot];
+    if (static_cast<long>(b.size()) < n)
+        b.resize(static_cast<size_t>(n));
+    return b.data();
+}
+
+// out[r][c] (=|+=) alpha · Σ_{k ∈ [lo, hi)} a[r][k] · b[k][c] for R rows and c < cols. b has
+// ldb ≥ cols rounded up to kAttCols (zero padding read, never stored). Every sum runs in k order.
+template <int R>
+void attTile(float *out, long ldo, const float *a, long lda, const float *b, long ldb, int lo, int hi, int cols,
+             float alpha, bool accumulate)
+{
+    for (int c0 = 0; c0 < cols; c0 += kAttCols) {
+        float acc[R][kAttCols] = {};
+        for (int k = lo; k < hi; ++k) {
+            const float *bk = b + k * ldb + c0;
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r) {
+                const float ar = a[r * lda + k];
+#pragma omp simd
+                for (int l = 0; l < kAttCols; ++l)
+                    acc[r][l] += ar * bk[l];
+            }
+        }
+        const int n = std::min(kAttCols, cols - c0);
+        for (int r = 0; r < R; ++r) {
+            float *o = out + r * ldo + c0;
+            for (int l = 0; l < n; ++l)
+                o[l] = accumulate ? o[l] + alpha * acc[r][l] : alpha * acc[r][l];
+        }
+    }
+}
+
+// attTile over `rows` rows from row `r0`: tiles of kAttRows, then single rows. range(r0, rr)
+// gives the [lo, hi) of k for rows r0 .. r0 + rr − 1.
+template <class Range>
+void attRows(int r0, int rows, float *out, long ldo, const float *a, long lda, const float *b, long ldb, int cols,
+             float alpha, bool accumulate, Range range)
+{
+    int r = r0;
+    for (; r + kAttRows <= r0 + rows; r += kAttRows) {
+        const auto [lo, hi] = range(r, kAttRows);
+        attTile<kAttRows>(out + r * ldo, ldo, a + r * lda, lda, b, ldb, lo, hi, cols, alpha, accumulate);
+    }
+    for (; r < r0 + rows; ++r) {
+        const auto [lo, hi] = range(r, 1);
+        attTile<1>(out + r * ldo, ldo, a + r * lda, lda, b, ldb, lo, hi, cols, alpha, accumulate);
+    }
+}
+
+// dst (cols × ld) = srcᵀ for src (rows × cols, leading dimension lds); columns rows .. ld − 1 zero.
+void packTransposed(float *dst, long ld, const float *src, long lds, int rows, int cols)
+{
+    for (int c = 0; c < cols; ++c) {
+        float *d = dst + c * ld;
+        for (int r = 0; r < rows; ++r)
+            d[r] = src[r * lds + c];
+        std::fill(d + rows, d + ld, 0.0f);
+    }
+}
+
+// dst (rows × ld) = src (rows × cols, leading dimension lds); columns cols .. ld − 1 zero.
+void packRows(float *dst, long ld, const float *src, long lds, int rows, int cols)
+{
+    for (int r = 0; r < rows; ++r) {
+        std::copy(src + r * lds, src + r * lds + cols, dst + r * ld);
+        std::fill(dst + r * ld + cols, dst + (r + 1) * ld, 0.0f);
+    }
+}
+
+} // namespace
+
 void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, bool causal)
 {
     const int hs = C / NH;
-    const int C3 = 3 * C;
+    const long C3 = 3L * C;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-    // One (batch, head) pair per iteration; OpenBLAS runs single-threaded inside the region.
-#pragma omp parallel for schedule(static)
+    const int tp = roundUp(T, kAttCols), hp = roundUp(hs, kAttCols);
+    // Query rows r0 .. r0 + rr − 1 see keys [0, hi).
+    auto keys = [&](int r0, int rr) { return std::pair{0, causal ? std::min(T, r0 + rr) : T}; };
+#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > kParallelMin)
     for (int bh = 0; bh < B * NH; ++bh) {
         const int b = bh / NH, h = bh % NH;
         const float *q = qkv + (long)b * T * C3 + h * hs; // (T, hs), row stride 3C
         const float *k = q + C;
         const float *v = q + 2 * C;
-        float *a = att + (long)bh * T * T; // (T, T)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
-        for (int t = 0; t < T; ++t) {
-            float *row = a + (long)t * T;
-            const int last = causal ? t : T - 1; // keys 0..last are visible
-            float mx = row[0];
-            for (int j = 1; j <= last; ++j)
-                mx = std::max(mx, row[j]);
-            float sum = 0.0f;
+        float *kt = attBuffer(0, (long)hs * tp); // (hs, tp): the keys as columns
+        float *vp = attBuffer(1, (long)T * hp);  // (T, hp)
+        float *s = attBuffer(2, (long)T * tp);   // scores of the row group
+        packTransposed(kt, tp, k, C3, T, hs);
+        packRows(vp, hp, v, C3, T, hs);
+        float *a = att + (long)bh * T * T; // (T, T) probabilities, kept for backward
+        float *o = out + (long)b * T * C + h * hs;
+        for (int t0 = 0; t0 < T; t0 += kAttRows) {
+            const int rows = std::min(kAttRows, T - t0);
+            const int seen = keys(t0, rows).second;
+            attRows(t0, rows, s, tp, q, C3, kt, tp, seen, scale, false, [&](int, int) { return std::pair{0, hs}; });
+            for (int t = t0; t < t0 + rows; ++t) {
+                const float *row = s + (long)t * tp;
+                float *p = a + (long)t * T;
+                const int n = causal ? t + 1 : T; // keys 0 .. n − 1 are visible
+                float mx = row[0];
+                for (int j = 1; j < n; ++j)
+                    mx = std::max(mx, row[j]);
+                float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-            for (int j = 0; j <= last; ++j) {
-                row[j] = fastmath::exp(row[j] - mx);
-                sum += row[j];
+                for (int j = 0; j < n; ++j) {
+                    p[j] = fastmath::exp(row[j] - mx);
+                    sum += p[j];
+                }
+                const float inv = 1.0f / sum;
+                for (int j = 0; j < n; ++j)
+                    p[j] *= inv;
+                std::fill(p + n, p + T, 0.0f);
             }
-            const float inv = 1.0f / sum;
-            for (int j = 0; j <= last; ++j)
-                row[j] *= inv;
-            for (int j = last + 1; j < T; ++j)
-                row[j] = 0.0f;
+            attRows(t0, rows, o, C, a, T, vp, hp, hs, 1.0f, false, keys);
         }
-        float *o = out + (long)b * T * C + h * hs; // (T, hs), row stride C
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3, 0.0f, o, C);
     }
 }
 
-void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B, int T,
-                       int C, int NH, bool causal)
+void attentionBackward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T, int C, int NH,
+                       bool causal)
 {
     const int hs = C / NH;
-    const int C3 = 3 * C;
+    const long C3 = 3L * C;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-#pragma omp parallel for schedule(static)
+    const int tp = roundUp(T, kAttCols), hp = roundUp(hs, kAttCols);
+    auto keys = [&](int r0, int rr) { return std::pair{0, causal ? std::min(T, r0 + rr) : T}; };
+    // Key rows j0 .. j0 + rr − 1 are seen by queries [lo, T).
+    auto queries = [&](int j0, int) { return std::pair{causal ? j0 : 0, T}; };
+    auto head = [&](int, int) { return std::pair{0, hs}; };
+#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > kParallelMin)
     for (int bh = 0; bh < B * NH; ++bh) {
         const int b = bh / NH, h = bh % NH;
         const long qOff = (long)b * T * C3 + h * hs;
@@ -247,24 +353,38 @@ void attentionBackward(float *dqkv, float *scratch, const float *dout, const flo
         float *dq = dqkv + qOff, *dk = dq + C, *dv = dq + 2 * C;
         const float *a = att + (long)bh * T * T;
         const float *g = dout + (long)b * T * C + h * hs;
-        float *da = scratch + (long)bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, g, C, v, C3, 0.0f, da, T);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, g, C, 1.0f, dv, C3);
-        // Softmax backward, in place: dpre = a ⊙ (da − Σ a·da); zero where the mask hides a key.
-        for (int t = 0; t < T; ++t) {
-            const float *ar = a + (long)t * T;
-            float *dr = da + (long)t * T;
-            const int last = causal ? t : T - 1;
-            float dot = 0.0f;
-            for (int j = 0; j <= last; ++j)
-                dot += ar[j] * dr[j];
-            for (int j = 0; j <= last; ++j)
-                dr[j] = ar[j] * (dr[j] - dot);
-            for (int j = last + 1; j < T; ++j)
-                dr[j] = 0.0f;
+        float *vt = attBuffer(0, (long)hs * tp); // (hs, tp): the values as columns
+        float *kp = attBuffer(1, (long)T * hp);  // (T, hp) keys
+        float *ds = attBuffer(2, (long)T * tp);  // (T, tp) score gradients
+        float *gp = attBuffer(3, (long)T * hp);  // (T, hp) output gradients, then queries
+        float *at = attBuffer(4, (long)T * tp);  // (T, tp) probabilities, then score gradients, transposed
+        packTransposed(vt, tp, v, C3, T, hs);
+        packRows(kp, hp, k, C3, T, hs);
+        for (int t0 = 0; t0 < T; t0 += kAttRows) {
+            const int rows = std::min(kAttRows, T - t0);
+            const int seen = keys(t0, rows).second;
+            // dP = G · Vᵀ, then the softmax backward dS = P ⊙ (dP − Σ P·dP) · scale in place.
+            attRows(t0, rows, ds, tp, g, C, vt, tp, seen, 1.0f, false, head);
+            for (int t = t0; t < t0 + rows; ++t) {
+                const float *p = a + (long)t * T;
+                float *dr = ds + (long)t * tp;
+                const int n = causal ? t + 1 : T;
+                float dot = 0.0f;
+                for (int j = 0; j < n; ++j)
+                    dot += p[j] * dr[j];
+                for (int j = 0; j < n; ++j)
+                    dr[j] = p[j] * (dr[j] - dot) * scale;
+                std::fill(dr + n, dr + tp, 0.0f);
+            }
+            attRows(t0, rows, dq, C3, ds, tp, kp, hp, hs, 1.0f, true, keys); // dQ += dS · K
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, da, T, k, C3, 1.0f, dq, C3);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, da, T, q, C3, 1.0f, dk, C3);
+        // dV += Pᵀ · G and dK += dSᵀ · Q, row groups of keys over the queries that see them.
+        packRows(gp, hp, g, C, T, hs);
+        packTransposed(at, tp, a, T, T, T);
+        attRows(0, T, dv, C3, at, tp, gp, hp, hs, 1.0f, true, queries);
+        packRows(gp, hp, q, C3, T, hs);
+        packTransposed(at, tp, ds, tp, T, T);
+        attRows(0, T, dk, C3, at, tp, gp, hp, hs, 1.0f, true, queries);
     }
 }
 

@@ -7,15 +7,19 @@
 #include "nmcore/rng.h"
 
 #include <cblas.h>
+#include <nlohmann/json.hpp>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iomanip>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
+#include <stdexcept>
 #include <tuple>
 
 namespace nm::spgemm {
@@ -171,6 +175,127 @@ void multiply(float *out, const float *x, const SparseMatrix &a, const float *bi
         const int b0 = t * W, r0 = c * chunkRows, r1 = std::min(a.rows, r0 + chunkRows);
         if (r0 < r1)
             run(m, b0, std::min(W, N - b0), r0, r1);
+    }
+}
+
+void SparseWeight::use(const Choice &c)
+{
+    forward = c.forward;
+    backward = c.backward;
+    useForward = c.useForward;
+    useBackward = c.useBackward && c.hasBackward;
+}
+
+namespace {
+
+nlohmann::json productRecord(bool sparse, const Plan &p, float speedup)
+{
+    return {{"path", sparse ? "sparse" : "dense"},
+            {"isa", toString(p.isa)},
+            {"tile", p.tile},
+            {"block", p.block},
+            {"speedup", std::round(static_cast<double>(speedup) * 1000.0) / 1000.0}};
+}
+
+void readProduct(const nlohmann::json &j, bool &sparse, Plan &p, float &speedup)
+{
+    const std::string path = j.at("path").get<std::string>();
+    if (path != "sparse" && path != "dense")
+        throw std::runtime_error("path '" + path + "' is neither sparse nor dense");
+    sparse = path == "sparse";
+    const std::string isa = j.at("isa").get<std::string>();
+    bool known = false;
+    for (Isa i : {Isa::Avx512, Isa::Avx2, Isa::Portable})
+        if (isa == toString(i)) {
+            p.isa = i;
+            known = true;
+        }
+    if (!known)
+        throw std::runtime_error("unknown instruction set '" + isa + "'");
+    p.tile = j.at("tile").get<int>();
+    p.block = j.at("block").get<int>();
+    if (p.tile < 1 || p.tile > 8 || p.block < 1 || p.block > 65536)
+        throw std::runtime_error("tile " + std::to_string(p.tile) + " or block " + std::to_string(p.block) +
+                                 " out of range");
+    speedup = j.value("speedup", 0.0f);
+}
+
+std::string ratio(float x)
+{
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(2) << x << "×";
+    return o.str();
+}
+
+} // namespace
+
+std::string toRecord(const std::vector<Choice> &choices)
+{
+    if (choices.empty())
+        return {};
+    nlohmann::json patterns = nlohmann::json::array();
+    for (const Choice &c : choices) {
+        nlohmann::json p = {{"nm", std::to_string(c.n) + ":" + std::to_string(c.m)},
+                            {"forward", productRecord(c.useForward, c.forward, c.speedupForward)}};
+        if (c.hasBackward)
+            p["backward"] = productRecord(c.useBackward, c.backward, c.speedupBackward);
+        patterns.push_back(std::move(p));
+    }
+    return nlohmann::json{{"patterns", patterns}}.dump();
+}
+
+std::vector<Choice> fromRecord(const std::string &record)
+{
+    std::vector<Choice> out;
+    if (record.empty())
+        return out;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(record);
+        for (const nlohmann::json &p : j.at("patterns")) {
+            Choice c;
+            const std::string nm = p.at("nm").get<std::string>();
+            char colon = 0;
+            std::istringstream in(nm);
+            if (!(in >> c.n >> colon >> c.m) || colon != ':' || c.n < 1 || c.m < c.n)
+                throw std::runtime_error("pattern '" + nm + "' is not N:M");
+            readProduct(p.at("forward"), c.useForward, c.forward, c.speedupForward);
+            c.hasBackward = p.contains("backward");
+            if (c.hasBackward)
+                readProduct(p.at("backward"), c.useBackward, c.backward, c.speedupBackward);
+            out.push_back(c);
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw std::runtime_error(std::string("sparse GEMM record: ") + e.what());
+    } catch (const std::runtime_error &e) {
+        throw std::runtime_error(std::string("sparse GEMM record: ") + e.what());
+    }
+    return out;
+}
+
+std::string describe(const std::vector<Choice> &choices, int n, int m)
+{
+    for (const Choice &c : choices) {
+        if (c.n != n || c.m != m)
+            continue;
+        const bool b = c.hasBackward && c.useBackward;
+        std::string path =
+            c.useForward ? (b || !c.hasBackward ? "sparse" : "sparse forward") : (b ? "sparse backward" : "dense");
+        std::string measured;
+        if (c.speedupForward > 0)
+            measured = "forward " + ratio(c.speedupForward);
+        if (c.hasBackward && c.speedupBackward > 0)
+            measured += (measured.empty() ? "" : ", ") + std::string("backward ") + ratio(c.speedupBackward);
+        return measured.empty() ? path : path + " (" + measured + ")";
+    }
+    return {};
+}
+
+std::string describe(const std::string &record, int n, int m)
+{
+    try {
+        return describe(fromRecord(record), n, m);
+    } catch (const std::runtime_error &) {
+        return {};
     }
 }
 

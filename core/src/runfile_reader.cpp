@@ -258,6 +258,13 @@ void RunFileReader::Impl::readRun(RunHeader &h)
     };
     const auto in = ints("in"), out = ints("out"), sparse = ints("sparse"), n = ints("n"), m = ints("m"),
                dense = ints("dense_params"), effective = ints("effective_params");
+    // The sparse GEMM paths (files from before them have none: dense GEMMs throughout).
+    std::vector<std::string> gemm(names.size());
+    if (h5::exists(gid, "layers/gemm")) {
+        gemm = h5::readStrings(gid, "layers/gemm");
+        if (gemm.size() != names.size())
+            throw RunFileError("dataset 'layers/gemm' does not match layers/name; the file is corrupt");
+    }
     h.layers.clear();
     for (size_t i = 0; i < names.size(); ++i) {
         SparseLayerInfo l;
@@ -269,6 +276,7 @@ void RunFileReader::Impl::readRun(RunHeader &h)
         l.m = static_cast<int>(m[i]);
         l.denseParams = dense[i];
         l.effectiveParams = effective[i];
+        l.gemm = gemm[i];
         h.layers.push_back(l);
     }
     h.sparseLayers =
@@ -586,7 +594,12 @@ Checkpoint RunFileReader::checkpoint(int run, long step) const
         auto open = [&](const std::string &rel) { return m_impl->dataset(h, rel); };
         const hsize_t row = rowOfStep(checkpoints::steps(open), step, "checkpoint");
         const auto snapshot = [&](int layer) { return this->snapshot(run, layer, step); };
-        return checkpoints::read(open, row, h.sparseLayers, snapshot);
+        Checkpoint c = checkpoints::read(open, row, h.sparseLayers, snapshot);
+        for (SparseLayerCheckpoint &l : c.layers) // the run's GEMM paths, which a resume continues
+            for (const SparseLayerInfo &info : h.layers)
+                if (info.name == l.name)
+                    l.gemm = info.gemm;
+        return c;
     });
 }
 

@@ -273,7 +273,7 @@ void RunSink::layout(hid_t run)
     // Every Linear layer, sparse or not, in model order.
     {
         h5::Id g = h5::createGroup(run, "layers");
-        std::vector<std::string> names;
+        std::vector<std::string> names, gemm;
         std::vector<int32_t> in, out, sparse, n, m;
         std::vector<int64_t> dense, effective;
         for (const auto &l : m_info.layers) {
@@ -285,6 +285,7 @@ void RunSink::layout(hid_t run)
             m.push_back(l.m);
             dense.push_back(l.denseParams);
             effective.push_back(l.effectiveParams);
+            gemm.push_back(l.gemm);
         }
         const size_t L = names.size();
         h5::writeStrings(g.get(), "name", names);
@@ -295,6 +296,7 @@ void RunSink::layout(hid_t run)
         h5::writeArray(g.get(), "m", H5T_STD_I32LE, H5T_NATIVE_INT32, L, m.data());
         h5::writeArray(g.get(), "dense_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, dense.data());
         h5::writeArray(g.get(), "effective_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, effective.data());
+        h5::writeStrings(g.get(), "gemm", gemm);
     }
     m_train = makeTable(run, "train", schema::kTrainFields, 0, z, 512);
     m_val = makeTable(run, "val", schema::kEvalFields, 0, z, 16);

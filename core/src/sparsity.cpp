@@ -309,18 +309,18 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         s->gemmRows =
             config.batch * (l.tokensPerSample > 0 ? l.tokensPerSample : (config.model == "gpt" ? config.context : 1));
         if (m_kind != RecipeKind::Dense && config.sparseGemm != "off" && !config.fp8) {
-            // The path for the final N:M, timed on W's own top-N:M (the run info reports it).
+            // The paths of every pattern the recipe uses, timed on W's own top-N:M (the run
+            // info and the run file report them; a resumed run takes its parent's instead).
             std::vector<float> wt(static_cast<size_t>(s->size));
             std::vector<uint8_t> mk(static_cast<size_t>(s->size));
-            nmops::nmMaskApply(mk.data(), wt.data(), l.weight, l.out, l.in, n, m);
-            const spgemm::Timing t = tuneGemm(*s, n, m, wt.data());
-            SparseLayerInfo &in = m_info.back();
-            in.gemm = s->gemm.useForward ? (s->gemm.useBackward || l.dataInput ? "sparse" : "sparse forward")
-                                         : (s->gemm.useBackward ? "sparse backward" : "dense");
-            if (t.sparseForward > 0)
-                in.gemmSpeedupForward = static_cast<float>(t.denseForward / t.sparseForward);
-            if (t.sparseBackward > 0)
-                in.gemmSpeedupBackward = static_cast<float>(t.denseBackward / t.sparseBackward);
+            for (const auto &[pn, pm] : patterns) {
+                if (std::any_of(s->gemmChoices.begin(), s->gemmChoices.end(),
+                                [&](const spgemm::Choice &c) { return c.n == pn && c.m == pm; }))
+                    continue;
+                nmops::nmMaskApply(mk.data(), wt.data(), l.weight, l.out, l.in, pn, pm);
+                s->gemmChoices.push_back(tuneGemm(*s, pn, pm, wt.data()));
+            }
+            m_info.back().gemm = spgemm::toRecord(s->gemmChoices);
         }
         m_layers.push_back(std::move(s));
     }
@@ -339,23 +339,69 @@ Sparsifier::~Sparsifier()
     }
 }
 
-spgemm::Timing Sparsifier::tuneGemm(SparseLayerState &s, int n, int m, const float *wTilde)
+spgemm::Choice Sparsifier::tuneGemm(const SparseLayerState &s, int n, int m, const float *wTilde)
 {
     const LinearLayer &l = *s.layer;
-    s.gemmN = n;
-    s.gemmM = m;
-    const bool backward = !l.dataInput;
+    spgemm::Choice c;
+    c.n = n;
+    c.m = m;
+    c.hasBackward = !l.dataInput;
     const spgemm::Isa isa = spgemm::bestIsa();
     if (m_config.sparseGemm == "on") {
         const double density = static_cast<double>(n) / m;
-        s.gemm.forward = spgemm::defaultPlan(l.out, l.in, s.gemmRows, density, isa);
-        s.gemm.backward = spgemm::defaultPlan(l.in, l.out, s.gemmRows, density, isa);
-        s.gemm.useForward = true;
-        s.gemm.useBackward = backward;
-        return {};
+        c.forward = spgemm::defaultPlan(l.out, l.in, s.gemmRows, density, isa);
+        c.backward = spgemm::defaultPlan(l.in, l.out, s.gemmRows, density, isa);
+        c.useForward = true;
+        c.useBackward = c.hasBackward;
+        return c;
     }
     const int threads = m_config.threads > 0 ? m_config.threads : hardwareThreads();
-    return spgemm::tune(s.gemm, wTilde, l.out, l.in, s.gemmRows, backward, isa, threads);
+    spgemm::SparseWeight w;
+    const spgemm::Timing t = spgemm::tune(w, wTilde, l.out, l.in, s.gemmRows, c.hasBackward, isa, threads);
+    c.forward = w.forward;
+    c.backward = w.backward;
+    c.useForward = w.useForward;
+    c.useBackward = w.useBackward;
+    if (t.sparseForward > 0)
+        c.speedupForward = static_cast<float>(t.denseForward / t.sparseForward);
+    if (t.sparseBackward > 0)
+        c.speedupBackward = static_cast<float>(t.denseBackward / t.sparseBackward);
+    return c;
+}
+
+const spgemm::Choice &Sparsifier::gemmChoice(SparseLayerState &s, int n, int m)
+{
+    for (const spgemm::Choice &c : s.gemmChoices)
+        if (c.n == n && c.m == m)
+            return c;
+    // A pattern the recipe did not announce: timed on the step's own W̃.
+    s.gemmChoices.push_back(tuneGemm(s, n, m, s.wf.data()));
+    return s.gemmChoices.back();
+}
+
+void Sparsifier::restoreGemm(SparseLayerState &s, const std::string &record)
+{
+    std::vector<spgemm::Choice> saved;
+    try {
+        saved = spgemm::fromRecord(record);
+    } catch (const std::runtime_error &) {
+        return; // unreadable: this run's own timing stands
+    }
+    for (const spgemm::Choice &c : saved) {
+        // Plans for an instruction set this CPU lacks, or another layer shape: timed anew.
+        if (!spgemm::supported(c.forward.isa) || !spgemm::supported(c.backward.isa) ||
+            c.hasBackward != !s.layer->dataInput)
+            continue;
+        auto it = std::find_if(s.gemmChoices.begin(), s.gemmChoices.end(),
+                               [&](const spgemm::Choice &x) { return x.n == c.n && x.m == c.m; });
+        if (it != s.gemmChoices.end())
+            *it = c;
+        else
+            s.gemmChoices.push_back(c);
+    }
+    for (SparseLayerInfo &info : m_info)
+        if (info.name == s.layer->name)
+            info.gemm = spgemm::toRecord(s.gemmChoices);
 }
 
 void Sparsifier::updateGemm(SparseLayerState &s)
@@ -364,10 +410,10 @@ void Sparsifier::updateGemm(SparseLayerState &s)
     l.sparse = nullptr;
     if (m_config.sparseGemm == "off" || m_config.fp8 || s.m <= 0 || s.alpha != 0.0f)
         return;
-    if (s.n != s.gemmN || s.m != s.gemmM)
-        tuneGemm(s, s.n, s.m, s.wf.data());
-    if (!s.gemm.useForward && !s.gemm.useBackward)
+    const spgemm::Choice &c = gemmChoice(s, s.n, s.m);
+    if (!c.useForward && !(c.useBackward && c.hasBackward))
         return;
+    s.gemm.use(c);
     s.gemm.build(s.wf.data(), l.out, l.in, !l.dataInput);
     l.sparse = &s.gemm;
 }
@@ -688,6 +734,7 @@ std::vector<SparseLayerCheckpoint> Sparsifier::checkpoint() const
         c.normHistory.assign(s.normHist.begin(), s.normHist.end());
         c.keptHistory.assign(s.keptHist.begin(), s.keptHist.end());
         c.prunedHistory.assign(s.prunedHist.begin(), s.prunedHist.end());
+        c.gemm = spgemm::toRecord(s.gemmChoices);
         out.push_back(std::move(c));
     }
     return out;
@@ -739,6 +786,8 @@ void Sparsifier::restore(const std::vector<SparseLayerCheckpoint> &layers)
         s.keptHist.assign(c.keptHistory.begin(), c.keptHistory.end());
         s.prunedHist.assign(c.prunedHistory.begin(), c.prunedHistory.end());
         s.layer->forwardWeight = s.wf.data();
+        if (!c.gemm.empty() && !s.gemmChoices.empty())
+            restoreGemm(s, c.gemm);
         updateGemm(s);
     }
 }

@@ -194,6 +194,7 @@ std::unique_ptr<Trainer> Trainer::resume(const RunConfig &a, const RunConfig &co
                            a.fp8 == config.fp8;
     if (sameMasks && step > 0)
         t->m_sparsifier->restore(checkpoint.layers);
+    t->m_info.layers = t->m_sparsifier->layerInfo(); // the GEMM paths it continues with
     t->m_info.parentName = a.name;
     t->m_info.forkStep = step;
     t->m_lastCheckpoint = step; // the parent has it; the child records its first snapshot at this step

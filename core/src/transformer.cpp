@@ -107,7 +107,6 @@ void Transformer::ensureStack(int B, int T)
     m_dfch.resize(n * 4 * C);
     m_dfchGelu.resize(n * 4 * C);
     m_dqkv.resize(n * 3 * C);
-    m_attScratch.resize(att);
 }
 
 void Transformer::forwardStack(int B, int T)
@@ -160,8 +159,8 @@ void Transformer::backwardStack(int B, int T)
         zero(m_datty, NC);
         linearBackward(lin[1], m_datty.data(), m_dres.data(), a.atty.data(), N);
         zero(m_dqkv, 3 * NC);
-        kernels::attentionBackward(m_dqkv.data(), m_attScratch.data(), m_datty.data(), a.qkv.data(), a.att.data(), B, T,
-                                   C, NH, m_stack.causal);
+        kernels::attentionBackward(m_dqkv.data(), m_datty.data(), a.qkv.data(), a.att.data(), B, T, C, NH,
+                                   m_stack.causal);
         zero(m_dln, NC);
         linearBackward(lin[0], m_dln.data(), m_dqkv.data(), a.ln1.data(), N);
         kernels::layernormBackward(m_dres.data(), grad(p.ln1w), grad(p.ln1b), m_dln.data(), a.resIn.data(),

@@ -67,7 +67,7 @@ class Transformer : public Model {
     long m_capTokens = 0, m_capAtt = 0;
     std::vector<BlockActs> m_acts;
     std::vector<float> m_resOut, m_lnf, m_lnfMean, m_lnfRstd; // (B, T, ·)
-    std::vector<float> m_dlnf, m_dres, m_dln, m_datty, m_dqkv, m_dfch, m_dfchGelu, m_attScratch;
+    std::vector<float> m_dlnf, m_dres, m_dln, m_datty, m_dqkv, m_dfch, m_dfchGelu;
 };
 
 } // namespace nm::detail

@@ -36,11 +36,13 @@ void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *t
 // Multi-head self-attention, causal (token t sees tokens 0..t: the GPT) or over all tokens
 // (the ViT). qkv (B, T, 3C) holds q, k, v side by side; heads split C into NH slices of C/NH.
 // att (B, NH, T, T) keeps the softmax probabilities for backward; out (B, T, C) is the
-// concatenation of the heads' outputs.
+// concatenation of the heads' outputs. Fused per (batch, head): scores, softmax and output run
+// row group by row group in L1, a causal group only over the keys it sees; each (batch, head)
+// is one thread's, so results do not depend on the thread count.
 void attentionForward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, bool causal = true);
-// dqkv (B, T, 3C) += gradient; scratch must hold B*NH*T*T floats.
-void attentionBackward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att, int B, int T,
-                       int C, int NH, bool causal = true);
+// dqkv (B, T, 3C) += gradient.
+void attentionBackward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int T, int C, int NH,
+                       bool causal = true);
 
 // Softmax cross-entropy, mean over N rows. probs (N, V) keep the softmax for backward;
 // returns the mean loss. targets in [0, V).

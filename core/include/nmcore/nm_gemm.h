@@ -58,6 +58,25 @@ void compressTransposed(SparseMatrix &at, const float *dense, int rows, int cols
 void multiply(float *out, const float *x, const SparseMatrix &a, const float *bias, int N, bool accumulate, int tile,
               Isa isa);
 
+// The paths chosen for one N:M pattern of a layer: which product runs sparse, with which plan,
+// and the measured speedups (dense time / sparse time; 0: not measured, as with
+// --sparse-gemm on). hasBackward: the layer has a backward-data product (not the first layer).
+struct Choice {
+    int n = 0, m = 0;
+    Plan forward, backward;
+    bool useForward = false, useBackward = false, hasBackward = true;
+    float speedupForward = 0, speedupBackward = 0;
+};
+// A layer's choices as the run file's record (layers/gemm, JSON) and back: a resumed run takes
+// its parent's paths and plans, so it rounds as the parent did. fromRecord returns nothing for
+// an empty record and throws std::runtime_error naming what it cannot read.
+std::string toRecord(const std::vector<Choice> &choices);
+std::vector<Choice> fromRecord(const std::string &record);
+// What pattern n:m of a layer runs: "sparse (forward 1.92×, backward 1.61×)", "dense (…)",
+// "sparse forward (…)" or "sparse backward (…)"; "" when the record has no such pattern.
+std::string describe(const std::vector<Choice> &choices, int n, int m);
+std::string describe(const std::string &record, int n, int m); // "" also for a record it cannot read
+
 // A Linear layer's W̃ in both orientations, rebuilt whenever W̃ changes, and the plans its
 // two products run with.
 struct SparseWeight {
@@ -67,6 +86,7 @@ struct SparseWeight {
     Plan forward, backward;
     bool useForward = false, useBackward = false; // the sparse path is faster (or forced) for it
     std::vector<float> scratch;
+    void use(const Choice &c); // takes c's plans and paths
     // Rebuilds w (and wt when backward data is needed) from dense W̃ (out × in).
     void build(const float *wTilde, int out, int in, bool withTransposed);
 };

@@ -87,11 +87,11 @@ struct SparseLayerInfo {
     int n = 0, m = 0;         // the configured (final) N:M
     long denseParams = 0;     // weights + biases
     long effectiveParams = 0; // nonzero forward weights + biases at the final N:M
-    // The GEMMs of its N:M steps at the final N:M (--sparse-gemm): "dense", "sparse", or
-    // "sparse forward" / "sparse backward" when only one product is faster sparse; with the
-    // measured speedups (dense time / sparse time; 0: not measured).
-    std::string gemm = "dense";
-    float gemmSpeedupForward = 0, gemmSpeedupBackward = 0;
+    // The GEMMs of its N:M steps (--sparse-gemm): for each N:M pattern of the recipe, whether
+    // the forward and the backward-data product run sparse, their plans and measured speedups,
+    // as the run file's record (spgemm::toRecord; spgemm::describe says it in words). Empty:
+    // dense GEMMs throughout (a dense layer or recipe, --sparse-gemm off, FP8, an older file).
+    std::string gemm = {};
 };
 
 // One row per sparse layer per step. NaN marks "not measured at this step".
@@ -165,6 +165,7 @@ struct SparseLayerCheckpoint {
     long flipsSinceSad = 0, maskStep = -1;
     std::array<uint64_t, 6> rng{};                               // MVUE / FP8 stochastic rounding stream
     std::vector<double> normHistory, keptHistory, prunedHistory; // the gradient-noise windows
+    std::string gemm; // the GEMM paths and plans (SparseLayerInfo::gemm); empty: time them anew
 };
 
 // ---- The recipes -----------------------------------------------------------------------
@@ -220,7 +221,9 @@ class Sparsifier {
   private:
     void prepare(long t, bool first);
     void updateGemm(SparseLayerState &s); // the compressed W̃ of the step (or none)
-    spgemm::Timing tuneGemm(SparseLayerState &s, int n, int m, const float *wTilde);
+    spgemm::Choice tuneGemm(const SparseLayerState &s, int n, int m, const float *wTilde);
+    const spgemm::Choice &gemmChoice(SparseLayerState &s, int n, int m);
+    void restoreGemm(SparseLayerState &s, const std::string &record);
     std::vector<float> &frozenBuffer(size_t i);
 
     Model &m_model;

@@ -32,10 +32,12 @@ struct SparseLayerState {
     long maskStep = -1; // step of the last mask refresh (recipes that refresh periodically)
     std::deque<double> normHist, keptHist, prunedHist;
     LinearVariant variant;
-    // Compressed N:M GEMMs: the plan for the pattern gemmN:gemmM (retimed when the step's
-    // pattern changes, e.g. SDGF frames), the rows of a training batch it was timed for.
+    // Compressed N:M GEMMs: the paths and plans of every N:M pattern the recipe uses (timed
+    // at the start, or taken from the run being resumed), the compressed W̃ of the step, and
+    // the rows of a training batch the plans are for.
+    std::vector<spgemm::Choice> gemmChoices;
     spgemm::SparseWeight gemm;
-    int gemmN = 0, gemmM = 0, gemmRows = 0;
+    int gemmRows = 0;
 };
 
 class Recipe {
