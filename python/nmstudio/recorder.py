@@ -559,6 +559,9 @@ class Run:
         for key, dtype in (("in", I32), ("out", I32), ("sparse", I32), ("n", I32), ("m", I32),
                            ("dense_params", I64), ("effective_params", I64)):
             _write_array(lg, key, dtype, [int(l[key]) for l in self.layers])
+        # nmstudio's compressed N:M GEMM paths (nmtrain's record per layer); PyTorch runs use
+        # PyTorch's own GEMMs, so the record is empty: "dense GEMMs" to every reader.
+        _write_array(lg, "gemm", h5py.string_dtype("utf-8"), ["" for _ in self.layers])
 
         self._train.layout(_create_group(g, "train"), 512)
         self._val.layout(_create_group(g, "val"), 16)

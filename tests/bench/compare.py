@@ -49,6 +49,16 @@ TARGETS = {
     ("mlp", "srste"): 0.35,
     ("gpt", "srste"): 0.5,
 }
+# A sparse step against nmstudio's own plain dense step of the same model and thread count
+# (BM_<Model>Step/<threads>): at most this; any other recipe and N:M at most SELF_DEFAULT.
+SELF_TARGETS = {
+    ("mlp", "srste", "1:16"): 0.55,
+    ("gpt", "srste", "1:16"): 0.6,
+}
+SELF_DEFAULT = 1.05
+# Recipe suffixes of step benchmarks: _<N>to<M> is the pattern (2:4 without it), _dense the
+# same step with every GEMM dense on W̃ (--sparse-gemm off).
+NM_SUFFIX = re.compile(r"^(?P<recipe>[a-z0-9-]*?)(?:_(?P<n>\d+)to(?P<m>\d+))?(?P<dense>_dense)?$")
 
 PEER_MODELS = ("mlp", "gpt")
 PEER_MODES = ("dense", "srste")
@@ -262,8 +272,8 @@ def strip_name(name):
 
 
 def classify(name):
-    """Returns (model, mode, threads, recipe) for a step benchmark, with mode None when the peer has
-    no such model/recipe, or None when the name is not BM_<Model>Step<Recipe>/<threads>."""
+    """Returns (model, mode, threads, recipe, nm) for a step benchmark, with mode None when the peer
+    has no such model/recipe, or None when the name is not BM_<Model>Step<Recipe>/<threads>."""
     base, rest = strip_name(name)
     m = STEP_NAME.match(base)
     if not m or len(rest) != 1:
@@ -273,11 +283,18 @@ def classify(name):
         return None
     model = m.group("model").lower()
     recipe = m.group("recipe").lower()
+    nm = "2:4"
+    s = NM_SUFFIX.match(recipe)
+    if s and s.group("n"):
+        nm = f"{s.group('n')}:{s.group('m')}"
+    base = s.group("recipe") if s else recipe
     # S-STE has no PyTorch peer of its own: it is compared with the reference SR-STE step.
-    mode = {"": "dense", "dense": "dense", "srste": "srste", "sste": "srste"}.get(recipe)
-    if model not in PEER_MODELS:
-        mode = None
-    return model, mode, int(arg), (recipe or "dense")
+    mode = {"": "dense", "dense": "dense", "srste": "srste", "sste": "srste"}.get(base)
+    if model not in PEER_MODELS or (s and s.group("dense")):
+        mode = None  # the step with dense GEMMs on W̃: only against nmstudio's own dense step
+    if base in ("", "dense"):
+        nm = ""
+    return model, mode, int(arg), (recipe or "dense"), nm
 
 
 def collect(data):
@@ -365,10 +382,15 @@ def parse_result_line(line):
     return kv
 
 
-def run_peer(args, model, mode, k, cfg, coretype):
+def peer_key(r):
+    """The peer measurement a step record is compared with: (model, mode, nm, threads)."""
+    return (r["model"], r["mode"], r.get("nm", "") if r["mode"] != "dense" else "", r["threads"])
+
+
+def run_peer(args, model, mode, nm, k, cfg, coretype):
     tt, ob, omp = cfg
     env = dict(os.environ, OPENBLAS_CORETYPE=coretype, OPENBLAS_NUM_THREADS=str(ob), OMP_NUM_THREADS=str(omp))
-    cmd = [args.python, PEER_SCRIPT, "--model", model, "--mode", mode, "--threads", str(tt), "--nm", args.nm]
+    cmd = [args.python, PEER_SCRIPT, "--model", model, "--mode", mode, "--threads", str(tt), "--nm", nm]
     warm, steps = (QUICK_STEPS[model] if args.quick else (None, None))
     if args.peer_warmup is not None:
         warm = args.peer_warmup
@@ -430,17 +452,17 @@ def main():
         if c is None:
             others.append(rec)
             continue
-        model, mode, k, recipe = c
-        rec.update(model=model, mode=mode, threads=k, recipe=recipe)
+        model, mode, k, recipe, nm = c
+        rec.update(model=model, mode=mode, threads=k, recipe=recipe, nm=nm)
         steps.append(rec)
     if args.peer_only:
         ks = args.threads or [1, 2]
-        wanted = [(m, md, k) for k in ks for m in args.models for md in args.modes]
+        wanted = [(m, md, "" if md == "dense" else args.nm, k) for k in ks for m in args.models for md in args.modes]
     else:
         ks = sorted({r["threads"] for r in steps if args.threads is None or r["threads"] in args.threads})
         wanted = []
         for r in steps:
-            key = (r["model"], r["mode"], r["threads"])
+            key = peer_key(r)
             if (r["mode"] and r["model"] in args.models and r["mode"] in args.modes and r["threads"] in ks
                     and r["ms"] is not None and key not in wanted):
                 wanted.append(key)
@@ -452,18 +474,20 @@ def main():
     # Peer runs: one fresh process per (k, configuration, model, mode); keep the fastest median per k.
     coretype = peer_coretype(args)
     peer_runs, best = [], {}
-    for (model, mode, k) in sorted(wanted, key=lambda w: (w[2], PEER_MODELS.index(w[0]), PEER_MODES.index(w[1]))):
+    for (model, mode, nm, k) in sorted(wanted, key=lambda w: (w[3], PEER_MODELS.index(w[0]),
+                                                             PEER_MODES.index(w[1]), w[2])):
         for cfg in peer_configs(k):
-            note(f"peer: {model} {mode} threads={k} (torch {cfg[0]}, OPENBLAS_NUM_THREADS={cfg[1]}, "
+            note(f"peer: {model} {mode} {nm} threads={k} (torch {cfg[0]}, OPENBLAS_NUM_THREADS={cfg[1]}, "
                  f"OMP_NUM_THREADS={cfg[2]}, OPENBLAS_CORETYPE={coretype})")
-            res = run_peer(args, model, mode, k, cfg, coretype)
+            res = run_peer(args, model, mode, nm or args.nm, k, cfg, coretype)
+            res["nm"] = nm
             peer_runs.append(res)
             if not res["ok"]:
                 note(f"peer failed: {res['error']}")
                 continue
-            cur = best.get((model, mode, k))
+            cur = best.get((model, mode, nm, k))
             if cur is None or res["median_ms"] < cur["median_ms"]:
-                best[(model, mode, k)] = res
+                best[(model, mode, nm, k)] = res
 
     # ---- report ------------------------------------------------------------------------------
     print()
@@ -481,11 +505,11 @@ def main():
         print(hdr)
         print("-" * len(hdr))
         for r in peer_runs:
-            kept = r["ok"] and best.get((r["model"], r["mode"], r["threads"])) is r
+            kept = r["ok"] and best.get((r["model"], r["mode"], r["nm"], r["threads"])) is r
             flag = ("*" if kept else " ") + ("!" if r["busy"] else " ")
             other = "NA" if r["other_cpu_s"] is None else f"{r['other_cpu_s']:.1f}"
             if r["ok"]:
-                print(f"{r['model']:<5} {r['mode']:<6} {r['threads']:>2} {r['torch_threads']:>5} "
+                print(f"{r['model']:<5} {(r['mode'] + ' ' + r['nm']).strip():<6} {r['threads']:>2} {r['torch_threads']:>5} "
                       f"{r['OPENBLAS_NUM_THREADS']:>3} {r['OMP_NUM_THREADS']:>3} {fmt_ms(r['median_ms']):>9} "
                       f"{fmt_ms(r['p10_ms']):>9} {fmt_ms(r['p90_ms']):>9} {r['openblas_threads']:>6} "
                       f"{r['corename']:<10} {other:>11} {flag}")
@@ -499,7 +523,7 @@ def main():
         print(hdr)
         print("-" * len(hdr))
         for r in steps:
-            peer = best.get((r["model"], r["mode"], r["threads"])) if r["mode"] else None
+            peer = best.get(peer_key(r)) if r["mode"] else None
             mode = r["mode"] or r["recipe"]
             if r["error"]:
                 print(f"{r['name']:<28} {r['model']:<5} {mode:<7} {r['threads']:>2} ERROR: {r['error']}")
@@ -526,21 +550,40 @@ def main():
     print()
     missed = 0
     for r in peer_runs:
-        if r["ok"] and best.get((r["model"], r["mode"], r["threads"])) is r:
-            print(f"peer model={r['model']} mode={r['mode']} threads={r['threads']} torch_ms={r['median_ms']:.3f} "
+        if r["ok"] and best.get((r["model"], r["mode"], r["nm"], r["threads"])) is r:
+            print(f"peer model={r['model']} mode={r['mode']} nm={r['nm'] or '-'} threads={r['threads']} torch_ms={r['median_ms']:.3f} "
                   f"p10_ms={r['p10_ms']:.3f} p90_ms={r['p90_ms']:.3f} torch_threads={r['torch_threads']} "
                   f"OPENBLAS_NUM_THREADS={r['OPENBLAS_NUM_THREADS']} OMP_NUM_THREADS={r['OMP_NUM_THREADS']} "
                   f"openblas_threads={r['openblas_threads']} corename={r['corename']} busy={int(r['busy'])}")
     for r in steps:
         if r["error"] or r["ms"] is None:
             continue
-        peer = best.get((r["model"], r["mode"], r["threads"])) if r["mode"] else None
+        peer = best.get(peer_key(r)) if r["mode"] else None
         if peer is None:
             continue
         ratio = r["ms"] / peer["median_ms"]
-        line = (f"ratio model={r['model']} mode={r['mode']} threads={r['threads']} nmstudio_ms={r['ms']:.3f} "
-                f"torch_ms={peer['median_ms']:.3f} ratio={ratio:.3f}")
-        tgt = TARGETS.get((r["model"], r["mode"]))
+        line = (f"ratio model={r['model']} mode={r['mode']} nm={r['nm'] or '-'} threads={r['threads']} "
+                f"nmstudio_ms={r['ms']:.3f} torch_ms={peer['median_ms']:.3f} ratio={ratio:.3f}")
+        tgt = TARGETS.get((r["model"], r["mode"])) if r["nm"] in ("", "2:4") else None
+        if tgt is not None:
+            ok = ratio <= tgt
+            missed += not ok
+            line += f" target={tgt} {'ok' if ok else 'MISSED'}"
+        print(line)
+    # Each recipe step against nmstudio's own plain dense step (BM_<Model>Step/<threads>).
+    plain = {(r["model"], r["threads"]): r for r in steps if r["name"].split("/")[0] == f"BM_{r['model'].capitalize()}Step"
+             and r["ms"]}
+    for r in steps:
+        base = plain.get((r["model"], r["threads"]))
+        if r["error"] or not r["ms"] or base is None or base is r:
+            continue
+        recipe = NM_SUFFIX.match(r["recipe"])
+        name = recipe.group("recipe") if recipe else r["recipe"]
+        gemm = "dense" if recipe and recipe.group("dense") else "auto"
+        ratio = r["ms"] / base["ms"]
+        tgt = SELF_TARGETS.get((r["model"], name, r["nm"]), SELF_DEFAULT) if gemm == "auto" else None
+        line = (f"self model={r['model']} mode={name} nm={r['nm'] or '-'} gemm={gemm} threads={r['threads']} "
+                f"nmstudio_ms={r['ms']:.3f} dense_ms={base['ms']:.3f} ratio={ratio:.3f}")
         if tgt is not None:
             ok = ratio <= tgt
             missed += not ok
@@ -558,11 +601,11 @@ def main():
     if args.json_out:
         out = {"targets": {f"{m}/{r}": t for (m, r), t in TARGETS.items()}, "context": context,
                "nmbench": records, "peer_runs": peer_runs,
-               "ratios": [{"model": r["model"], "mode": r["mode"], "threads": r["threads"], "nmstudio_ms": r["ms"],
-                           "torch_ms": best[(r["model"], r["mode"], r["threads"])]["median_ms"],
-                           "ratio": r["ms"] / best[(r["model"], r["mode"], r["threads"])]["median_ms"],
-                           "target": TARGETS.get((r["model"], r["mode"]))}
-                          for r in steps if r["mode"] and r["ms"] and (r["model"], r["mode"], r["threads"]) in best]}
+               "ratios": [{"model": r["model"], "mode": r["mode"], "nm": r["nm"], "threads": r["threads"],
+                           "nmstudio_ms": r["ms"], "torch_ms": best[peer_key(r)]["median_ms"],
+                           "ratio": r["ms"] / best[peer_key(r)]["median_ms"],
+                           "target": TARGETS.get((r["model"], r["mode"])) if r["nm"] in ("", "2:4") else None}
+                          for r in steps if r["mode"] and r["ms"] and peer_key(r) in best]}
         with open(args.json_out, "w") as f:
             json.dump(out, f, indent=1)
     note(f"done in {time.monotonic() - t_start:.0f} s")

@@ -141,11 +141,13 @@ struct StepFixture {
     }
 
     // The peer's sparse layers: every Linear of the MLP; every Linear but the head of the GPT.
-    void sparsify(const std::string &recipe, bool diagnostics, bool gpt)
+    void sparsify(const std::string &recipe, bool diagnostics, bool gpt, const char *nm = "2:4",
+                  const char *sparseGemm = "auto")
     {
         nm::RunConfig c = nm::defaultConfig(gpt ? "gpt" : "mlp");
         c.recipe = recipe;
-        c.nm = "2:4";
+        c.nm = nm;
+        c.sparseGemm = sparseGemm;
         c.steps = 1000000;
         c.diagnostics = diagnostics;
         c.aspPruneAt = 0.0;            // sparse from the first step
@@ -264,6 +266,29 @@ void BM_GptStepSrsteBare(benchmark::State &state)
 }
 BENCHMARK(BM_MlpStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GptStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Sparser patterns: BM_<Model>StepSrste_1to8, …_1to16 (compressed N:M GEMMs where faster, as
+// --sparse-gemm auto), and …_1to16_dense with every GEMM dense on W̃ (--sparse-gemm off), the
+// same step's peer in the same run.
+#define NM_NM_BENCH(Model, Gpt, Name, recipe, nm, gemm)                                                                \
+    void BM_##Model##Step##Name(benchmark::State &state)                                                               \
+    {                                                                                                                  \
+        StepFixture f = Gpt ? gptFixture() : mlpFixture();                                                             \
+        f.sparsify(recipe, true, Gpt, nm, gemm);                                                                       \
+        runSteps(state, std::move(f));                                                                                 \
+    }                                                                                                                  \
+    BENCHMARK(BM_##Model##Step##Name)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
+
+NM_NM_BENCH(Mlp, false, Srste_1to8, "srste", "1:8", "auto");
+NM_NM_BENCH(Mlp, false, Srste_1to16, "srste", "1:16", "auto");
+NM_NM_BENCH(Mlp, false, Srste_1to16_dense, "srste", "1:16", "off");
+NM_NM_BENCH(Mlp, false, Ste_1to16, "ste", "1:16", "auto");
+NM_NM_BENCH(Mlp, false, Sste_1to16, "sste", "1:16", "auto");
+NM_NM_BENCH(Gpt, true, Srste_1to8, "srste", "1:8", "auto");
+NM_NM_BENCH(Gpt, true, Srste_1to16, "srste", "1:16", "auto");
+NM_NM_BENCH(Gpt, true, Srste_1to16_dense, "srste", "1:16", "off");
+NM_NM_BENCH(Gpt, true, Ste_1to16, "ste", "1:16", "auto");
+NM_NM_BENCH(Gpt, true, Sste_1to16, "sste", "1:16", "auto");
 
 // --- GEMMs on the models' shapes (forward layout: out = inp · Wᵀ) -------------------------
 
