@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace nm::kernels {
@@ -202,7 +203,7 @@ namespace {
 // values and gradients are packed once, then each group of query rows goes through scores,
 // softmax and output before the next group starts (no pass over a materialised T×T matrix per
 // operation, and a causal row group computes only the keys it sees).
-constexpr int kAttRows = 4;  // query rows per register tile
+constexpr int kAttRows = 8;  // query rows per register tile
 constexpr int kAttCols = 32; // output columns per register tile (two AVX-512 vectors)
 
 int roundUp(int x, int m)
@@ -220,47 +221,74 @@ float *attBuffer(int slot, long n)
     return b.data();
 }
 
-// out[r][c] (=|+=) alpha · Σ_{k ∈ [lo, hi)} a[r][k] · b[k][c] for R rows and c < cols. b has
-// ldb ≥ cols rounded up to kAttCols (zero padding read, never stored). Every sum runs in k order.
-template <int R>
+// Two 16-float vectors make a column tile; GCC lowers the generic vector type to whatever
+// registers the build targets (zmm with AVX-512), so the accumulators stay in registers.
+typedef float AttVec __attribute__((vector_size(64)));
+
+AttVec loadVec(const float *p)
+{
+    AttVec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// out[r][c] (=|+=) alpha · Σ_{k ∈ [lo, hi)} a(r, k) · b[k][c] for R rows and c < cols, with
+// a(r, k) = a[r·lda + k], or a[k·lda + r] when TransA (a read down its columns: Pᵀ and dSᵀ
+// without a transposed copy). b has ldb ≥ cols rounded up to kAttCols (zero padding read,
+// never stored). Every sum runs in k order.
+template <int R, bool TransA>
 void attTile(float *out, long ldo, const float *a, long lda, const float *b, long ldb, int lo, int hi, int cols,
              float alpha, bool accumulate)
 {
+    static_assert(kAttCols == 2 * 16);
     for (int c0 = 0; c0 < cols; c0 += kAttCols) {
-        float acc[R][kAttCols] = {};
+        AttVec acc[R][2] = {};
         for (int k = lo; k < hi; ++k) {
             const float *bk = b + k * ldb + c0;
-#pragma GCC unroll 4
+            const AttVec b0 = loadVec(bk), b1 = loadVec(bk + 16);
+#pragma GCC unroll 8
             for (int r = 0; r < R; ++r) {
-                const float ar = a[r * lda + k];
-#pragma omp simd
-                for (int l = 0; l < kAttCols; ++l)
-                    acc[r][l] += ar * bk[l];
+                const float ar = TransA ? a[k * lda + r] : a[r * lda + k];
+                acc[r][0] += ar * b0;
+                acc[r][1] += ar * b1;
             }
         }
         const int n = std::min(kAttCols, cols - c0);
         for (int r = 0; r < R; ++r) {
             float *o = out + r * ldo + c0;
+            if (n == kAttCols) {
+                for (int h = 0; h < 2; ++h) {
+                    AttVec v = alpha * acc[r][h];
+                    if (accumulate)
+                        v += loadVec(o + 16 * h);
+                    std::memcpy(o + 16 * h, &v, sizeof v);
+                }
+                continue;
+            }
+            float tile[kAttCols];
+            std::memcpy(tile, acc[r], sizeof tile);
             for (int l = 0; l < n; ++l)
-                o[l] = accumulate ? o[l] + alpha * acc[r][l] : alpha * acc[r][l];
+                o[l] = accumulate ? o[l] + alpha * tile[l] : alpha * tile[l];
         }
     }
 }
 
 // attTile over `rows` rows from row `r0`: tiles of kAttRows, then single rows. range(r0, rr)
 // gives the [lo, hi) of k for rows r0 .. r0 + rr − 1.
-template <class Range>
+template <bool TransA = false, class Range>
 void attRows(int r0, int rows, float *out, long ldo, const float *a, long lda, const float *b, long ldb, int cols,
              float alpha, bool accumulate, Range range)
 {
     int r = r0;
     for (; r + kAttRows <= r0 + rows; r += kAttRows) {
         const auto [lo, hi] = range(r, kAttRows);
-        attTile<kAttRows>(out + r * ldo, ldo, a + r * lda, lda, b, ldb, lo, hi, cols, alpha, accumulate);
+        attTile<kAttRows, TransA>(out + r * ldo, ldo, TransA ? a + r : a + r * lda, lda, b, ldb, lo, hi, cols, alpha,
+                                  accumulate);
     }
     for (; r < r0 + rows; ++r) {
         const auto [lo, hi] = range(r, 1);
-        attTile<1>(out + r * ldo, ldo, a + r * lda, lda, b, ldb, lo, hi, cols, alpha, accumulate);
+        attTile<1, TransA>(out + r * ldo, ldo, TransA ? a + r : a + r * lda, lda, b, ldb, lo, hi, cols, alpha,
+                           accumulate);
     }
 }
 
@@ -310,12 +338,16 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
         for (int t0 = 0; t0 < T; t0 += kAttRows) {
             const int rows = std::min(kAttRows, T - t0);
             const int seen = keys(t0, rows).second;
-            attRows(t0, rows, s, tp, q, C3, kt, tp, seen, scale, false, [&](int, int) { return std::pair{0, hs}; });
+            // Whole column tiles (s is padded to tp): the softmax reads only the keys each row sees.
+            attRows(t0, rows, s, tp, q, C3, kt, tp, roundUp(seen, kAttCols), scale, false, [&](int, int) {
+                return std::pair{0, hs};
+            });
             for (int t = t0; t < t0 + rows; ++t) {
-                const float *row = s + (long)t * tp;
+                float *row = s + (long)t * tp;
                 float *p = a + (long)t * T;
                 const int n = causal ? t + 1 : T; // keys 0 .. n − 1 are visible
                 float mx = row[0];
+#pragma omp simd reduction(max : mx)
                 for (int j = 1; j < n; ++j)
                     mx = std::max(mx, row[j]);
                 float sum = 0.0f;
@@ -325,6 +357,7 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
                     sum += p[j];
                 }
                 const float inv = 1.0f / sum;
+#pragma omp simd
                 for (int j = 0; j < n; ++j)
                     p[j] *= inv;
                 std::fill(p + n, p + T, 0.0f);
@@ -357,21 +390,22 @@ void attentionBackward(float *dqkv, const float *dout, const float *qkv, const f
         float *kp = attBuffer(1, (long)T * hp);  // (T, hp) keys
         float *ds = attBuffer(2, (long)T * tp);  // (T, tp) score gradients
         float *gp = attBuffer(3, (long)T * hp);  // (T, hp) output gradients, then queries
-        float *at = attBuffer(4, (long)T * tp);  // (T, tp) probabilities, then score gradients, transposed
         packTransposed(vt, tp, v, C3, T, hs);
         packRows(kp, hp, k, C3, T, hs);
         for (int t0 = 0; t0 < T; t0 += kAttRows) {
             const int rows = std::min(kAttRows, T - t0);
             const int seen = keys(t0, rows).second;
             // dP = G · Vᵀ, then the softmax backward dS = P ⊙ (dP − Σ P·dP) · scale in place.
-            attRows(t0, rows, ds, tp, g, C, vt, tp, seen, 1.0f, false, head);
+            attRows(t0, rows, ds, tp, g, C, vt, tp, roundUp(seen, kAttCols), 1.0f, false, head);
             for (int t = t0; t < t0 + rows; ++t) {
                 const float *p = a + (long)t * T;
                 float *dr = ds + (long)t * tp;
                 const int n = causal ? t + 1 : T;
                 float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
                 for (int j = 0; j < n; ++j)
                     dot += p[j] * dr[j];
+#pragma omp simd
                 for (int j = 0; j < n; ++j)
                     dr[j] = p[j] * (dr[j] - dot) * scale;
                 std::fill(dr + n, dr + tp, 0.0f);
@@ -380,11 +414,9 @@ void attentionBackward(float *dqkv, const float *dout, const float *qkv, const f
         }
         // dV += Pᵀ · G and dK += dSᵀ · Q, row groups of keys over the queries that see them.
         packRows(gp, hp, g, C, T, hs);
-        packTransposed(at, tp, a, T, T, T);
-        attRows(0, T, dv, C3, at, tp, gp, hp, hs, 1.0f, true, queries);
+        attRows<true>(0, T, dv, C3, a, T, gp, hp, hs, 1.0f, true, queries);
         packRows(gp, hp, q, C3, T, hs);
-        packTransposed(at, tp, ds, tp, T, T);
-        attRows(0, T, dk, C3, at, tp, gp, hp, hs, 1.0f, true, queries);
+        attRows<true>(0, T, dk, C3, ds, tp, gp, hp, hs, 1.0f, true, queries);
     }
 }
 

@@ -14,7 +14,8 @@
    Other entries (BM_Gemm...) are listed with their user counters (gflops, peak_fraction, ...).
 2. Runs the peer in a fresh /usr/bin/python3 process per (threads, configuration, model, mode),
    always with OPENBLAS_CORETYPE set (SkylakeX; Haswell on CPUs without AVX-512) because Debian's
-   OpenBLAS 0.3.21 picks its SSE3 "Prescott" kernel on recent Intel CPUs. Per thread count K:
+   OpenBLAS 0.3.21 picks its SSE3 "Prescott" kernel on recent Intel CPUs; nmbench runs with the same
+   OPENBLAS_CORETYPE, whatever the environment says. Per thread count K:
    K=1: torch threads 1, OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1;
    K>1: (torch K, OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=K) and (torch 1, OPENBLAS_NUM_THREADS=K,
    OMP_NUM_THREADS=1); the faster median is kept (the peer gets its best configuration).
@@ -236,11 +237,15 @@ def run_nmbench(args):
     cmd += shlex.split(args.nmbench_args)
     if not args.waiter():
         note("the machine is busy; running nmbench anyway")
-    note("running " + " ".join(shlex.quote(c) for c in cmd))
+    # Both sides on the same OpenBLAS kernel: an OPENBLAS_CORETYPE in the environment (some
+    # machines set Haswell) would otherwise hold nmbench to AVX2 while the peer runs AVX-512.
+    coretype = peer_coretype(args)
+    env = dict(os.environ, OPENBLAS_CORETYPE=coretype)
+    note(f"running OPENBLAS_CORETYPE={coretype} " + " ".join(shlex.quote(c) for c in cmd))
     try:
         with LoadMeter() as lm:
             # stdout repeats the JSON; nmbench's own banner on stderr goes through.
-            rc = subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode
+            rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, env=env).returncode
         if rc != 0:
             die(f"nmbench exited with status {rc}")
         note(f"nmbench took {lm.wall:.1f} s"
