@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -243,5 +244,34 @@ TEST(SparseGemmRecord, RoundTripsAndSaysWhichProductRunsSparse)
           R"({"patterns":[{"nm":"2:4","forward":{"path":"sparse","isa":"avx2","tile":0,"block":64}}]})"}) {
         EXPECT_THROW(nm::spgemm::fromRecord(bad), std::runtime_error) << bad;
         EXPECT_EQ(nm::spgemm::describe(std::string(bad), 2, 4), "") << bad;
+    }
+}
+
+TEST(SparseGemm, TransposingTheCompressedMatrixEqualsCompressingTheTransposedOne)
+{
+    nm::Rng rng(77);
+    for (const auto &[rows, cols, n, m, block, tblock] : {std::tuple{37, 64, 2, 4, 32, 16},
+                                                          {64, 48, 1, 16, 48, 64},
+                                                          {5, 128, 1, 128, 128, 3},
+                                                          {0, 16, 1, 4, 16, 8},
+                                                          {20, 40, 4, 8, 7, 5}}) {
+        std::vector<float> w = randomVector(static_cast<size_t>(rows) * cols, rng), wt(w.size());
+        std::vector<uint8_t> mask(w.size());
+        if (rows > 0)
+            nm::nmops::nmMaskApply(mask.data(), wt.data(), w.data(), rows, cols, n, m);
+        if (rows > 2)
+            std::fill(wt.begin() + cols, wt.begin() + 2 * cols, 0.0f); // an empty row
+        nm::spgemm::SparseMatrix a, direct, fromA;
+        std::vector<float> scratch;
+        nm::spgemm::compress(a, wt.data(), rows, cols, block, Isa::Portable);
+        nm::spgemm::compressTransposed(direct, wt.data(), rows, cols, tblock, Isa::Portable, scratch);
+        nm::spgemm::transposeCompressed(fromA, a, tblock);
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        EXPECT_EQ(fromA.rows, direct.rows);
+        EXPECT_EQ(fromA.cols, direct.cols);
+        EXPECT_EQ(fromA.blocks, direct.blocks);
+        EXPECT_EQ(fromA.ptr, direct.ptr);
+        EXPECT_EQ(fromA.col, direct.col);
+        EXPECT_EQ(fromA.val, direct.val);
     }
 }

@@ -70,7 +70,7 @@ std::vector<float> refSoft(const std::vector<float> &w, long rows, int cols, int
 struct NM {
     int n, m;
 };
-const NM kPatterns[] = {{2, 4}, {1, 4}, {1, 8}, {2, 8}, {4, 16}, {1, 16}, {3, 128}};
+const NM kPatterns[] = {{2, 4}, {1, 4}, {1, 8}, {2, 8}, {4, 16}, {1, 16}, {1, 32}, {8, 32}, {3, 128}};
 
 } // namespace
 

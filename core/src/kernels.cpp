@@ -97,29 +97,62 @@ void geluBackward(float *dinp, const float *inp, const float *dout, long n)
     }
 }
 
+void biasGeluForward(float *pre, float *out, const float *bias, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    for (int r = 0; r < N; ++r) {
+        float *x = pre + (long)r * C;
+        float *o = out + (long)r * C;
+#pragma omp simd
+        for (int c = 0; c < C; ++c) {
+            const float v = x[c] + bias[c];
+            x[c] = v;
+            o[c] = 0.5f * v * (1.0f + fastmath::tanh(kGeluScale * (v + 0.044715f * v * v * v)));
+        }
+    }
+}
+
+namespace {
+// One row of LayerNorm: o = (x − mean) · rstd · w + b; returns mean and rstd.
+inline void normRow(float *o, const float *x, const float *w, const float *b, int C, float &mean, float &rstd)
+{
+    float m = 0.0f;
+    for (int i = 0; i < C; ++i)
+        m += x[i];
+    m /= C;
+    float v = 0.0f;
+    for (int i = 0; i < C; ++i) {
+        const float d = x[i] - m;
+        v += d * d;
+    }
+    v /= C;
+    const float s = 1.0f / std::sqrt(v + kLnEps);
+    for (int i = 0; i < C; ++i)
+        o[i] = (x[i] - m) * s * w[i] + b[i];
+    mean = m;
+    rstd = s;
+}
+} // namespace
+
+void layernormResidualForward(float *res, float *out, float *mean, float *rstd, const float *add, const float *weight,
+                              const float *bias, int N, int C)
+{
+#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    for (int r = 0; r < N; ++r) {
+        float *x = res + (long)r * C;
+        const float *y = add + (long)r * C;
+        for (int i = 0; i < C; ++i) // the row stays in L1 for the normalisation below
+            x[i] += y[i];
+        normRow(out + (long)r * C, x, weight, bias, C, mean[r], rstd[r]);
+    }
+}
+
 void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                       int N, int C)
 {
 #pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
-    for (int r = 0; r < N; ++r) {
-        const float *x = inp + (long)r * C;
-        float m = 0.0f;
-        for (int i = 0; i < C; ++i)
-            m += x[i];
-        m /= C;
-        float v = 0.0f;
-        for (int i = 0; i < C; ++i) {
-            const float d = x[i] - m;
-            v += d * d;
-        }
-        v /= C;
-        const float s = 1.0f / std::sqrt(v + kLnEps);
-        float *o = out + (long)r * C;
-        for (int i = 0; i < C; ++i)
-            o[i] = (x[i] - m) * s * weight[i] + bias[i];
-        mean[r] = m;
-        rstd[r] = s;
-    }
+    for (int r = 0; r < N; ++r)
+        normRow(out + (long)r * C, inp + (long)r * C, weight, bias, C, mean[r], rstd[r]);
 }
 
 void layernormBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,

@@ -29,22 +29,23 @@ const spgemm::SparseWeight *sparseFor(const LinearLayer &l, bool backward)
 }
 } // namespace
 
-void linearForward(const LinearLayer &l, float *out, const float *inp, int N)
+void linearForward(const LinearLayer &l, float *out, const float *inp, int N, bool withBias)
 {
     LinearVariant *v = l.variant;
+    const float *bias = withBias ? l.bias : nullptr;
     if (const spgemm::SparseWeight *s = sparseFor(l, false)) {
-        spgemm::multiply(out, inp, s->w, l.bias, N, false, s->forward.tile, s->forward.isa);
+        spgemm::multiply(out, inp, s->w, bias, N, false, s->forward.tile, s->forward.isa);
         return;
     }
     if (!v || !v->fp8) {
-        kernels::linearForward(out, inp, l.forwardWeight, l.bias, N, l.in, l.out);
+        kernels::linearForward(out, inp, l.forwardWeight, bias, N, l.in, l.out);
         return;
     }
     const long nx = static_cast<long>(N) * l.in, nw = static_cast<long>(l.out) * l.in;
     float *xq = scratch(v->a, nx), *wq = scratch(v->b, nw);
     nmops::fakeQuantizeFp8(xq, inp, nx, nmops::Fp8Format::E4M3);
     nmops::fakeQuantizeFp8(wq, l.forwardWeight, nw, nmops::Fp8Format::E4M3);
-    kernels::linearForward(out, xq, wq, l.bias, N, l.in, l.out);
+    kernels::linearForward(out, xq, wq, bias, N, l.in, l.out);
 }
 
 void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const float *inp, int N)

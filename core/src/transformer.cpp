@@ -112,27 +112,30 @@ void Transformer::ensureStack(int B, int T)
 void Transformer::forwardStack(int B, int T)
 {
     const int C = m_stack.width, NH = m_stack.heads, N = B * T;
-    const long NC = static_cast<long>(N) * C;
+    // Each residual add is fused into the LayerNorm that reads its sum (the next block's ln1,
+    // or lnf after the last block), and fc1's bias into its GELU: fewer passes over activations.
     for (int l = 0; l < m_stack.layers; ++l) {
         const BlockParams &p = m_blocks[l];
         BlockActs &a = m_acts[l];
         const LinearLayer *lin = &m_linears[m_firstLinear + 4 * static_cast<size_t>(l)];
-        kernels::layernormForward(a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(), a.resIn.data(), param(p.ln1w),
-                                  param(p.ln1b), N, C);
+        if (l == 0)
+            kernels::layernormForward(a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(), a.resIn.data(), param(p.ln1w),
+                                      param(p.ln1b), N, C);
+        else // resIn = fc2's output of the block before + that block's resMid
+            kernels::layernormResidualForward(a.resIn.data(), a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(),
+                                              m_acts[l - 1].resMid.data(), param(p.ln1w), param(p.ln1b), N, C);
         linearForward(lin[0], a.qkv.data(), a.ln1.data(), N);
         kernels::attentionForward(a.atty.data(), a.att.data(), a.qkv.data(), B, T, C, NH, m_stack.causal);
         linearForward(lin[1], a.resMid.data(), a.atty.data(), N);
-        kernels::addInPlace(a.resMid.data(), a.resIn.data(), NC);
-        kernels::layernormForward(a.ln2.data(), a.ln2Mean.data(), a.ln2Rstd.data(), a.resMid.data(), param(p.ln2w),
-                                  param(p.ln2b), N, C);
-        linearForward(lin[2], a.fch.data(), a.ln2.data(), N);
-        kernels::geluForward(a.fchGelu.data(), a.fch.data(), 4 * NC);
+        kernels::layernormResidualForward(a.resMid.data(), a.ln2.data(), a.ln2Mean.data(), a.ln2Rstd.data(),
+                                          a.resIn.data(), param(p.ln2w), param(p.ln2b), N, C);
+        linearForward(lin[2], a.fch.data(), a.ln2.data(), N, false);
+        kernels::biasGeluForward(a.fch.data(), a.fchGelu.data(), lin[2].bias, N, 4 * C);
         float *out = l + 1 < m_stack.layers ? m_acts[l + 1].resIn.data() : m_resOut.data();
         linearForward(lin[3], out, a.fchGelu.data(), N);
-        kernels::addInPlace(out, a.resMid.data(), NC);
     }
-    kernels::layernormForward(m_lnf.data(), m_lnfMean.data(), m_lnfRstd.data(), m_resOut.data(), param(m_lnfw),
-                              param(m_lnfb), N, C);
+    kernels::layernormResidualForward(m_resOut.data(), m_lnf.data(), m_lnfMean.data(), m_lnfRstd.data(),
+                                      m_acts.back().resMid.data(), param(m_lnfw), param(m_lnfb), N, C);
 }
 
 void Transformer::backwardStack(int B, int T)

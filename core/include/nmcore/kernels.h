@@ -22,10 +22,17 @@ void reluBackward(float *dinp, const float *out, const float *dout, long n);
 // GELU, tanh approximation (GPT-2): 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))).
 void geluForward(float *out, const float *inp, long n);
 void geluBackward(float *dinp, const float *inp, const float *dout, long n);
+// Bias and GELU in one pass over (N, C): pre += bias (per column), out = GELU(pre). pre keeps
+// the pre-activation for geluBackward.
+void biasGeluForward(float *pre, float *out, const float *bias, int N, int C);
 
 // LayerNorm over the last dimension C with eps 1e-5. mean and rstd (N) are saved for backward.
 void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                       int N, int C);
+// The residual add and the LayerNorm after it in one pass: res (N, C) += add, then
+// out = LayerNorm(res) as layernormForward (the same values as addInPlace, then layernormForward).
+void layernormResidualForward(float *res, float *out, float *mean, float *rstd, const float *add, const float *weight,
+                              const float *bias, int N, int C);
 void layernormBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                        const float *weight, const float *mean, const float *rstd, int N, int C);
 

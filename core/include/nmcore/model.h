@@ -59,7 +59,8 @@ struct LinearLayer {
 };
 
 // out (N, out) = inp (N, in) · W̃ᵀ + b, honouring the layer's variant.
-void linearForward(const LinearLayer &l, float *out, const float *inp, int N);
+// withBias false: without the bias (a later fused pass adds it, e.g. bias + GELU).
+void linearForward(const LinearLayer &l, float *out, const float *inp, int N, bool withBias = true);
 // dinp (N, in) += dout · W̃ (dinp may be null); dweight += doutᵀ · inp; dbias += Σ dout.
 // With MVUE, N must be a multiple of 4.
 void linearBackward(const LinearLayer &l, float *dinp, const float *dout, const float *inp, int N);

@@ -67,6 +67,11 @@ struct Choice {
     bool useForward = false, useBackward = false, hasBackward = true;
     float speedupForward = 0, speedupBackward = 0;
 };
+// at := Aᵀ (a.cols × a.rows) in column blocks of `block`, from a itself: a counting sort of its
+// nonzeros by column, so it costs the nonzeros, not the dense size (1:16: a sixteenth). Gives
+// the same matrix as compressTransposed on the dense original.
+void transposeCompressed(SparseMatrix &at, const SparseMatrix &a, int block);
+
 // A layer's choices as the run file's record (layers/gemm, JSON) and back: a resumed run takes
 // its parent's paths and plans, so it rounds as the parent did. fromRecord returns nothing for
 // an empty record and throws std::runtime_error naming what it cannot read.
