@@ -64,9 +64,17 @@ void ConsoleObserver::onStart(const RunInfo &info)
             m_group->startSeconds = wallSeconds();
     }
     if (m_group && !m_quiet) {
-        std::fprintf(stderr, "run %s: recipe %s %s, seed %llu, %d thread%s\n", info.name.c_str(),
+        // Which layers' N:M products run sparse, without the measured speedups (one line a run).
+        std::string gemm;
+        for (const auto &l : info.layers) {
+            const std::string d = nm::spgemm::describe(l.gemm, l.n, l.m);
+            if (!d.empty())
+                gemm += (gemm.empty() ? "; GEMMs " : ", ") + l.name + " " + d.substr(0, d.find(" ("));
+        }
+        std::fprintf(stderr, "run %s: recipe %s %s, seed %llu, %d thread%s%s\n", info.name.c_str(),
                      info.config.recipe.c_str(), info.config.nm.c_str(),
-                     static_cast<unsigned long long>(info.config.seed), info.threads, info.threads == 1 ? "" : "s");
+                     static_cast<unsigned long long>(info.config.seed), info.threads, info.threads == 1 ? "" : "s",
+                     gemm.c_str());
     } else if (!m_quiet) {
         std::fprintf(stderr, "run %s: %s on %s\n", info.name.c_str(), info.modelDescription.c_str(),
                      info.dataDescription.c_str());

@@ -908,6 +908,15 @@ void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnaps
                     .arg(100.0 * static_cast<double>(zeros) / n, 0, 'f', 1)
                     .arg(s->alpha, 0, 'g', 3)
                     .arg(s->beta, 0, 'g', 4);
+        // The GEMM paths of this layer at the snapshot's N:M (an SDGF frame has its own).
+        for (const auto &l : r->meta.layers)
+            if (l.name == s->name && l.sparse) {
+                const std::string gemm = nm::spgemm::describe(l.gemm, s->n, s->m);
+                html += tr("<p>GEMMs at %1:%2: %3</p>")
+                            .arg(s->n)
+                            .arg(s->m)
+                            .arg(gemm.empty() ? tr("dense") : QString::fromStdString(gemm).toHtmlEscaped());
+            }
         if (s->flipCount.size() == s->mask.size() && !s->flipCount.empty()) {
             double sum = 0;
             long never = 0;
@@ -931,10 +940,12 @@ void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnaps
     }
     html += QStringLiteral("<table cellspacing=0 cellpadding=2><tr><th align=left>%1</th><th>%2</th><th>%3</th>"
                            "<th align=right>%4</th><th align=right>%5</th><th align=left>%6</th></tr>")
-                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"), tr("GEMMs at N:M"));
+                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"), tr("GEMMs"));
     for (const auto &l : r->meta.layers) {
-        // Which products of the layer's N:M steps run on the compressed W̃ (--sparse-gemm).
-        const std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
+        // Which products of the layer's N:M steps run on the compressed W̃ (--sparse-gemm),
+        // without the speedups (the selected layer's paragraph has them).
+        std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
+        gemm = gemm.substr(0, gemm.find(" ("));
         html += QStringLiteral("<tr><td>%1</td><td>%2×%3</td><td align=center>%4</td><td align=right>%L5</td>"
                                "<td align=right>%L6</td><td>%7</td></tr>")
                     .arg(QString::fromStdString(l.name))

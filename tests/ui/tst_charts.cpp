@@ -20,6 +20,7 @@
 #include "step_values.h"
 #include "summary_chart.h"
 
+#include "nmcore/nm_gemm.h"
 #include "nmcore/stats.h"
 
 #include <numeric>
@@ -33,6 +34,7 @@
 #include <QMouseEvent>
 #include <QScatterSeries>
 #include <QSignalSpy>
+#include <QTextBrowser>
 #include <QValueAxis>
 
 using namespace nmui;
@@ -668,6 +670,13 @@ class TestCharts : public QObject {
             r->layerIn = 16;
             r->layerOut = 12;
         }
+        nm::spgemm::Choice sparseForward;
+        sparseForward.n = 2;
+        sparseForward.m = 4;
+        sparseForward.useForward = true;
+        sparseForward.speedupForward = 1.5f;
+        sparseForward.speedupBackward = 0.9f;
+        ra.gemm = nm::spgemm::toRecord({sparseForward});
         const int a = addRun(store, ra), b = addRun(store, rb), c = addRun(store, rc);
         // A: row 3 flips 9 times, column 1 of every group once; B: every weight twice; the old run
         // has no counts.
@@ -696,6 +705,12 @@ class TestCharts : public QObject {
         QVERIFY(insp.flipCountChart(1)->isVisible());
         QCOMPARE(insp.flipCountChart(1)->image().size(), QSize(16, 12));
         QCOMPARE(insp.flipCountChart(1)->image().pixel(5, 5), viridisTable()[32] | 0xff000000u); // 2 on 1…9
+        // The readout says which products of the layer run on the compressed W̃.
+        auto *readout = insp.findChild<QTextBrowser *>();
+        QVERIFY(readout);
+        QVERIFY2(readout->toPlainText().contains(
+                     QStringLiteral("GEMMs at 2:4: sparse forward (forward 1.50×, backward 0.90×)")),
+                 qPrintable(readout->toPlainText()));
 
         const FlipHistogramData h = insp.flipHistogram();
         QCOMPARE(h.bins, (QStringList{QStringLiteral("0"), QStringLiteral("1"), QStringLiteral("2"),
@@ -707,6 +722,9 @@ class TestCharts : public QObject {
         QCOMPARE(h.weights[1], (QList<double>{0, 0, 192, 0, 0, 0}));
         QVERIFY(insp.charts().contains(insp.flipCountChart(0)));
 
+        insp.select(c, 1, 200); // a run without a record: dense GEMMs
+        QVERIFY2(readout->toPlainText().contains(QStringLiteral("GEMMs at 2:4: dense")),
+                 qPrintable(readout->toPlainText()));
         // At step 0 nothing has flipped: every weight in bin 0.
         insp.select(a, 1, 0);
         QCOMPARE(insp.flipHistogram().weights[0].first(), 192.0);

@@ -23,6 +23,7 @@ struct SyntheticRun {
     std::function<float(long step)> valAccuracy = [](long) { return 0.8f; };
     std::vector<std::pair<std::string, std::string>> sweep = {}; // RunConfig::sweep
     std::function<void(nm::RunConfig &)> config = nullptr;       // further changes to the config
+    std::string gemm = {};                                       // every layer's SparseLayerInfo::gemm
     std::function<float(int layer, long step)> flipRate = [](int l, long s) {
         return 0.01f * static_cast<float>(l + 1) / static_cast<float>(1 + s / 100);
     };
@@ -50,6 +51,7 @@ inline int addRun(RunStore &store, const SyntheticRun &s)
         info.sparse = true;
         info.n = 2;
         info.m = 4;
+        info.gemm = s.gemm;
         meta.layers.push_back(info);
         meta.sparseLayers.push_back(info.name);
     }
