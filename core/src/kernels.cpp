@@ -116,17 +116,22 @@ namespace {
 // One row of LayerNorm: o = (x − mean) · rstd · w + b; returns mean and rstd.
 inline void normRow(float *o, const float *x, const float *w, const float *b, int C, float &mean, float &rstd)
 {
+    // Vectorised sums (an ordered float sum is one long dependency chain): the order is fixed
+    // by the build's vector width, not by the thread count.
     float m = 0.0f;
+#pragma omp simd reduction(+ : m)
     for (int i = 0; i < C; ++i)
         m += x[i];
     m /= C;
     float v = 0.0f;
+#pragma omp simd reduction(+ : v)
     for (int i = 0; i < C; ++i) {
         const float d = x[i] - m;
         v += d * d;
     }
     v /= C;
     const float s = 1.0f / std::sqrt(v + kLnEps);
+#pragma omp simd
     for (int i = 0; i < C; ++i)
         o[i] = (x[i] - m) * s * w[i] + b[i];
     mean = m;
@@ -141,6 +146,7 @@ void layernormResidualForward(float *res, float *out, float *mean, float *rstd, 
     for (int r = 0; r < N; ++r) {
         float *x = res + (long)r * C;
         const float *y = add + (long)r * C;
+#pragma omp simd
         for (int i = 0; i < C; ++i) // the row stays in L1 for the normalisation below
             x[i] += y[i];
         normRow(out + (long)r * C, x, weight, bias, C, mean[r], rstd[r]);
@@ -164,6 +170,7 @@ void layernormBackward(float *dinp, float *dweight, float *dbias, const float *d
         const float *g = dout + (long)r * C;
         const float m = mean[r], s = rstd[r];
         float dnormMean = 0.0f, dnormNormMean = 0.0f;
+#pragma omp simd reduction(+ : dnormMean, dnormNormMean)
         for (int i = 0; i < C; ++i) {
             const float norm = (x[i] - m) * s;
             const float dnorm = weight[i] * g[i];
@@ -173,6 +180,7 @@ void layernormBackward(float *dinp, float *dweight, float *dbias, const float *d
         dnormMean /= C;
         dnormNormMean /= C;
         float *dx = dinp + (long)r * C;
+#pragma omp simd
         for (int i = 0; i < C; ++i) {
             const float norm = (x[i] - m) * s;
             const float dnorm = weight[i] * g[i];

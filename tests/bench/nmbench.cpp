@@ -141,10 +141,12 @@ struct StepFixture {
     }
 
     // The peer's sparse layers: every Linear of the MLP; every Linear but the head of the GPT.
-    void sparsify(const std::string &recipe, bool diagnostics, bool gpt, const char *nm = "2:4",
+    // threads: the step's thread count, which --sparse-gemm auto times the GEMMs on.
+    void sparsify(int threads, const std::string &recipe, bool diagnostics, bool gpt, const char *nm = "2:4",
                   const char *sparseGemm = "auto")
     {
         nm::RunConfig c = nm::defaultConfig(gpt ? "gpt" : "mlp");
+        c.threads = threads;
         c.recipe = recipe;
         c.nm = nm;
         c.sparseGemm = sparseGemm;
@@ -228,7 +230,7 @@ void BM_GptStep(benchmark::State &state)
 template <bool Gpt> void recipeStep(benchmark::State &state, const char *recipe, bool diagnostics)
 {
     StepFixture f = Gpt ? gptFixture() : mlpFixture();
-    f.sparsify(recipe, diagnostics, Gpt);
+    f.sparsify(static_cast<int>(state.range(0)), recipe, diagnostics, Gpt);
     runSteps(state, std::move(f));
 }
 
@@ -274,7 +276,7 @@ BENCHMARK(BM_GptStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->U
     void BM_##Model##Step##Name(benchmark::State &state)                                                               \
     {                                                                                                                  \
         StepFixture f = Gpt ? gptFixture() : mlpFixture();                                                             \
-        f.sparsify(recipe, true, Gpt, nm, gemm);                                                                       \
+        f.sparsify(static_cast<int>(state.range(0)), recipe, true, Gpt, nm, gemm);                                     \
         runSteps(state, std::move(f));                                                                                 \
     }                                                                                                                  \
     BENCHMARK(BM_##Model##Step##Name)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
