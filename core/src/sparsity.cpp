@@ -313,7 +313,8 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
             // info and the run file report them; a resumed run takes its parent's instead).
             std::vector<float> wt(static_cast<size_t>(s->size));
             std::vector<uint8_t> mk(static_cast<size_t>(s->size));
-            for (const auto &[pn, pm] : patterns) {
+            for (const auto &pattern : patterns) {
+                const int pn = pattern.first, pm = pattern.second;
                 if (std::any_of(s->gemmChoices.begin(), s->gemmChoices.end(),
                                 [&](const spgemm::Choice &c) { return c.n == pn && c.m == pm; }))
                     continue;
