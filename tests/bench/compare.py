@@ -568,7 +568,7 @@ def main():
             continue
         ratio = r["ms"] / peer["median_ms"]
         line = (f"ratio model={r['model']} mode={r['mode']} nm={r['nm'] or '-'} threads={r['threads']} "
-                f"nmstudio_ms={r['ms']:.3f} torch_ms={peer['median_ms']:.3f} ratio={ratio:.3f}")
+                f"recipe={r['recipe']} nmstudio_ms={r['ms']:.3f} torch_ms={peer['median_ms']:.3f} ratio={ratio:.3f}")
         tgt = TARGETS.get((r["model"], r["mode"])) if r["nm"] in ("", "2:4") else None
         if tgt is not None:
             ok = ratio <= tgt
