@@ -1,10 +1,10 @@
 #include "headless.h"
 
-#include "chart_pages.h"
-#include "experiment_panel.h"
 #include "main_window.h"
-#include "run_file_loader.h"
-#include "run_store.h"
+#include "panels/chart_pages.h"
+#include "panels/experiment_panel.h"
+#include "training/run_file_loader.h"
+#include "training/run_store.h"
 
 #include "nmcore/runfile.h"
 

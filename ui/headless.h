@@ -3,7 +3,7 @@
 // and 2×, SVG, PDF, CSV) into a folder, printing progress lines; and render every page of the
 // main window to PNG (the README's screenshots). Both need a QApplication; on a machine
 // without a display nmstudio creates it on the offscreen platform.
-#include "figure_preset.h"
+#include "plot/figure_preset.h"
 
 #include "nmcore/config.h"
 

@@ -4,9 +4,9 @@
 // pause, step, stop, reset, fork and the shared chart settings. Status bar: state, step,
 // steps/s, elapsed time. Window layout, chart settings, the form and recent files persist
 // in QSettings.
-#include "chart_settings.h"
-#include "figure_preset.h"
-#include "training_controller.h"
+#include "plot/chart_settings.h"
+#include "plot/figure_preset.h"
+#include "training/training_controller.h"
 
 #include <QMainWindow>
 

@@ -23,13 +23,13 @@
 
 #include "../ui/ui_test_util.h"
 
-#include "chart_pages.h"
-#include "chart_settings.h"
-#include "curve_layer.h"
-#include "experiment_panel.h"
 #include "main_window.h"
-#include "metric_chart.h"
-#include "run_store.h"
+#include "panels/chart_pages.h"
+#include "panels/experiment_panel.h"
+#include "plot/chart_settings.h"
+#include "plot/curve_layer.h"
+#include "plot/metric_chart.h"
+#include "training/run_store.h"
 
 #include "nmcore/runfile.h"
 

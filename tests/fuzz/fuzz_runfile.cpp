@@ -1,6 +1,6 @@
 // Fuzzes the run-file reader's validation of files that are valid HDF5 but not valid run
 // files. The input is not fed to libhdf5 (that would fuzz HDF5's own parser): it is a small
-// program that edits a valid run-file layout (README "Run-file format", runfile_writer.cpp)
+// program that edits a valid run-file layout (README "Run-file format", core/src/runfile/writer.cpp)
 // held in memory, which is then written through the HDF5 C API into /dev/shm and opened
 // with nm::RunFileReader. Every reader call is made (refresh, runs, every scalar and layer
 // series, snapshot steps and snapshots, checkpoint steps and checkpoints); only nm::Error may

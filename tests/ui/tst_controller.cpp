@@ -2,8 +2,8 @@
 // pause, single step, stop, reset, live settings and fork behave as the GUI promises.
 #include "ui_test_main.h"
 
-#include "run_store.h"
-#include "training_controller.h"
+#include "training/run_store.h"
+#include "training/training_controller.h"
 
 #include "nmcore/config.h"
 #include "nmcore/error.h"

@@ -3,10 +3,10 @@
 // (rows of swept options expanded as nmtrain --sweep expands them), live settings.
 #include "ui_test_main.h"
 
-#include "config_field.h"
-#include "experiment_panel.h"
-#include "live_panel.h"
-#include "recipe_editor.h"
+#include "panels/config_field.h"
+#include "panels/experiment_panel.h"
+#include "panels/live_panel.h"
+#include "panels/recipe_editor.h"
 
 #include <QComboBox>
 #include <QDir>

@@ -5,10 +5,10 @@
 #include "ui_test_main.h"
 #include "ui_test_util.h"
 
-#include "chart_export.h"
-#include "chart_settings.h"
-#include "flip_heatmap.h"
-#include "metric_chart.h"
+#include "plot/chart_export.h"
+#include "plot/chart_settings.h"
+#include "plot/flip_heatmap.h"
+#include "plot/metric_chart.h"
 
 #include <QAbstractAxis>
 #include <QChart>

@@ -1,9 +1,9 @@
 // The plotting layer's numerics: smoothing, decimation, aggregation, schedules.
 #include "ui_test_main.h"
 
-#include "palette.h"
-#include "schedule_plan.h"
-#include "series_math.h"
+#include "plot/palette.h"
+#include "plot/series_math.h"
+#include "training/schedule_plan.h"
 
 #include "nmcore/config.h"
 #include "nmcore/optimizer.h"

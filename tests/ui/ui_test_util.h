@@ -1,6 +1,6 @@
 #pragma once
 // Runs with known data, put straight into a RunStore (no training), for chart tests.
-#include "run_store.h"
+#include "training/run_store.h"
 
 #include "nmcore/config.h"
 

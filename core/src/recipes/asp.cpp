@@ -3,7 +3,7 @@
 // initial weights), then computes the top-N-of-M mask once and keeps it: W̃ = W ⊙ m,
 // the gradient is masked (pruned weights get none: this is not an STE) and the weights are
 // re-masked after every optimiser step, as ASP's patched optimizer.step does.
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 #include <cmath>
 

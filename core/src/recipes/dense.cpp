@@ -1,7 +1,7 @@
 // Dense baseline (algorithms.md §2.1): W̃ = W, ∂L/∂W = G. The mask it *would* have, m(W) at
 // the configured N:M, is still computed every step so the dense run has "virtual" flip
 // rates to compare with (S-STE Fig. 4(d) plots the same curve).
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 namespace nm {
 

@@ -7,7 +7,7 @@
 // (m + α(1−m)) (praxis / autodiff of the forward, mdgf_grad = scaled).
 // Phases: dense for the first pgf_dense of training, hard-mask STE at the target N:M for the
 // last pgf_finetune.
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 namespace nm {
 

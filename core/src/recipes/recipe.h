@@ -3,11 +3,11 @@
 // computes the mask and the forward weight W̃ for a step, may transform the weight
 // gradient, and may act after the optimiser. The SR-STE decay term (coupled or decoupled)
 // is applied by the Sparsifier for every recipe whose lambda() is nonzero.
-#include "../parallel.h"
 #include "nmcore/model.h"
 #include "nmcore/nm_gemm.h"
 #include "nmcore/nm_ops.h"
 #include "nmcore/sparsity.h"
+#include "parallel.h"
 
 #include <deque>
 #include <memory>
@@ -81,5 +81,7 @@ std::unique_ptr<Recipe> makeMdgfRecipe(const RunConfig &c, RecipeKind kind, long
 std::unique_ptr<Recipe> makeSdgfRecipe(const RunConfig &c, RecipeKind kind, long totalSteps);
 std::unique_ptr<Recipe> makeTSrSteDfRecipe(const RunConfig &c, long totalSteps);
 std::unique_ptr<Recipe> makeAspRecipe(const RunConfig &c, long totalSteps);
+// The recipe of a run's configuration (recipe_table.cpp).
+std::unique_ptr<Recipe> makeRecipe(const RunConfig &c);
 
 } // namespace nm

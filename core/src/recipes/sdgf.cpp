@@ -4,7 +4,7 @@
 // block (1:8 → 8:64, 4:32, 2:16, 1:8; the code's 4 frames, not the enum comment's 5).
 // Frame boundaries are in steps: frame i starts at denseEnd + floor(i·span/frames).
 // Dense phase first (pgf_dense), hard-mask fine-tune at the target N:M last (pgf_finetune).
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 namespace nm {
 

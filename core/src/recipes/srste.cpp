@@ -5,7 +5,7 @@
 // before clipping). srste_decay = coupled (default, the official code: the term goes through
 // momentum / Adam's moments) or decoupled (W ← W − lr·λ(1−m)⊙W after the step). The
 // Sparsifier applies the term for every recipe whose lambda() is nonzero.
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 namespace nm {
 

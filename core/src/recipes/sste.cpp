@@ -6,7 +6,7 @@
 // every step (the paper's ablation, which makes β grow). Backward: plain STE, ∂L/∂W = G
 // (not multiplied by β, as in the reference code). The mask reported for flip rates is the
 // hard top-N mask, whose support S_soft shares up to ties.
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 #include <cmath>
 

@@ -1,7 +1,7 @@
 // Plain STE with a hard threshold (algorithms.md §2.3): W̃ = W ⊙ m(W) with the top-N-of-M
 // mask recomputed every step; the gradient passes straight through to every weight,
 // pruned ones included: ∂L/∂W = G.
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 namespace nm {
 

@@ -6,7 +6,7 @@
 // after clipping (the ICML-24 placement). The last tsrste_dense_tail of training (1/6 in the
 // reference: 250k of 300k) is dense: W̃ = W, no decay; the run therefore ends with dense
 // weights (the paper evaluates T-SR-STE+DF dense).
-#include "recipe.h"
+#include "recipes/recipe.h"
 
 #include <array>
 #include <cmath>

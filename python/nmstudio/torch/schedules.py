@@ -1,4 +1,4 @@
-"""Schedules of the PGF recipes, as pure functions of the step (core/src/sparsity.cpp)."""
+"""Schedules of the PGF recipes, as pure functions of the step (core/src/recipes/schedules.cpp)."""
 
 import math
 from dataclasses import dataclass

@@ -1,0 +1,3 @@
+// The portable build of the compressed N:M GEMM kernels (target flags in core/CMakeLists.txt).
+#define NM_ISA_NS portable
+#include "gemm/nm_gemm_kernels.inc"

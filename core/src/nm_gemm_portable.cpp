@@ -1,3 +1,0 @@
-// The portable build of the compressed N:M GEMM kernels (target flags in core/CMakeLists.txt).
-#define NM_ISA_NS portable
-#include "nm_gemm_kernels.inc"
