@@ -78,9 +78,10 @@ void ConsoleObserver::onStart(const RunInfo &info)
     } else if (!m_quiet) {
         std::fprintf(stderr, "run %s: %s on %s\n", info.name.c_str(), info.modelDescription.c_str(),
                      info.dataDescription.c_str());
-        std::fprintf(stderr, "%s %s, lr %g, batch %d, %ld steps, seed %llu\n", info.config.optimizer.c_str(),
-                     info.config.nesterov && info.config.optimizer == "sgd" ? "(Nesterov)" : "", info.config.lr,
-                     info.config.batch, info.config.steps, static_cast<unsigned long long>(info.config.seed));
+        std::fprintf(
+            stderr, "%s %s, lr %g, batch %d, %ld steps, seed %llu\n", choiceName(info.config.optimizer).c_str(),
+            info.config.nesterov && info.config.optimizer == nm::OptimizerKind::Sgd ? "(Nesterov)" : "", info.config.lr,
+            info.config.batch, info.config.steps, static_cast<unsigned long long>(info.config.seed));
         for (const auto &l : info.layers) {
             const std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
             if (!gemm.empty())

@@ -2,6 +2,7 @@
 #include "nmcore/error.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -20,19 +21,19 @@ std::string errorOf(const std::string &json, const std::map<std::string, std::st
 TEST(Config, ModelDefaultsApplyUnlessSet)
 {
     const auto mlp = nm::parseConfig("", "", {});
-    EXPECT_EQ(mlp.model, "mlp");
-    EXPECT_EQ(mlp.data, "fashion-mnist");
-    EXPECT_EQ(mlp.optimizer, "sgd");
+    EXPECT_EQ(mlp.model, nm::ModelKind::Mlp);
+    EXPECT_EQ(mlp.data, nm::DataSource::FashionMnist);
+    EXPECT_EQ(mlp.optimizer, nm::OptimizerKind::Sgd);
     const auto gpt = nm::parseConfig("", "", {{"model", "gpt"}});
-    EXPECT_EQ(gpt.data, "text");
-    EXPECT_EQ(gpt.optimizer, "adamw");
+    EXPECT_EQ(gpt.data, nm::DataSource::Text);
+    EXPECT_EQ(gpt.optimizer, nm::OptimizerKind::AdamW);
     EXPECT_DOUBLE_EQ(gpt.weightDecay, 0.1);
     const auto vit = nm::parseConfig("", "", {{"model", "vit"}});
-    EXPECT_EQ(vit.data, "fashion-mnist");
-    EXPECT_EQ(vit.optimizer, "adamw");
+    EXPECT_EQ(vit.data, nm::DataSource::FashionMnist);
+    EXPECT_EQ(vit.optimizer, nm::OptimizerKind::AdamW);
     EXPECT_DOUBLE_EQ(vit.weightDecay, 0.05);
     EXPECT_EQ(vit.vitPatch, 7);
-    EXPECT_EQ(vit.vitPool, "cls");
+    EXPECT_EQ(vit.vitPool, nm::VitPool::Cls);
     const auto gpt2 = nm::parseConfig(R"({"model": "gpt", "lr": 0.01})", "x.json", {{"weight-decay", "0"}});
     EXPECT_DOUBLE_EQ(gpt2.lr, 0.01);
     EXPECT_DOUBLE_EQ(gpt2.weightDecay, 0.0);
@@ -107,6 +108,30 @@ TEST(Config, JsonRoundTrip)
     const auto back = nm::parseConfig(nm::configToJson(c), "roundtrip", {});
     EXPECT_EQ(nm::configToJson(back), nm::configToJson(c));
     EXPECT_EQ(back.seed, 42u);
+}
+
+// Every choice is written by name, and every name of every choice parses back to the value it
+// names (the enums of config.h and the option table agree).
+TEST(Config, ChoicesAreWrittenAndReadByName)
+{
+    const std::string base = nm::configToJson(nm::defaultConfig());
+    for (const auto &o : nm::configOptions()) {
+        if (o.type != nm::OptionType::Choice)
+            continue;
+        ASSERT_GE(o.choices.size(), 2u) << o.key;
+        for (const auto &value : o.choices) {
+            if (o.key == "data" && value == "text")
+                continue; // the MLP does not train on text (a cross-field rule)
+            const auto c = nm::parseConfig("", "", {{o.key, value}});
+            const auto j = nlohmann::json::parse(nm::configToJson(c));
+            ASSERT_TRUE(j.at(o.key).is_string()) << o.key << " is written as " << j.at(o.key).dump();
+            EXPECT_EQ(j.at(o.key).get<std::string>(), value) << o.key;
+        }
+    }
+    EXPECT_EQ(nm::choiceName(nm::SparseGemmMode::Off), "off");
+    EXPECT_EQ(nm::parseChoice<nm::DataSource>("synthetic"), nm::DataSource::Synthetic);
+    EXPECT_FALSE(nm::parseChoice<nm::ModelKind>("resnet").has_value());
+    EXPECT_NE(base.find("\"model\":\"mlp\""), std::string::npos) << base;
 }
 
 TEST(Config, EveryOptionIsDocumented)

@@ -17,7 +17,7 @@ const std::string kFashionDir = "/usr/share/datasets/fashion-mnist";
 nm::DataOptions synthetic(nm::TaskKind task = nm::TaskKind::Classification)
 {
     nm::DataOptions o;
-    o.source = "synthetic";
+    o.source = nm::DataSource::Synthetic;
     o.task = task;
     return o;
 }
@@ -105,7 +105,7 @@ TEST(Idx, CorruptFileIsAnError)
 TEST(TextCorpus, FortunesSplitNinetyTen)
 {
     nm::DataOptions o;
-    o.source = "text";
+    o.source = nm::DataSource::Text;
     o.task = nm::TaskKind::Language;
     const auto d = nm::loadDataset(o);
     ASSERT_FALSE(nm::fortunesCorpusFiles().empty());
@@ -131,7 +131,7 @@ TEST(TextCorpus, AnyFileWorksAndVocabularyIsItsBytes)
             f << "abcab\n";
     }
     nm::DataOptions o;
-    o.source = "text";
+    o.source = nm::DataSource::Text;
     o.task = nm::TaskKind::Language;
     o.textFile = path.string();
     const auto d = nm::loadDataset(o);

@@ -158,8 +158,10 @@ TEST(Sweep, NmtrainRunsTheGridAndRecordsTheSweptValues)
         EXPECT_EQ(h.config.sweep[1].first, "model");
         // The swept values are the runs' own settings, with the swept model's defaults.
         EXPECT_DOUBLE_EQ(h.config.lambda, i < 8 ? 1e-4 : 3e-4) << h.name;
-        EXPECT_EQ(h.config.model, (i / 4) % 2 == 0 ? "mlp" : "gpt") << h.name;
-        EXPECT_EQ(h.config.optimizer, h.config.model == "gpt" ? "adamw" : "sgd") << h.name;
+        EXPECT_EQ(h.config.model, (i / 4) % 2 == 0 ? nm::ModelKind::Mlp : nm::ModelKind::Gpt) << h.name;
+        EXPECT_EQ(h.config.optimizer,
+                  h.config.model == nm::ModelKind::Gpt ? nm::OptimizerKind::AdamW : nm::OptimizerKind::Sgd)
+            << h.name;
         EXPECT_EQ(h.status, "Completed") << h.name;
     }
     // A plain run has no sweep attribute.

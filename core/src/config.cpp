@@ -17,8 +17,16 @@ using json = nlohmann::json;
 
 namespace {
 
-using Member = std::variant<int RunConfig::*, long RunConfig::*, uint64_t RunConfig::*, double RunConfig::*,
-                            bool RunConfig::*, std::string RunConfig::*, std::vector<int> RunConfig::*>;
+using Member =
+    std::variant<int RunConfig::*, long RunConfig::*, uint64_t RunConfig::*, double RunConfig::*, bool RunConfig::*,
+                 std::string RunConfig::*, std::vector<int> RunConfig::*, ModelKind RunConfig::*, VitPool RunConfig::*,
+                 DataSource RunConfig::*, OptimizerKind RunConfig::*, SrsteDecay RunConfig::*, SsteBeta RunConfig::*,
+                 MdgfGrad RunConfig::*, SparseGemmMode RunConfig::*>;
+
+template <ChoiceEnum E> std::vector<std::string> choiceNames()
+{
+    return {ChoiceNames<E>::names.begin(), ChoiceNames<E>::names.end()};
+}
 
 struct Option {
     OptionInfo info;
@@ -35,10 +43,14 @@ std::vector<Option> buildOptions()
                    std::vector<std::string> choices = {}) {
         o.push_back({OptionInfo{std::move(key), type, std::move(help), std::move(def), std::move(choices), lo, hi}, m});
     };
+    // A choice whose values are an enum's names (config.h): the allowed values come from there.
+    auto choice = [&]<ChoiceEnum E>(std::string key, E RunConfig::*m, std::string help, std::string def) {
+        add(std::move(key), T::Choice, m, std::move(help), std::move(def), 0, 0, choiceNames<E>());
+    };
     add("name", T::String, &RunConfig::name, "run name, used in summaries and run files", "run");
-    add("model", T::Choice, &RunConfig::model,
-        "model to train: mlp (Fashion-MNIST), gpt (characters of text), vit (vision transformer on Fashion-MNIST)",
-        "mlp", 0, 0, {"mlp", "gpt", "vit"});
+    choice("model", &RunConfig::model,
+           "model to train: mlp (Fashion-MNIST), gpt (characters of text), vit (vision transformer on Fashion-MNIST)",
+           "mlp");
     add("mlp_hidden", T::IntList, &RunConfig::mlpHidden, "MLP hidden widths, comma separated", "256,256", 1, 65536);
     add("gpt_layers", T::Int, &RunConfig::gptLayers, "GPT transformer blocks", "2", 1, 64);
     add("gpt_heads", T::Int, &RunConfig::gptHeads, "GPT attention heads (must divide gpt_width)", "4", 1, 64);
@@ -49,11 +61,9 @@ std::vector<Option> buildOptions()
     add("vit_width", T::Int, &RunConfig::vitWidth, "ViT embedding width", "64", 8, 4096);
     add("vit_patch", T::Int, &RunConfig::vitPatch,
         "ViT patch side in pixels (must divide the image side; 28×28: 7 gives 16 tokens, 4 gives 49)", "7", 1, 64);
-    add("vit_pool", T::Choice, &RunConfig::vitPool,
-        "ViT pooling: cls (a learned class token) or mean (the mean of the patch tokens)", "cls", 0, 0,
-        {"cls", "mean"});
-    add("data", T::Choice, &RunConfig::data, "dataset", "mlp, vit: fashion-mnist, gpt: text", 0, 0,
-        {"fashion-mnist", "text", "synthetic"});
+    choice("vit_pool", &RunConfig::vitPool,
+           "ViT pooling: cls (a learned class token) or mean (the mean of the patch tokens)", "cls");
+    choice("data", &RunConfig::data, "dataset", "mlp, vit: fashion-mnist, gpt: text");
     add("data_dir", T::String, &RunConfig::dataDir,
         "directory with the four IDX files (train/t10k images and labels, optionally .gz); MNIST works too",
         "/usr/share/datasets/fashion-mnist");
@@ -61,8 +71,7 @@ std::vector<Option> buildOptions()
         "");
     add("val_count", T::Int, &RunConfig::valCount, "validation images held out from the end of the training file",
         "5000", 0, 59999);
-    add("optimizer", T::Choice, &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt, vit: adamw", 0, 0,
-        {"sgd", "adamw"});
+    choice("optimizer", &RunConfig::optimizer, "optimiser", "mlp: sgd, gpt, vit: adamw");
     add("lr", T::Float, &RunConfig::lr, "peak learning rate", "mlp: 0.05, gpt, vit: 0.001", 0, 100);
     add("min_lr_ratio", T::Float, &RunConfig::minLrRatio,
         "final learning rate of the cosine decay, as a fraction of lr", "mlp: 0, gpt, vit: 0.1", 0, 1);
@@ -91,9 +100,7 @@ std::vector<Option> buildOptions()
     add("recipe", T::Choice, &RunConfig::recipe,
         "sparse-training recipe: dense (virtual flip metrics only), ste, srste, sste, mdgf-linear, mdgf-exp, "
         "sdgf-stepwise, sdgf-geometric, tsrste-df, asp",
-        "dense", 0, 0,
-        {"dense", "ste", "srste", "sste", "mdgf-linear", "mdgf-exp", "sdgf-stepwise", "sdgf-geometric", "tsrste-df",
-         "asp"});
+        "dense", 0, 0, recipeNames()); // the recipe table (recipes/recipe_table.cpp)
     add("nm", T::String, &RunConfig::nm,
         "target N:M sparsity: keep N of every M consecutive weights along a layer's input (1 <= N < M <= 128)", "2:4");
     add("sparse_layers", T::String, &RunConfig::sparseLayers,
@@ -106,24 +113,24 @@ std::vector<Option> buildOptions()
         "SR-STE / T-SR-STE decay λ in g = G + λ(1−m)⊙W, added once per optimiser step after clipping "
         "(the official code adds it per backward pass; ICML-24 used 6e-5 or 2e-4 for GPT-2)",
         "2e-4", 0, 10);
-    add("srste_decay", T::Choice, &RunConfig::srsteDecay,
-        "coupled: λ(1−m)⊙W is added to the gradient (official code; passes through momentum/Adam); decoupled: "
-        "W ← W − lr·λ(1−m)⊙W after the optimiser step",
-        "coupled", 0, 0, {"coupled", "decoupled"});
-    add("sste_beta", T::Choice, &RunConfig::ssteBeta,
-        "S-STE scale β = <W,S>/<S,S>: frozen after initialisation (reference code) or recomputed every step "
-        "(the paper's ablation)",
-        "frozen", 0, 0, {"frozen", "dynamic"});
+    choice("srste_decay", &RunConfig::srsteDecay,
+           "coupled: λ(1−m)⊙W is added to the gradient (official code; passes through momentum/Adam); decoupled: "
+           "W ← W − lr·λ(1−m)⊙W after the optimiser step",
+           "coupled");
+    choice("sste_beta", &RunConfig::ssteBeta,
+           "S-STE scale β = <W,S>/<S,S>: frozen after initialisation (reference code) or recomputed every step "
+           "(the paper's ablation)",
+           "frozen");
     add("mdgf_fraction", T::Float, &RunConfig::mdgfFraction,
         "MDGF: α reaches ~0 at this fraction of the sparse span (sets κ; linear: exactly 0, exponential: e^-5)", "0.5",
         1e-6, 1);
     add("mdgf_kappa", T::Float, &RunConfig::mdgfKappa,
         "MDGF: explicit decay coefficient κ per step (0: from mdgf_fraction; the PGF repo used 1e-4 exp, 2e-4 default)",
         "0", 0, 1);
-    add("mdgf_grad", T::Choice, &RunConfig::mdgfGrad,
-        "MDGF gradient to pruned weights: identity (official PGF code) or scaled by α (praxis, autodiff of the "
-        "forward)",
-        "identity", 0, 0, {"identity", "scaled"});
+    choice("mdgf_grad", &RunConfig::mdgfGrad,
+           "MDGF gradient to pruned weights: identity (official PGF code) or scaled by α (praxis, autodiff of the "
+           "forward)",
+           "identity");
     add("pgf_dense", T::Float, &RunConfig::pgfDense, "MDGF/SDGF: fraction of training run dense before the sparse span",
         "0", 0, 0.99);
     add("pgf_finetune", T::Float, &RunConfig::pgfFinetune,
@@ -143,10 +150,10 @@ std::vector<Option> buildOptions()
     add("fp8", T::Bool, &RunConfig::fp8,
         "sparse layers: simulate FP8 GEMMs (E4M3 forward, E5M2 backward, per-tensor scaling, round-to-nearest-even)",
         "false");
-    add("sparse_gemm", T::Choice, &RunConfig::sparseGemm,
-        "compressed N:M GEMMs for the forward and backward-data products of steps whose W̃ is N:M sparse: auto (time "
-        "both paths on each layer's shape at the start, keep the faster), on, off (dense GEMMs on W̃)",
-        "auto", 0, 0, {"auto", "on", "off"});
+    choice("sparse_gemm", &RunConfig::sparseGemm,
+           "compressed N:M GEMMs for the forward and backward-data products of steps whose W̃ is N:M sparse: auto (time "
+           "both paths on each layer's shape at the start, keep the faster), on, off (dense GEMMs on W̃)",
+           "auto");
     add("diagnostics", T::Bool, &RunConfig::diagnostics,
         "per-layer gradient statistics, ‖ΔW̃‖, sparsity and continuity measures (false: masks and flip counts only)",
         "true");
@@ -176,9 +183,9 @@ const std::vector<Option> &options()
 
 void applyModelDefaults(RunConfig &c)
 {
-    if (c.model == "gpt") {
-        c.data = "text";
-        c.optimizer = "adamw";
+    if (c.model == ModelKind::Gpt) {
+        c.data = DataSource::Text;
+        c.optimizer = OptimizerKind::AdamW;
         c.lr = 1e-3;
         c.minLrRatio = 0.1;
         c.warmup = 100;
@@ -188,8 +195,8 @@ void applyModelDefaults(RunConfig &c)
         c.batch = 32;
         c.evalEvery = 200;
     }
-    if (c.model == "vit") { // fashion-mnist, 3000 steps of 128 images, eval every 250: the MLP's
-        c.optimizer = "adamw";
+    if (c.model == ModelKind::Vit) { // fashion-mnist, 3000 steps of 128 images, eval every 250: the MLP's
+        c.optimizer = OptimizerKind::AdamW;
         c.lr = 1e-3;
         c.minLrRatio = 0.1;
         c.warmup = 100;
@@ -330,6 +337,15 @@ void applyValue(RunConfig &c, const Option &o, const json &v)
                     std::find(info.choices.begin(), info.choices.end(), s) == info.choices.end())
                     throw ConfigError(info.key + ": unknown value '" + s + "'; allowed: " + joinChoices(info.choices));
                 c.*member = s;
+            } else if constexpr (ChoiceEnum<M>) {
+                if (!v.is_string())
+                    throw ConfigError(info.key + ": expected one of " + joinChoices(info.choices) + ", got " +
+                                      typeName(v));
+                const auto parsed = parseChoice<M>(v.get<std::string>());
+                if (!parsed)
+                    throw ConfigError(info.key + ": unknown value '" + v.get<std::string>() +
+                                      "'; allowed: " + joinChoices(info.choices));
+                c.*member = *parsed;
             } else if constexpr (std::is_same_v<M, bool>) {
                 if (!v.is_boolean())
                     throw ConfigError(info.key + ": expected true or false, got " + typeName(v));
@@ -443,12 +459,20 @@ std::string requireKey(const std::string &spelling, const std::string &where)
     return k;
 }
 
-RunConfig defaultConfig(const std::string &model)
+RunConfig defaultConfig(ModelKind model)
 {
     RunConfig c;
     c.model = model;
     applyModelDefaults(c);
     return c;
+}
+
+RunConfig defaultConfig(const std::string &model)
+{
+    const auto kind = parseChoice<ModelKind>(model);
+    if (!kind)
+        throw ConfigError("model: unknown value '" + model + "'; allowed: " + joinChoices(choiceNames<ModelKind>()));
+    return defaultConfig(*kind);
 }
 
 RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
@@ -484,8 +508,7 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
     for (const auto &[o, v] : values)
         if (o->info.key == "model")
             applyValue(c, *o, v);
-    const std::string model = c.model;
-    c = defaultConfig(model);
+    c = defaultConfig(c.model);
     bool warmupSet = false;
     for (const auto &[o, v] : values) {
         applyValue(c, *o, v);
@@ -500,10 +523,11 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
 
 void validateConfig(const RunConfig &c)
 {
-    if (c.model != "gpt" && c.data == "text")
-        throw ConfigError("data: 'text' needs model gpt; the " + std::string(c.model == "vit" ? "ViT" : "MLP") +
+    if (c.model != ModelKind::Gpt && c.data == DataSource::Text)
+        throw ConfigError("data: 'text' needs model gpt; the " +
+                          std::string(c.model == ModelKind::Vit ? "ViT" : "MLP") +
                           " trains on fashion-mnist or synthetic");
-    if (c.model == "gpt" && c.data == "fashion-mnist")
+    if (c.model == ModelKind::Gpt && c.data == DataSource::FashionMnist)
         throw ConfigError("data: 'fashion-mnist' needs model mlp or vit; the GPT trains on text or synthetic");
     if (c.gptWidth % c.gptHeads != 0)
         throw ConfigError("gpt_heads: " + std::to_string(c.gptHeads) + " does not divide gpt_width " +
@@ -517,22 +541,30 @@ void validateConfig(const RunConfig &c)
         throw ConfigError("name: must not be empty");
     int n = 0, m = 0;
     parseNm(c.nm, n, m);
-    if (c.recipe == "tsrste-df" && (n != 2 || m != 4))
+    if (parseRecipe(c.recipe) == RecipeKind::TSrSteDf && (n != 2 || m != 4))
         throw ConfigError("nm: tsrste-df uses transposable 2:4 masks; set --nm 2:4 (got " + c.nm + ")");
     if (c.pgfDense + c.pgfFinetune >= 1.0)
         throw ConfigError("pgf_dense + pgf_finetune must leave a sparse span (their sum is >= 1)");
     // The ViT's head sees one row per image, so its batch itself must be a multiple of 4.
-    const long rows = static_cast<long>(c.batch) * (c.model == "gpt" ? c.context : 1);
+    const long rows = static_cast<long>(c.batch) * (c.model == ModelKind::Gpt ? c.context : 1);
     if (c.mvue && rows % 4 != 0)
-        throw ConfigError("mvue: groups of 4 tokens need batch" + std::string(c.model == "gpt" ? " × context" : "") +
-                          " (" + std::to_string(rows) + ") to be a multiple of 4");
+        throw ConfigError("mvue: groups of 4 tokens need batch" +
+                          std::string(c.model == ModelKind::Gpt ? " × context" : "") + " (" + std::to_string(rows) +
+                          ") to be a multiple of 4");
 }
 
 std::string configToJson(const RunConfig &c, int indent)
 {
     json j = json::object();
     for (const auto &o : options())
-        std::visit([&](auto member) { j[o.info.key] = c.*member; }, o.member);
+        std::visit(
+            [&](auto member) {
+                if constexpr (ChoiceEnum<std::remove_cvref_t<decltype(c.*member)>>)
+                    j[o.info.key] = choiceName(c.*member);
+                else
+                    j[o.info.key] = c.*member;
+            },
+            o.member);
     return j.dump(indent);
 }
 

@@ -343,13 +343,15 @@ std::vector<std::string> fortunesCorpusFiles()
 
 std::shared_ptr<const Dataset> loadDataset(const DataOptions &o)
 {
-    if (o.source == "fashion-mnist")
+    switch (o.source) {
+    case DataSource::FashionMnist:
         return loadImageDataset(o);
-    if (o.source == "text")
+    case DataSource::Text:
         return loadTextDataset(o);
-    if (o.source == "synthetic")
+    case DataSource::Synthetic:
         return o.task == TaskKind::Classification ? makeSyntheticClassification() : makeSyntheticLanguage();
-    throw DataError("unknown data source '" + o.source + "'; allowed: fashion-mnist, text, synthetic");
+    }
+    throw DataError("unknown data source " + std::to_string(static_cast<int>(o.source)));
 }
 
 TrainSampler::TrainSampler(std::shared_ptr<const Dataset> data, uint64_t seed, int batch, int seqLen)

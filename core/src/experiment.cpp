@@ -155,8 +155,8 @@ std::vector<std::shared_ptr<const Dataset>> loadRunData(const std::vector<RunCon
     std::vector<std::shared_ptr<const Dataset>> out;
     for (const auto &c : runs) {
         const DataOptions o = dataOptions(c);
-        const std::string key = o.source + '\n' + std::to_string(static_cast<int>(o.task)) + '\n' + o.idxDir + '\n' +
-                                o.textFile + '\n' + std::to_string(o.valCount) + '\n' +
+        const std::string key = choiceName(o.source) + '\n' + std::to_string(static_cast<int>(o.task)) + '\n' +
+                                o.idxDir + '\n' + o.textFile + '\n' + std::to_string(o.valCount) + '\n' +
                                 std::to_string(o.textValFraction);
         auto it = loaded.find(key);
         if (it == loaded.end())

@@ -120,9 +120,9 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         if (config.mvue || config.fp8)
             l.variant = &s->variant;
         m_recipe->init(*s);
-        s->gemmRows =
-            config.batch * (l.tokensPerSample > 0 ? l.tokensPerSample : (config.model == "gpt" ? config.context : 1));
-        if (m_kind != RecipeKind::Dense && config.sparseGemm != "off" && !config.fp8) {
+        s->gemmRows = config.batch * (l.tokensPerSample > 0 ? l.tokensPerSample
+                                                            : (config.model == ModelKind::Gpt ? config.context : 1));
+        if (m_kind != RecipeKind::Dense && config.sparseGemm != SparseGemmMode::Off && !config.fp8) {
             // The paths of every pattern the recipe uses, timed on W's own top-N:M (the run
             // info and the run file report them; a resumed run takes its parent's instead).
             std::vector<float> wt(static_cast<size_t>(s->size));
@@ -162,7 +162,7 @@ spgemm::Choice Sparsifier::tuneGemm(const SparseLayerState &s, int n, int m, con
     c.m = m;
     c.hasBackward = !l.dataInput;
     const spgemm::Isa isa = spgemm::bestIsa();
-    if (m_config.sparseGemm == "on") {
+    if (m_config.sparseGemm == SparseGemmMode::On) {
         const double density = static_cast<double>(n) / m;
         c.forward = spgemm::defaultPlan(l.out, l.in, s.gemmRows, density, isa);
         c.backward = spgemm::defaultPlan(l.in, l.out, s.gemmRows, density, isa);
@@ -223,7 +223,7 @@ void Sparsifier::updateGemm(SparseLayerState &s)
 {
     LinearLayer &l = *s.layer;
     l.sparse = nullptr;
-    if (m_config.sparseGemm == "off" || m_config.fp8 || s.m <= 0 || s.alpha != 0.0f)
+    if (m_config.sparseGemm == SparseGemmMode::Off || m_config.fp8 || s.m <= 0 || s.alpha != 0.0f)
         return;
     const spgemm::Choice &c = gemmChoice(s, s.n, s.m);
     if (!c.useForward && !(c.useBackward && c.hasBackward))
@@ -388,7 +388,7 @@ void Sparsifier::afterBackward(long t)
 
 void Sparsifier::afterClip(long t)
 {
-    const bool coupled = m_config.srsteDecay == "coupled";
+    const bool coupled = m_config.srsteDecay == SrsteDecay::Coupled;
     for (size_t i = 0; i < m_layers.size(); ++i) {
         SparseLayerState &s = *m_layers[i];
         LayerStats &st = m_stats[i];
@@ -432,7 +432,7 @@ void Sparsifier::afterClip(long t)
 
 void Sparsifier::afterUpdate(long t, double lr)
 {
-    const bool decoupled = m_config.srsteDecay == "decoupled";
+    const bool decoupled = m_config.srsteDecay == SrsteDecay::Decoupled;
     for (size_t i = 0; i < m_layers.size(); ++i) {
         SparseLayerState &s = *m_layers[i];
         LayerStats &st = m_stats[i];

@@ -39,7 +39,7 @@ DataOptions dataOptions(const RunConfig &c)
 {
     DataOptions o;
     o.source = c.data;
-    o.task = c.model == "gpt" ? TaskKind::Language : TaskKind::Classification;
+    o.task = c.model == ModelKind::Gpt ? TaskKind::Language : TaskKind::Classification;
     o.idxDir = c.dataDir;
     o.textFile = c.textFile;
     o.valCount = c.valCount;
@@ -48,12 +48,12 @@ DataOptions dataOptions(const RunConfig &c)
 
 std::unique_ptr<Model> makeModel(const RunConfig &c, const Dataset &data)
 {
-    if (c.model == "mlp") {
+    if (c.model == ModelKind::Mlp) {
         if (data.kind != TaskKind::Classification)
             throw ConfigError("model mlp needs a classification dataset, got " + data.name);
         return makeMlp(MlpShape{data.inputDim, c.mlpHidden, data.numClasses}, c.seed);
     }
-    if (c.model == "vit") {
+    if (c.model == ModelKind::Vit) {
         if (data.kind != TaskKind::Classification)
             throw ConfigError("model vit needs an image dataset, got " + data.name);
         VitShape s;
@@ -66,7 +66,7 @@ std::unique_ptr<Model> makeModel(const RunConfig &c, const Dataset &data)
         s.layers = c.vitLayers;
         s.heads = c.vitHeads;
         s.width = c.vitWidth;
-        s.classToken = c.vitPool == "cls";
+        s.classToken = c.vitPool == VitPool::Cls;
         return makeVit(s, c.seed);
     }
     if (data.kind != TaskKind::Language)
@@ -90,7 +90,7 @@ std::unique_ptr<Optimizer> makeOptimizer(const RunConfig &c, long n)
     s.beta2 = c.beta2;
     s.eps = c.eps;
     s.weightDecay = c.weightDecay;
-    return c.optimizer == "adamw" ? makeAdamW(s, n) : makeSgd(s, n);
+    return c.optimizer == OptimizerKind::AdamW ? makeAdamW(s, n) : makeSgd(s, n);
 }
 } // namespace
 

@@ -143,9 +143,9 @@ struct StepFixture {
     // The peer's sparse layers: every Linear of the MLP; every Linear but the head of the GPT.
     // threads: the step's thread count, which --sparse-gemm auto times the GEMMs on.
     void sparsify(int threads, const std::string &recipe, bool diagnostics, bool gpt, const char *nm = "2:4",
-                  const char *sparseGemm = "auto")
+                  nm::SparseGemmMode sparseGemm = nm::SparseGemmMode::Auto)
     {
-        nm::RunConfig c = nm::defaultConfig(gpt ? "gpt" : "mlp");
+        nm::RunConfig c = nm::defaultConfig(gpt ? nm::ModelKind::Gpt : nm::ModelKind::Mlp);
         c.threads = threads;
         c.recipe = recipe;
         c.nm = nm;
@@ -281,16 +281,16 @@ BENCHMARK(BM_GptStepSrsteBare)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->U
     }                                                                                                                  \
     BENCHMARK(BM_##Model##Step##Name)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()
 
-NM_NM_BENCH(Mlp, false, Srste_1to8, "srste", "1:8", "auto");
-NM_NM_BENCH(Mlp, false, Srste_1to16, "srste", "1:16", "auto");
-NM_NM_BENCH(Mlp, false, Srste_1to16_dense, "srste", "1:16", "off");
-NM_NM_BENCH(Mlp, false, Ste_1to16, "ste", "1:16", "auto");
-NM_NM_BENCH(Mlp, false, Sste_1to16, "sste", "1:16", "auto");
-NM_NM_BENCH(Gpt, true, Srste_1to8, "srste", "1:8", "auto");
-NM_NM_BENCH(Gpt, true, Srste_1to16, "srste", "1:16", "auto");
-NM_NM_BENCH(Gpt, true, Srste_1to16_dense, "srste", "1:16", "off");
-NM_NM_BENCH(Gpt, true, Ste_1to16, "ste", "1:16", "auto");
-NM_NM_BENCH(Gpt, true, Sste_1to16, "sste", "1:16", "auto");
+NM_NM_BENCH(Mlp, false, Srste_1to8, "srste", "1:8", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Mlp, false, Srste_1to16, "srste", "1:16", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Mlp, false, Srste_1to16_dense, "srste", "1:16", nm::SparseGemmMode::Off);
+NM_NM_BENCH(Mlp, false, Ste_1to16, "ste", "1:16", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Mlp, false, Sste_1to16, "sste", "1:16", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Gpt, true, Srste_1to8, "srste", "1:8", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Gpt, true, Srste_1to16, "srste", "1:16", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Gpt, true, Srste_1to16_dense, "srste", "1:16", nm::SparseGemmMode::Off);
+NM_NM_BENCH(Gpt, true, Ste_1to16, "ste", "1:16", nm::SparseGemmMode::Auto);
+NM_NM_BENCH(Gpt, true, Sste_1to16, "sste", "1:16", nm::SparseGemmMode::Auto);
 
 // --- GEMMs on the models' shapes (forward layout: out = inp · Wᵀ) -------------------------
 

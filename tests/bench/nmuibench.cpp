@@ -622,8 +622,9 @@ int benchResponsiveness()
         hidden << QString::number(h);
     std::printf("responsiveness: %d runs (%s model, hidden %s, batch %d, data %s, eval every %d, snapshot every %ld), "
                 "window 1400x900, %lld chart pages cycled every %d ms, %d ms timer, %d ms windows\n",
-                kRuns, cfg.model.c_str(), qPrintable(hidden.join(',')), cfg.batch, cfg.data.c_str(), cfg.evalEvery,
-                cfg.snapshotEvery, static_cast<long long>(w.pages()->count()), kPageEveryMs, kTickMs, kTrainMs);
+                kRuns, nm::choiceName(cfg.model).c_str(), qPrintable(hidden.join(',')), cfg.batch,
+                nm::choiceName(cfg.data).c_str(), cfg.evalEvery, cfg.snapshotEvery,
+                static_cast<long long>(w.pages()->count()), kPageEveryMs, kTickMs, kTrainMs);
     std::fflush(stdout);
     spin(300); // let the window settle
 

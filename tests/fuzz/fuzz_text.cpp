@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nmfuzz::bug(kName, "cannot write", file.path.c_str());
 
     nm::DataOptions o;
-    o.source = "text";
+    o.source = nm::DataSource::Text;
     o.task = nm::TaskKind::Language;
     o.textFile = file.path;
     std::shared_ptr<const nm::Dataset> ds;

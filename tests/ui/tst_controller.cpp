@@ -22,7 +22,7 @@ nm::RunConfig smallRun(const std::string &recipe, long steps)
     nm::RunConfig c = nm::defaultConfig();
     c.name = recipe;
     c.recipe = recipe;
-    c.data = "synthetic";
+    c.data = nm::DataSource::Synthetic;
     c.mlpHidden = {32, 32};
     c.sparseLayers = "all";
     c.steps = steps;
@@ -238,7 +238,7 @@ class TestController : public QObject {
         RunStore store;
         TrainingController c(&store);
         nm::RunConfig cfg = smallRun("ste", 10);
-        cfg.data = "fashion-mnist";
+        cfg.data = nm::DataSource::FashionMnist;
         cfg.dataDir = "/nonexistent/fmnist";
         c.setExperiment({cfg});
         QSignalSpy failed(&c, &TrainingController::runFailed);

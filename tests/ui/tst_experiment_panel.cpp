@@ -102,8 +102,8 @@ class TestExperimentPanel : public QObject {
         QCOMPARE(runs[1].name, std::string("SR-STE"));
         for (const auto &r : runs) {
             QCOMPARE(r.nm, std::string("2:4"));
-            QCOMPARE(r.model, std::string("mlp"));
-            QCOMPARE(r.data, std::string("fashion-mnist"));
+            QCOMPARE(r.model, nm::ModelKind::Mlp);
+            QCOMPARE(r.data, nm::DataSource::FashionMnist);
             QCOMPARE(r.seed, uint64_t(1));
         }
         QVERIFY(p.isValid());
@@ -213,7 +213,7 @@ class TestExperimentPanel : public QObject {
         QVERIFY(p.isValid());
         const auto configs = p.configs();
         QVERIFY(!configs.empty());
-        QCOMPARE(QString::fromStdString(configs.front().model), QStringLiteral("vit"));
+        QCOMPARE(configs.front().model, nm::ModelKind::Vit);
         p.setValue("vit_heads", QStringLiteral("3"));
         QVERIFY(!p.isValid());
         QVERIFY(p.field("vit_heads")->error().contains(QStringLiteral("does not divide vit_width")));

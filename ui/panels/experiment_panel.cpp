@@ -595,7 +595,7 @@ void ExperimentPanel::showConfigs(const std::vector<nm::RunConfig> &configs)
         return;
     m_loading = true;
     const nm::RunConfig &first = configs.front();
-    m_model = QString::fromStdString(first.model);
+    m_model = QString::fromStdString(nm::choiceName(first.model));
     for (auto &[key, f] : m_fields) {
         f->setText(configText(first, key));
         f->setError({});

@@ -104,7 +104,7 @@ int ForkDialog::forkNow()
     const Run *r = m_store->run(parent);
     if (!r)
         return -1;
-    if (!m_recipe->validate(QString::fromStdString(r->meta.config.model))) {
+    if (!m_recipe->validate(QString::fromStdString(nm::choiceName(r->meta.config.model)))) {
         m_error->setText(tr("Fix the recipe's settings first."));
         return -1;
     }

@@ -12,8 +12,9 @@ namespace nmui {
 
 std::shared_ptr<const nm::Dataset> DatasetCache::get(const nm::DataOptions &o)
 {
-    const std::string key = o.source + '|' + std::to_string(static_cast<int>(o.task)) + '|' + o.idxDir + '|' +
-                            o.textFile + '|' + std::to_string(o.valCount) + '|' + std::to_string(o.textValFraction);
+    const std::string key = nm::choiceName(o.source) + '|' + std::to_string(static_cast<int>(o.task)) + '|' + o.idxDir +
+                            '|' + o.textFile + '|' + std::to_string(o.valCount) + '|' +
+                            std::to_string(o.textValFraction);
     std::lock_guard lock(m_mutex); // a second run that needs the same data waits for the first load
     auto &slot = m_sets[key];
     if (!slot)

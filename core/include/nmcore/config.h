@@ -3,29 +3,90 @@
 // command-line flags (`--key value`, dashes or underscores), `--help`, validation and the
 // JSON copy stored with every run. Options marked model-dependent take their default from
 // the model (MLP or GPT) unless set explicitly.
+#include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace nm {
 
+// The options that take one of a few values are enums in the engine; their names, as written in
+// config files, flags, run files and --help, are ChoiceNames<E>::names in the enum's order.
+enum class ModelKind { Mlp, Gpt, Vit };
+enum class VitPool { Cls, Mean };
+enum class DataSource { FashionMnist, Text, Synthetic };
+enum class OptimizerKind { Sgd, AdamW };
+enum class SrsteDecay { Coupled, Decoupled };
+enum class SsteBeta { Frozen, Dynamic };
+enum class MdgfGrad { Identity, Scaled };
+enum class SparseGemmMode { Auto, On, Off };
+
+template <class E> struct ChoiceNames;
+template <> struct ChoiceNames<ModelKind> {
+    static constexpr std::array<std::string_view, 3> names = {"mlp", "gpt", "vit"};
+};
+template <> struct ChoiceNames<VitPool> {
+    static constexpr std::array<std::string_view, 2> names = {"cls", "mean"};
+};
+template <> struct ChoiceNames<DataSource> {
+    static constexpr std::array<std::string_view, 3> names = {"fashion-mnist", "text", "synthetic"};
+};
+template <> struct ChoiceNames<OptimizerKind> {
+    static constexpr std::array<std::string_view, 2> names = {"sgd", "adamw"};
+};
+template <> struct ChoiceNames<SrsteDecay> {
+    static constexpr std::array<std::string_view, 2> names = {"coupled", "decoupled"};
+};
+template <> struct ChoiceNames<SsteBeta> {
+    static constexpr std::array<std::string_view, 2> names = {"frozen", "dynamic"};
+};
+template <> struct ChoiceNames<MdgfGrad> {
+    static constexpr std::array<std::string_view, 2> names = {"identity", "scaled"};
+};
+template <> struct ChoiceNames<SparseGemmMode> {
+    static constexpr std::array<std::string_view, 3> names = {"auto", "on", "off"};
+};
+
+template <class E>
+concept ChoiceEnum = std::is_enum_v<E> && requires
+{
+    ChoiceNames<E>::names;
+};
+
+// The option value's name ("gpt" for ModelKind::Gpt).
+template <ChoiceEnum E> std::string choiceName(E value)
+{
+    return std::string(ChoiceNames<E>::names.at(static_cast<size_t>(value)));
+}
+// The value named `name`, or nothing when no value has that name.
+template <ChoiceEnum E> std::optional<E> parseChoice(std::string_view name)
+{
+    for (size_t i = 0; i < ChoiceNames<E>::names.size(); ++i)
+        if (ChoiceNames<E>::names[i] == name)
+            return static_cast<E>(i);
+    return std::nullopt;
+}
+
 struct RunConfig {
     std::string name = "run";
     // Model
-    std::string model = "mlp"; // mlp | gpt | vit
+    ModelKind model = ModelKind::Mlp;
     std::vector<int> mlpHidden = {256, 256};
     int gptLayers = 2, gptHeads = 4, gptWidth = 128, context = 64;
     int vitLayers = 2, vitHeads = 4, vitWidth = 64, vitPatch = 7;
-    std::string vitPool = "cls"; // cls | mean
+    VitPool vitPool = VitPool::Cls;
     // Data
-    std::string data = "fashion-mnist"; // fashion-mnist | text | synthetic
+    DataSource data = DataSource::FashionMnist;
     std::string dataDir = "/usr/share/datasets/fashion-mnist";
     std::string textFile; // empty: Debian's fortunes corpus
     int valCount = 5000;
     // Optimiser and schedule
-    std::string optimizer = "sgd"; // sgd | adamw
+    OptimizerKind optimizer = OptimizerKind::Sgd;
     double lr = 0.05, minLrRatio = 0.0;
     int warmup = 0;
     double momentum = 0.9;
@@ -45,18 +106,18 @@ struct RunConfig {
     std::string nm = "2:4";
     std::string sparseLayers = "default"; // default | all | none | comma-separated layer names
     bool keepIndivisibleDense = false;
-    double lambda = 2e-4;               // SR-STE λ
-    std::string srsteDecay = "coupled"; // coupled | decoupled
-    std::string ssteBeta = "frozen";    // frozen | dynamic
-    double mdgfFraction = 0.5;          // α ≈ 0 at this fraction of the sparse span
-    double mdgfKappa = 0.0;             // explicit κ (0: from mdgfFraction)
-    std::string mdgfGrad = "identity";  // identity | scaled
+    double lambda = 2e-4; // SR-STE λ
+    SrsteDecay srsteDecay = SrsteDecay::Coupled;
+    SsteBeta ssteBeta = SsteBeta::Frozen;
+    double mdgfFraction = 0.5; // α ≈ 0 at this fraction of the sparse span
+    double mdgfKappa = 0.0;    // explicit κ (0: from mdgfFraction)
+    MdgfGrad mdgfGrad = MdgfGrad::Identity;
     double pgfDense = 0.0, pgfFinetune = 0.0;
     int tsrsteRefresh = 40;
     double tsrsteDenseTail = 1.0 / 6.0;
     double aspPruneAt = 0.5;
     bool mvue = false, fp8 = false;
-    std::string sparseGemm = "auto"; // auto | on | off: compressed N:M GEMMs where W̃ is N:M
+    SparseGemmMode sparseGemm = SparseGemmMode::Auto; // compressed N:M GEMMs where W̃ is N:M
     // Diagnostics
     bool diagnostics = true; // false: masks and flips only (no gradient statistics, ΔW̃, continuity)
     int noiseWindow = 40, sadEvery = 100, continuityEvery = 50;
@@ -89,7 +150,9 @@ RunConfig parseConfig(const std::string &jsonText, const std::string &origin,
                       const std::map<std::string, std::string> &flags);
 
 // Defaults for a model, as parseConfig would produce with only `model` set.
-RunConfig defaultConfig(const std::string &model = "mlp");
+RunConfig defaultConfig(ModelKind model = ModelKind::Mlp);
+// The same for a model named as in config files ("gpt"); an unknown name throws ConfigError.
+RunConfig defaultConfig(const std::string &model);
 
 // Checks ranges and cross-field rules; throws ConfigError.
 void validateConfig(const RunConfig &config);

@@ -13,6 +13,8 @@
 //    occur; the first 90 % is training text, the rest validation.
 //  - synthetic: generated from a fixed data seed, no files. Classification: Gaussian
 //    clusters; language: a sparse first-order Markov chain with known entropy.
+#include "nmcore/config.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,7 +61,7 @@ struct IdxFile {
 IdxFile readIdx(const std::string &path);
 
 struct DataOptions {
-    std::string source = "fashion-mnist"; // fashion-mnist | text | synthetic
+    DataSource source = DataSource::FashionMnist;
     TaskKind task = TaskKind::Classification;
     std::string idxDir = "/usr/share/datasets/fashion-mnist";
     std::string textFile; // empty: the fortunes corpus

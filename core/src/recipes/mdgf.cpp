@@ -18,7 +18,7 @@ class MdgfRecipe final : public Recipe {
         : Recipe(c), m_kind(kind), m_phases(pgfPhases(total, c.pgfDense, c.pgfFinetune)),
           m_kappa(c.mdgfKappa > 0 ? c.mdgfKappa
                                   : mdgfKappa(kind, c.mdgfFraction, m_phases.finetuneStart - m_phases.denseEnd)),
-          m_scaled(c.mdgfGrad == "scaled")
+          m_scaled(c.mdgfGrad == MdgfGrad::Scaled)
     {
     }
 

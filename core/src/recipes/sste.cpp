@@ -15,7 +15,7 @@ namespace nm {
 namespace {
 class SSteRecipe final : public Recipe {
   public:
-    explicit SSteRecipe(const RunConfig &c) : Recipe(c), m_dynamic(c.ssteBeta == "dynamic") {}
+    explicit SSteRecipe(const RunConfig &c) : Recipe(c), m_dynamic(c.ssteBeta == SsteBeta::Dynamic) {}
 
     void init(SparseLayerState &s) override
     {

@@ -71,11 +71,12 @@ void Writer::layout(hid_t run, const RunInfo &info, int deflate)
     m_optimizer = info.optimizerStateSize;
     m_window = static_cast<size_t>(std::max(1, info.config.noiseWindow));
     h5::Id g = h5::createGroup(run, kGroup);
-    h5::writeAttr(g.get(), "optimizer", info.config.optimizer);
+    h5::writeAttr(g.get(), "optimizer", choiceName(info.config.optimizer));
     h5::writeAttr(g.get(), "optimizer_layout",
-                  std::string(info.config.optimizer == "adamw" ? "m (first moment), then v (second moment), each "
-                                                                 "in parameter order"
-                                                               : "momentum buffer, in parameter order"));
+                  std::string(info.config.optimizer == OptimizerKind::AdamW
+                                  ? "m (first moment), then v (second moment), each "
+                                    "in parameter order"
+                                  : "momentum buffer, in parameter order"));
     m_step = stepColumn(g.get());
     m_elapsed = growing(g.get(), "elapsed_seconds", H5T_IEEE_F64LE, {}, 0);
     m_flops = growing(g.get(), "training_flops", H5T_IEEE_F64LE, {}, 0);
