@@ -6,12 +6,17 @@
 #include "training/run_file_loader.h"
 #include "training/run_store.h"
 
+#include "nmcore/error.h"
 #include "nmcore/runfile.h"
 
 #include <QCoreApplication>
 #include <QDir>
 #include <QEventLoop>
 #include <QTimer>
+
+#include <algorithm>
+#include <map>
+#include <string>
 
 // Resources of a static library must be registered by hand.
 static void registerResources()
@@ -31,6 +36,34 @@ std::vector<nm::RunConfig> defaultComparison()
     ExperimentPanel panel;
     panel.setDefaultComparison();
     return panel.configs();
+}
+
+void shortenRuns(std::vector<nm::RunConfig> &configs, long steps)
+{
+    for (auto &c : configs) {
+        c.steps = steps;
+        c.warmup = static_cast<int>(std::min<long>(c.warmup, steps / 10));
+        c.evalEvery = static_cast<int>(std::max<long>(1, std::min<long>(c.evalEvery, steps / 6)));
+        c.snapshotEvery = std::max<long>(1, std::min<long>(c.snapshotEvery, steps / 6));
+    }
+}
+
+void applySettings(std::vector<nm::RunConfig> &configs, const QStringList &settings)
+{
+    std::map<std::string, std::string> flags;
+    for (const QString &kv : settings) {
+        const qsizetype eq = kv.indexOf('=');
+        if (eq <= 0)
+            throw nm::ConfigError("expected KEY=VALUE, got '" + kv.toStdString() + "'");
+        flags[kv.left(eq).toStdString()] = kv.mid(eq + 1).toStdString();
+    }
+    std::vector<nm::RunConfig> changed = configs;
+    for (auto &c : changed) {
+        const std::string name = c.name;
+        c = nm::parseConfig(nm::configToJson(c), "the default comparison", flags);
+        c.name = name;
+    }
+    configs = std::move(changed);
 }
 
 bool trainToEnd(MainWindow &window, int timeoutMs, QTextStream *progress)

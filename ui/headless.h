@@ -24,6 +24,15 @@ void initResources();
 // The first-start comparison: STE, SR-STE and S-STE at 2:4 on the Fashion-MNIST MLP.
 std::vector<nm::RunConfig> defaultComparison();
 
+// Every run of `configs` shortened to `steps` (warm-up, evaluation and snapshot intervals
+// shrink with it; steps >= 1), as nmstudio --steps does.
+void shortenRuns(std::vector<nm::RunConfig> &configs, long steps);
+
+// Options of every run of `configs` changed as KEY=VALUE settings say (nmstudio --set; keys as
+// nmtrain spells them); the runs keep their names. Throws nm::ConfigError naming the bad
+// setting; `configs` is unchanged then.
+void applySettings(std::vector<nm::RunConfig> &configs, const QStringList &settings);
+
 // Trains `configs` to completion, recording them into `outDir`/comparison.h5, and exports
 // every chart into `outDir` (at 1000×620, or at `figure`'s size); 0 on success.
 int runHeadless(const std::vector<nm::RunConfig> &configs, const QString &outDir, QTextStream &out,

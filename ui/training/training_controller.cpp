@@ -445,6 +445,9 @@ QString TrainingController::forkNote(int runId, long k) const
     return text;
 }
 
+// A fork in three steps: the child's configuration (completeRunConfig), where its first k steps
+// come from (chooseForkSource: the parent's finished trainer, a hand-off from its live worker, or
+// a replay from its config and the file's last checkpoint before k), and the new run.
 int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QString *error)
 {
     auto fail = [&](const QString &why) {
@@ -457,19 +460,32 @@ int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QStrin
         return fail(QStringLiteral("fork: no such run"));
     if (!parent->meta.trainedWith.isEmpty())
         return fail(trainedElsewhere(parent->meta));
-    RunWorker *pw = workerFor(runId);
-    const bool live = pw && !pw->finished();
-    const long current = pw ? pw->currentStep() : parent->meta.step;
-    const long k = atStep < 0 ? current : atStep;
-    if (k < 0 || k > parent->meta.step + (live ? 1 : 0) || (!live && k > current))
+    ForkPlan plan;
+    plan.parentWorker = workerFor(runId);
+    plan.live = plan.parentWorker && !plan.parentWorker->finished();
+    plan.current = plan.parentWorker ? plan.parentWorker->currentStep() : parent->meta.step;
+    plan.k = atStep < 0 ? plan.current : atStep;
+    plan.handoff = plan.live && (atStep < 0 || atStep == plan.current);
+    const long k = plan.k;
+    if (k < 0 || k > parent->meta.step + (plan.live ? 1 : 0) || (!plan.live && k > plan.current))
         return fail(QStringLiteral("fork: step %1 is beyond the run's last step %2").arg(k).arg(parent->meta.step));
-    const nm::RunConfig &pc = parent->meta.config;
+    if (const QString why = completeForkConfig(*parent, k, child); !why.isEmpty())
+        return fail(why);
+    plan.source.config = child;
+    if (const QString why = chooseForkSource(runId, plan); !why.isEmpty())
+        return fail(why);
+    return launchFork(runId, child, plan);
+}
+
+QString TrainingController::completeForkConfig(const Run &parent, long k, nm::RunConfig &child) const
+{
+    const nm::RunConfig &pc = parent.meta.config;
     if (child.threads == 0)
-        child.threads = parent->meta.threads > 0
-                            ? parent->meta.threads
+        child.threads = parent.meta.threads > 0
+                            ? parent.meta.threads
                             : (pc.threads > 0 ? pc.threads : threadsPerRun(static_cast<int>(m_workers.size()) + 1));
     if (child.name.empty() || child.name == "run")
-        child.name = nm::recipeTitle(nm::parseRecipe(child.recipe)) + " from " + parent->meta.name.toStdString() + "@" +
+        child.name = nm::recipeTitle(nm::parseRecipe(child.recipe)) + " from " + parent.meta.name.toStdString() + "@" +
                      std::to_string(k);
     try {
         nm::validateConfig(child);
@@ -477,63 +493,71 @@ int TrainingController::fork(int runId, long atStep, nm::RunConfig child, QStrin
             throw nm::ConfigError("steps: " + std::to_string(child.steps) + " must exceed the fork step " +
                                   std::to_string(k));
     } catch (const nm::Error &e) {
-        return fail(QString::fromStdString(e.what()));
+        return QString::fromStdString(e.what());
     }
+    return {};
+}
 
-    RunWorker::Source source;
-    source.config = child;
-    std::unique_ptr<nm::Trainer> direct;
-    if (pw && !live && k == current) {
+QString TrainingController::chooseForkSource(int runId, ForkPlan &plan)
+{
+    const Run &parent = *m_store->run(runId);
+    RunWorker::Source &source = plan.source;
+    const long k = plan.k;
+    RunWorker *pw = plan.parentWorker;
+    // A finished worker at its last step hands over its trainer directly.
+    if (pw && !plan.live && k == plan.current) {
         pw->join();
         if (nm::Trainer *t = pw->finishedTrainer()) {
             try {
-                direct = t->fork(child);
+                source.trainer = t->fork(source.config);
             } catch (const nm::Error &e) {
-                return fail(QString::fromStdString(e.what()));
+                return QString::fromStdString(e.what());
             }
+            source.handoff = true;
+            source.forkStep = k;
+            return {};
         }
     }
-    const bool handoff = live && (atStep < 0 || atStep == current);
-    if (direct) {
+    if (plan.handoff) { // the live worker provides its state at its next step (requestFork)
         source.handoff = true;
-        source.trainer = std::move(direct);
-        source.forkStep = k;
-    } else if (handoff) {
-        source.handoff = true;
-    } else {
-        if (k == 0)
-            return fail(QStringLiteral("fork: pick a step after 0 (at step 0, start a new run instead)"));
-        source.replay = true;
-        source.replayConfig = pc;
-        source.replayConfig.threads = child.threads;
-        source.replaySteps = k;
-        source.forkStep = k;
-        if (const long c = checkpointBefore(parent->meta, k); c > 0) {
-            try {
-                const nm::RunFileReader file(parent->meta.source.toStdString());
-                auto saved = std::make_shared<nm::Checkpoint>(file.checkpoint(parent->meta.sourceIndex, c));
-                source.replayConfig.lr = saved->lr; // the live settings it was saved with
-                source.replayConfig.lambda = saved->lambda;
-                source.replayFrom = std::move(saved);
-            } catch (const std::exception &e) {
-                return fail(QString::fromStdString(e.what()));
-            }
-        }
-        if (const QString note = forkNote(runId, k); note.contains(tr("Warning: ")))
-            Q_EMIT notice(note);
+        return {};
     }
+    if (k == 0)
+        return QStringLiteral("fork: pick a step after 0 (at step 0, start a new run instead)");
+    source.replay = true;
+    source.replayConfig = parent.meta.config;
+    source.replayConfig.threads = source.config.threads;
+    source.replaySteps = k;
+    source.forkStep = k;
+    if (const long c = checkpointBefore(parent.meta, k); c > 0) {
+        try {
+            const nm::RunFileReader file(parent.meta.source.toStdString());
+            auto saved = std::make_shared<nm::Checkpoint>(file.checkpoint(parent.meta.sourceIndex, c));
+            source.replayConfig.lr = saved->lr; // the live settings it was saved with
+            source.replayConfig.lambda = saved->lambda;
+            source.replayFrom = std::move(saved);
+        } catch (const std::exception &e) {
+            return QString::fromStdString(e.what());
+        }
+    }
+    if (const QString note = forkNote(runId, k); note.contains(tr("Warning: ")))
+        Q_EMIT notice(note);
+    return {};
+}
 
+int TrainingController::launchFork(int runId, const nm::RunConfig &child, ForkPlan &plan)
+{
     RunMeta meta;
     meta.name = QString::fromStdString(child.name);
     meta.config = child;
     meta.recipeTitle = QString::fromStdString(nm::recipeTitle(nm::parseRecipe(child.recipe)));
     meta.parentId = runId;
-    meta.forkStep = k;
+    meta.forkStep = plan.k;
     meta.state = RunState::Starting;
     const int id = m_store->addRun(meta);
 
-    RunWorker *w = addWorker(id, std::move(source));
-    if (handoff && !pw->requestFork(child, w))
+    RunWorker *w = addWorker(id, std::move(plan.source));
+    if (plan.handoff && !plan.parentWorker->requestFork(child, w))
         w->provide(nullptr, 0, "fork: the parent run finished before the fork was made; fork it again");
     const bool paused = m_state == State::Paused;
     w->start(paused);

@@ -105,6 +105,17 @@ class TrainingController : public QObject {
     void launch(bool paused);
     void startRecorder(const std::vector<nm::RunConfig> &configs);
     RunWorker *addWorker(int runId, RunWorker::Source source);
+    // fork()'s steps: the child's step k and where its state comes from.
+    struct ForkPlan {
+        RunWorker *parentWorker = nullptr;
+        bool live = false;    // the parent is training
+        bool handoff = false; // the live parent provides its state at its next step
+        long current = 0, k = 0;
+        RunWorker::Source source;
+    };
+    QString completeForkConfig(const Run &parent, long k, nm::RunConfig &child) const;
+    QString chooseForkSource(int runId, ForkPlan &plan);
+    int launchFork(int runId, const nm::RunConfig &child, ForkPlan &plan);
     BatchObserver::Post makePost();
     void setState(State s);
     void stopAndJoinAll();
