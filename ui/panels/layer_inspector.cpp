@@ -704,151 +704,135 @@ void LayerInspector::drawMask(const nm::LayerSnapshot &s, const nm::LayerSnapsho
     });
 }
 
-void LayerInspector::drawFlipCounts(long step)
+namespace {
+// A run shown by the flip-count images and histogram, with its snapshot of the layer.
+struct ShownRun {
+    int id = -1;
+    const Run *run = nullptr;
+    std::shared_ptr<const nm::Snapshot> snap;
+    const nm::LayerSnapshot *layer = nullptr; // null: no snapshot of the layer at or before the step
+};
+
+// The runs shown: the selected one, then the visible others that have the layer `name`.
+QList<ShownRun> runsWithLayer(const RunStore &store, int selected, const std::string &name, long step)
 {
-    const Run *r = m_store->run(runId());
-    const std::string name = r && m_layerIndex < static_cast<int>(r->meta.sparseLayers.size())
-                                 ? r->meta.sparseLayers[static_cast<size_t>(m_layerIndex)]
-                                 : std::string();
-    // The runs shown: the selected one, then the visible others that have this layer.
-    struct Shown {
-        int id = -1;
-        const Run *run = nullptr;
-        std::shared_ptr<const nm::Snapshot> snap;
-        const nm::LayerSnapshot *layer = nullptr; // null: no snapshot of the layer at or before the step
-    };
-    QList<Shown> shown;
+    QList<ShownRun> shown;
     auto add = [&](int id) {
-        const Run *run = m_store->run(id);
+        const Run *run = store.run(id);
         if (!run || std::find(run->meta.sparseLayers.begin(), run->meta.sparseLayers.end(), name) ==
                         run->meta.sparseLayers.end())
             return;
-        Shown x;
+        ShownRun x;
         x.id = id;
         x.run = run;
         x.snap = step >= 0 ? snapshotAtOrBefore(*run, step) : nullptr;
         x.layer = layerNamed(x.snap.get(), name);
         shown << x;
     };
-    if (r && !name.empty()) {
-        add(runId());
-        for (int id : m_store->visibleRunIds())
-            if (id != runId() && !m_store->run(id)->snapshots.empty())
+    if (store.run(selected) && !name.empty()) {
+        add(selected);
+        for (int id : store.visibleRunIds())
+            if (id != selected && !store.run(id)->snapshots.empty())
                 add(id);
     }
-    m_compareId = shown.size() > 1 ? shown[1].id : -1;
-    m_flipCounts[1]->setVisible(m_compareId >= 0);
+    return shown;
+}
 
-    // One colour scale for both images: white for weights that never flipped, viridis from 1 up
-    // to the 99.5th percentile of the counts (at least 2), so a few weights that flip very
-    // often do not wash out the rest.
-    // Counted by value (flip counts are small integers), which gives the percentile and the
-    // histogram bins without sorting or copying a layer's counts.
-    std::vector<std::vector<long>> byValue(static_cast<size_t>(shown.size()));
-    for (qsizetype i = 0; i < shown.size(); ++i)
-        if (shown[i].layer)
-            byValue[static_cast<size_t>(i)] = countByValue(shown[i].layer->flipCount);
-    int limit = 2;
-    {
-        std::vector<long> both;
-        for (size_t i = 0; i < std::min<size_t>(2, byValue.size()); ++i) {
-            both.resize(std::max(both.size(), byValue[i].size()), 0);
-            for (size_t v = 0; v < byValue[i].size(); ++v)
-                both[v] += byValue[i][v];
-        }
-        long total = 0;
-        for (long c : both)
-            total += c;
-        if (total > 0) {
-            // The value at sorted position k, as nth_element would pick it.
-            const auto k = std::min(total - 1, static_cast<long>(0.995 * static_cast<double>(total)));
-            long seen = 0;
-            size_t v = 0;
-            while (v < both.size() && seen + both[v] <= k)
-                seen += both[v++];
-            limit = std::max<int>(2, static_cast<int>(v));
-        }
+// The top of the flip-count colour scale of the first two runs' counts (`byValue[i][v]`: how
+// many weights of run i flipped v times): the 99.5th percentile, at least 2, so a few weights
+// that flip very often do not wash out the rest. Counted by value, without sorting a layer.
+int flipColourLimit(const std::vector<std::vector<long>> &byValue)
+{
+    std::vector<long> both;
+    for (size_t i = 0; i < std::min<size_t>(2, byValue.size()); ++i) {
+        both.resize(std::max(both.size(), byValue[i].size()), 0);
+        for (size_t v = 0; v < byValue[i].size(); ++v)
+            both[v] += byValue[i][v];
     }
-    // At most 5 whole-number ticks on the colour bar: 1…limit one by one, or in quarters of a
-    // span rounded up to a multiple of 4.
-    if (limit > 5)
-        limit = (limit - 1 + 3) / 4 * 4 + 1;
-    const int ticks = limit <= 5 ? limit : 5;
+    long total = 0;
+    for (long c : both)
+        total += c;
+    if (total == 0)
+        return 2;
+    // The value at sorted position k, as nth_element would pick it.
+    const auto k = std::min(total - 1, static_cast<long>(0.995 * static_cast<double>(total)));
+    long seen = 0;
+    size_t v = 0;
+    while (v < both.size() && seen + both[v] <= k)
+        seen += both[v++];
+    return std::max<int>(2, static_cast<int>(v));
+}
+
+// One run's flip counts as an image: white for 0, viridis from 1 to `limit` (counts above it
+// take the top colour; the readout gives them).
+void showFlipImage(ImageChart *chart, const ShownRun &x, const std::string &name, long step, int limit, int ticks)
+{
+    const QString runName = x.run->meta.name;
+    if (!x.layer || x.layer->flipCount.size() != x.layer->mask.size()) {
+        chart->setChartTitle(x.layer ? LayerInspector::tr("%1: no flip counts in its file").arg(runName)
+                                     : LayerInspector::tr("%1: no snapshot of %2 by step %3")
+                                           .arg(runName, QString::fromStdString(name))
+                                           .arg(step));
+        chart->setImage(QImage(), QString(), QString());
+        chart->hideColorBar();
+        chart->setReadoutFunction(nullptr);
+        chart->setTableFunction(nullptr);
+        return;
+    }
+    const nm::LayerSnapshot &l = *x.layer;
     const auto &table = viridisTable();
-    for (int i = 0; i < 2; ++i) {
-        ImageChart *chart = m_flipCounts[i];
-        if (i >= shown.size()) {
-            chart->setChartTitle(tr("Flip counts"));
-            chart->setImage(QImage(), QString(), QString());
-            chart->setReadoutFunction(nullptr);
-            chart->setTableFunction(nullptr);
-            continue;
-        }
-        const Shown &x = shown[i];
-        const QString runName = x.run->meta.name;
-        if (!x.layer || x.layer->flipCount.size() != x.layer->mask.size()) {
-            chart->setChartTitle(
-                x.layer ? tr("%1: no flip counts in its file").arg(runName)
-                        : tr("%1: no snapshot of %2 by step %3").arg(runName, QString::fromStdString(name)).arg(step));
-            chart->setImage(QImage(), QString(), QString());
-            chart->hideColorBar();
-            chart->setReadoutFunction(nullptr);
-            chart->setTableFunction(nullptr);
-            continue;
-        }
-        const nm::LayerSnapshot &l = *x.layer;
-        // A colour per count up to the limit; counts above it take the top colour.
-        std::vector<QRgb> colour(static_cast<size_t>(limit) + 1);
-        colour[0] = kNeverFlipped.rgb();
-        for (int v = 1; v <= limit; ++v)
-            colour[static_cast<size_t>(v)] =
-                table[static_cast<size_t>(std::lround(static_cast<double>(v - 1) / (limit - 1) * 255.0))];
-        QImage img(l.cols, l.rows, QImage::Format_RGB32);
-        for (int row = 0; row < l.rows; ++row) {
-            auto *line = reinterpret_cast<QRgb *>(img.scanLine(row));
-            const uint16_t *counts = l.flipCount.data() + static_cast<size_t>(row) * static_cast<size_t>(l.cols);
-            for (int c = 0; c < l.cols; ++c)
-                line[c] = colour[std::min<size_t>(counts[c], static_cast<size_t>(limit))];
-        }
-        chart->setChartTitle(tr("Flip counts of %1, %2, steps 1–%3 (white: 0)")
-                                 .arg(QString::fromStdString(name), runName)
-                                 .arg(x.snap->step));
-        chart->setToolTip(tr("How often each weight's mask bit changed since step 0 (rows: outputs, columns: "
-                             "inputs; M consecutive columns form a group)"));
-        chart->setImage(img, tr("input"), tr("output"));
-        // Counts above the limit take the top colour (the readout and the histogram give them).
-        chart->setColorBar(viridisStops(), 1, limit, tr("flips"), ticks);
-        chart->setLegendEntries({});
-        auto snap = x.snap;
-        const nm::LayerSnapshot *lp = x.layer;
-        chart->setReadoutFunction([snap, lp](int c, int row) {
-            const size_t k = static_cast<size_t>(row) * static_cast<size_t>(lp->cols) + static_cast<size_t>(c);
-            return QStringLiteral("<b>out %1, in %2</b> (group %3)<br>mask bit changed %4× in steps 1–%5<br>now %6")
-                .arg(row)
-                .arg(c)
-                .arg(lp->m > 0 ? c / lp->m : 0)
-                .arg(lp->flipCount[k])
-                .arg(snap->step)
-                .arg(lp->mask[k] ? QStringLiteral("kept") : QStringLiteral("pruned"));
-        });
-        chart->setTableFunction([snap, lp](bool) {
-            DataTable t;
-            t.header << QStringLiteral("out") << QStringLiteral("in") << QStringLiteral("flip_count");
-            for (int row = 0; row < lp->rows; ++row)
-                for (int c = 0; c < lp->cols; ++c)
-                    t.rows.append(
-                        {QString::number(row), QString::number(c),
-                         QString::number(lp->flipCount[static_cast<size_t>(row) * static_cast<size_t>(lp->cols) +
-                                                       static_cast<size_t>(c)])});
-            return t;
-        });
+    std::vector<QRgb> colour(static_cast<size_t>(limit) + 1);
+    colour[0] = kNeverFlipped.rgb();
+    for (int v = 1; v <= limit; ++v)
+        colour[static_cast<size_t>(v)] =
+            table[static_cast<size_t>(std::lround(static_cast<double>(v - 1) / (limit - 1) * 255.0))];
+    QImage img(l.cols, l.rows, QImage::Format_RGB32);
+    for (int row = 0; row < l.rows; ++row) {
+        auto *line = reinterpret_cast<QRgb *>(img.scanLine(row));
+        const uint16_t *counts = l.flipCount.data() + static_cast<size_t>(row) * static_cast<size_t>(l.cols);
+        for (int c = 0; c < l.cols; ++c)
+            line[c] = colour[std::min<size_t>(counts[c], static_cast<size_t>(limit))];
     }
+    chart->setChartTitle(LayerInspector::tr("Flip counts of %1, %2, steps 1–%3 (white: 0)")
+                             .arg(QString::fromStdString(name), runName)
+                             .arg(x.snap->step));
+    chart->setToolTip(LayerInspector::tr("How often each weight's mask bit changed since step 0 (rows: outputs, "
+                                         "columns: inputs; M consecutive columns form a group)"));
+    chart->setImage(img, LayerInspector::tr("input"), LayerInspector::tr("output"));
+    chart->setColorBar(viridisStops(), 1, limit, LayerInspector::tr("flips"), ticks);
+    chart->setLegendEntries({});
+    auto snap = x.snap;
+    const nm::LayerSnapshot *lp = x.layer;
+    chart->setReadoutFunction([snap, lp](int c, int row) {
+        const size_t k = static_cast<size_t>(row) * static_cast<size_t>(lp->cols) + static_cast<size_t>(c);
+        return QStringLiteral("<b>out %1, in %2</b> (group %3)<br>mask bit changed %4× in steps 1–%5<br>now %6")
+            .arg(row)
+            .arg(c)
+            .arg(lp->m > 0 ? c / lp->m : 0)
+            .arg(lp->flipCount[k])
+            .arg(snap->step)
+            .arg(lp->mask[k] ? QStringLiteral("kept") : QStringLiteral("pruned"));
+    });
+    chart->setTableFunction([snap, lp](bool) {
+        DataTable t;
+        t.header << QStringLiteral("out") << QStringLiteral("in") << QStringLiteral("flip_count");
+        for (int row = 0; row < lp->rows; ++row)
+            for (int c = 0; c < lp->cols; ++c)
+                t.rows.append({QString::number(row), QString::number(c),
+                               QString::number(lp->flipCount[static_cast<size_t>(row) * static_cast<size_t>(lp->cols) +
+                                                             static_cast<size_t>(c)])});
+        return t;
+    });
+}
 
+// The histogram of weights by flip count (0, 1, 2, …), one bar per shown run that has counts.
+FlipHistogramData flipBars(const QList<ShownRun> &shown, const std::vector<std::vector<long>> &byValue)
+{
     FlipHistogramData bars;
     std::vector<std::vector<long>> hist;
     size_t bins = 3;
     for (qsizetype i = 0; i < shown.size(); ++i) {
-        const Shown &x = shown[i];
+        const ShownRun &x = shown[i];
         if (x.layer && x.layer->flipCount.size() == x.layer->mask.size() && !x.layer->flipCount.empty()) {
             bars.runIds << x.id;
             hist.push_back(flipCountHistogram(byValue[static_cast<size_t>(i)]));
@@ -864,6 +848,44 @@ void LayerInspector::drawFlipCounts(long step)
             row << static_cast<double>(v);
         bars.weights << row;
     }
+    return bars;
+}
+} // namespace
+
+void LayerInspector::drawFlipCounts(long step)
+{
+    const Run *r = m_store->run(runId());
+    const std::string name = r && m_layerIndex < static_cast<int>(r->meta.sparseLayers.size())
+                                 ? r->meta.sparseLayers[static_cast<size_t>(m_layerIndex)]
+                                 : std::string();
+    const QList<ShownRun> shown = runsWithLayer(*m_store, runId(), name, step);
+    m_compareId = shown.size() > 1 ? shown[1].id : -1;
+    m_flipCounts[1]->setVisible(m_compareId >= 0);
+
+    // One colour scale for both images. Flip counts are small integers: counted by value, they
+    // give the percentile and the histogram bins without sorting or copying a layer's counts.
+    std::vector<std::vector<long>> byValue(static_cast<size_t>(shown.size()));
+    for (qsizetype i = 0; i < shown.size(); ++i)
+        if (shown[i].layer)
+            byValue[static_cast<size_t>(i)] = countByValue(shown[i].layer->flipCount);
+    int limit = flipColourLimit(byValue);
+    // At most 5 whole-number ticks on the colour bar: 1…limit one by one, or in quarters of a
+    // span rounded up to a multiple of 4.
+    if (limit > 5)
+        limit = (limit - 1 + 3) / 4 * 4 + 1;
+    const int ticks = limit <= 5 ? limit : 5;
+    for (int i = 0; i < 2; ++i) {
+        if (i < shown.size()) {
+            showFlipImage(m_flipCounts[i], shown[i], name, step, limit, ticks);
+            continue;
+        }
+        m_flipCounts[i]->setChartTitle(tr("Flip counts"));
+        m_flipCounts[i]->setImage(QImage(), QString(), QString());
+        m_flipCounts[i]->setReadoutFunction(nullptr);
+        m_flipCounts[i]->setTableFunction(nullptr);
+    }
+
+    const FlipHistogramData bars = flipBars(shown, byValue);
     m_histogram->display(
         bars,
         name.empty() ? tr("Flip counts per weight")
