@@ -40,15 +40,11 @@ void pushWindow(std::deque<double> &h, double x, size_t window)
 }
 } // namespace
 
-Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
-    : m_model(model), m_config(config), m_kind(parseRecipe(config.recipe)), m_recipe(makeRecipe(config))
+namespace {
+// Which of the model's linear layers `sparse_layers` selects (default, all, none, or names).
+std::vector<bool> selectLayers(const std::vector<LinearLayer> &linears, const std::string &sel)
 {
-    m_live.lambda = config.lambda;
-    int n = 0, m = 0;
-    parseNm(config.nm, n, m);
-    auto &linears = model.linears();
     std::vector<bool> selected(linears.size(), false);
-    const std::string &sel = config.sparseLayers;
     if (sel == "all") {
         selected.assign(linears.size(), true);
     } else if (sel == "default") {
@@ -67,6 +63,31 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
             selected[static_cast<size_t>(it - linears.begin())] = true;
         }
     }
+    return selected;
+}
+
+// Why a selected layer cannot take the recipe's patterns (empty: it can).
+std::string indivisibility(const LinearLayer &l, const std::vector<std::pair<int, int>> &patterns, int outMultiple)
+{
+    for (const auto &[pn, pm] : patterns)
+        if (l.in % pm != 0)
+            return "input size " + std::to_string(l.in) + " is not a multiple of M for " + std::to_string(pn) + ":" +
+                   std::to_string(pm);
+    if (l.out % outMultiple != 0)
+        return "output size " + std::to_string(l.out) + " is not a multiple of " + std::to_string(outMultiple) +
+               " (transposable masks)";
+    return {};
+}
+} // namespace
+
+Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
+    : m_model(model), m_config(config), m_kind(parseRecipe(config.recipe)), m_recipe(makeRecipe(config))
+{
+    m_live.lambda = config.lambda;
+    int n = 0, m = 0;
+    parseNm(config.nm, n, m);
+    auto &linears = model.linears();
+    const std::vector<bool> selected = selectLayers(linears, config.sparseLayers);
     const auto patterns = m_recipe->patterns(n, m);
     for (size_t i = 0; i < linears.size(); ++i) {
         LinearLayer &l = linears[i];
@@ -79,69 +100,63 @@ Sparsifier::Sparsifier(Model &model, const RunConfig &config, long startStep)
         info.denseParams = static_cast<long>(l.in) * l.out + l.out;
         info.effectiveParams = info.denseParams;
         if (selected[i]) {
-            std::string bad;
-            for (const auto &[pn, pm] : patterns)
-                if (l.in % pm != 0 && bad.empty())
-                    bad = std::to_string(pn) + ":" + std::to_string(pm);
-            const int om = m_recipe->outMultiple();
-            std::string what;
-            if (!bad.empty())
-                what = "input size " + std::to_string(l.in) + " is not a multiple of M for " + bad;
-            else if (l.out % om != 0)
-                what = "output size " + std::to_string(l.out) + " is not a multiple of " + std::to_string(om) +
-                       " (transposable masks)";
+            const std::string what = indivisibility(l, patterns, m_recipe->outMultiple());
             if (!what.empty() && !config.keepIndivisibleDense)
                 throw ConfigError("layer " + l.name + ": " + what + " (recipe " + config.recipe + ", nm " + config.nm +
                                   "); keep it dense with --keep-indivisible-dense or choose layers with "
                                   "--sparse-layers");
-            if (!what.empty())
-                bad = what;
-            info.sparse = bad.empty();
+            info.sparse = what.empty();
         }
         if (info.sparse && m_kind != RecipeKind::Dense)
             info.effectiveParams = static_cast<long>(l.out) * (l.in / m) * n + l.out;
         m_info.push_back(info);
-        if (!info.sparse)
-            continue;
-        auto s = std::make_unique<SparseLayerState>();
-        s->layer = &l;
-        s->index = static_cast<int>(m_layers.size());
-        s->size = static_cast<long>(l.in) * l.out;
-        s->targetN = n;
-        s->targetM = m;
-        s->mask.assign(static_cast<size_t>(s->size), 0);
-        s->prevMask = s->sadMask = s->mask;
-        s->flipCount.assign(static_cast<size_t>(s->size), 0);
-        s->wf.assign(static_cast<size_t>(s->size), 0.0f);
-        s->wfNext = s->wf;
-        s->variant.mvue = config.mvue;
-        s->variant.fp8 = config.fp8;
-        s->variant.rng = Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * (s->index + 1));
-        if (config.mvue || config.fp8)
-            l.variant = &s->variant;
-        m_recipe->init(*s);
-        s->gemmRows = config.batch * (l.tokensPerSample > 0 ? l.tokensPerSample
-                                                            : (config.model == ModelKind::Gpt ? config.context : 1));
-        if (m_kind != RecipeKind::Dense && config.sparseGemm != SparseGemmMode::Off && !config.fp8) {
-            // The paths of every pattern the recipe uses, timed on W's own top-N:M (the run
-            // info and the run file report them; a resumed run takes its parent's instead).
-            std::vector<float> wt(static_cast<size_t>(s->size));
-            std::vector<uint8_t> mk(static_cast<size_t>(s->size));
-            for (const auto &pattern : patterns) {
-                const int pn = pattern.first, pm = pattern.second;
-                if (std::any_of(s->gemmChoices.begin(), s->gemmChoices.end(),
-                                [&](const spgemm::Choice &c) { return c.n == pn && c.m == pm; }))
-                    continue;
-                nmops::nmMaskApply(mk.data(), wt.data(), l.weight, l.out, l.in, pn, pm);
-                s->gemmChoices.push_back(tuneGemm(*s, pn, pm, wt.data()));
-            }
-            m_info.back().gemm = spgemm::toRecord(s->gemmChoices);
-        }
-        m_layers.push_back(std::move(s));
+        if (info.sparse)
+            m_layers.push_back(makeLayerState(l, n, m, patterns));
     }
     m_stats.assign(m_layers.size(), LayerStats{});
     m_frozen.resize(m_layers.size());
     prepare(startStep, true);
+}
+
+std::unique_ptr<SparseLayerState> Sparsifier::makeLayerState(LinearLayer &l, int n, int m,
+                                                             const std::vector<std::pair<int, int>> &patterns)
+{
+    const RunConfig &config = m_config;
+    auto s = std::make_unique<SparseLayerState>();
+    s->layer = &l;
+    s->index = static_cast<int>(m_layers.size());
+    s->size = static_cast<long>(l.in) * l.out;
+    s->targetN = n;
+    s->targetM = m;
+    s->mask.assign(static_cast<size_t>(s->size), 0);
+    s->prevMask = s->sadMask = s->mask;
+    s->flipCount.assign(static_cast<size_t>(s->size), 0);
+    s->wf.assign(static_cast<size_t>(s->size), 0.0f);
+    s->wfNext = s->wf;
+    s->variant.mvue = config.mvue;
+    s->variant.fp8 = config.fp8;
+    s->variant.rng = Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * (s->index + 1));
+    if (config.mvue || config.fp8)
+        l.variant = &s->variant;
+    m_recipe->init(*s);
+    s->gemmRows = config.batch *
+                  (l.tokensPerSample > 0 ? l.tokensPerSample : (config.model == ModelKind::Gpt ? config.context : 1));
+    if (m_kind != RecipeKind::Dense && config.sparseGemm != SparseGemmMode::Off && !config.fp8) {
+        // The paths of every pattern the recipe uses, timed on W's own top-N:M (the run
+        // info and the run file report them; a resumed run takes its parent's instead).
+        std::vector<float> wt(static_cast<size_t>(s->size));
+        std::vector<uint8_t> mk(static_cast<size_t>(s->size));
+        for (const auto &pattern : patterns) {
+            const int pn = pattern.first, pm = pattern.second;
+            if (std::any_of(s->gemmChoices.begin(), s->gemmChoices.end(),
+                            [&](const spgemm::Choice &c) { return c.n == pn && c.m == pm; }))
+                continue;
+            nmops::nmMaskApply(mk.data(), wt.data(), l.weight, l.out, l.in, pn, pm);
+            s->gemmChoices.push_back(tuneGemm(*s, pn, pm, wt.data()));
+        }
+        m_info.back().gemm = spgemm::toRecord(s->gemmChoices);
+    }
+    return s;
 }
 
 Sparsifier::~Sparsifier()

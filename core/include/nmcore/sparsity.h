@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nm {
@@ -220,6 +221,9 @@ class Sparsifier {
 
   private:
     void prepare(long t, bool first);
+    // The state of sparse layer `l` at target n:m (masks, W̃ buffers, the GEMM paths of `patterns`).
+    std::unique_ptr<SparseLayerState> makeLayerState(LinearLayer &l, int n, int m,
+                                                     const std::vector<std::pair<int, int>> &patterns);
     void updateGemm(SparseLayerState &s); // the compressed W̃ of the step (or none)
     spgemm::Choice tuneGemm(const SparseLayerState &s, int n, int m, const float *wTilde);
     const spgemm::Choice &gemmChoice(SparseLayerState &s, int n, int m);
