@@ -6,6 +6,7 @@
 #include "nmcore/runfile.h"
 
 #include "runfile/checkpoints.h"
+#include "runfile/columns.h"
 #include "runfile/files.h"
 #include "runfile/h5.h"
 #include "runfile/schema.h"
@@ -24,6 +25,11 @@
 namespace nm {
 
 using schema::Kind;
+using series::Column;
+using series::makeColumn;
+using series::makeStepColumn;
+using series::makeTable;
+using series::Table;
 
 namespace {
 
@@ -55,119 +61,6 @@ std::string isoNowUtc()
 const char *taskName(TaskKind t)
 {
     return t == TaskKind::Language ? "language" : "classification";
-}
-
-// One growing dataset and the rows buffered for it since the last flush.
-struct Column {
-    h5::Id ds;
-    Kind kind = Kind::F32;
-    size_t width = 1; // elements per row
-    std::vector<unsigned char> pending;
-
-    void push(double v)
-    {
-        switch (kind) {
-        case Kind::F32:
-            pushRaw(static_cast<float>(v));
-            break;
-        case Kind::F64:
-            pushRaw(v);
-            break;
-        case Kind::I32:
-            pushRaw(static_cast<int32_t>(v));
-            break;
-        case Kind::I64:
-            pushRaw(static_cast<int64_t>(v));
-            break;
-        }
-    }
-    template <typename T> void pushRaw(T v)
-    {
-        const auto *b = reinterpret_cast<const unsigned char *>(&v);
-        pending.insert(pending.end(), b, b + sizeof v);
-    }
-    void write()
-    {
-        const size_t rowBytes = schema::byteSize(kind) * width;
-        h5::append(ds.get(), schema::memType(kind), pending.size() / rowBytes, pending.data());
-        pending.clear();
-    }
-};
-
-// Columns that share a `step` column. Values are written and flushed before the steps, so a
-// step a reader can see always has its values on disk, whenever the writer is killed.
-struct Table {
-    std::vector<Column> values;
-    Column step;
-    bool dirty = false;
-
-    void writeValues()
-    {
-        if (dirty)
-            for (auto &c : values)
-                c.write();
-    }
-    void writeSteps()
-    {
-        if (dirty)
-            step.write();
-        dirty = false;
-    }
-};
-
-// width 0: a 1-D series; width >= 1: a (rows × width) matrix. Chunks of `rows` rows (capped
-// near 16 KiB): small enough that the allocated but unused tail of a short series stays small.
-h5::ChunkedSpec seriesSpec(Kind kind, size_t width, int deflate, hsize_t rows = 512)
-{
-    static const float nanF = kNaNf;
-    static const double nanD = kNaN;
-    h5::ChunkedSpec s;
-    s.fileType = schema::fileType(kind);
-    if (width > 0)
-        s.inner = {width};
-    s.chunkRows = std::max<hsize_t>(16, std::min<hsize_t>(rows, 2048 / std::max<size_t>(width, 1)));
-    s.deflate = deflate;
-    if (kind == Kind::F32) {
-        s.fill = &nanF;
-        s.fillType = H5T_NATIVE_FLOAT;
-    } else if (kind == Kind::F64) {
-        s.fill = &nanD;
-        s.fillType = H5T_NATIVE_DOUBLE;
-    }
-    return s;
-}
-
-Column makeColumn(hid_t group, const std::string &name, Kind kind, size_t width, int deflate, hsize_t rows)
-{
-    Column c;
-    c.kind = kind;
-    c.width = std::max<size_t>(width, 1);
-    c.ds = h5::createGrowing(group, name, seriesSpec(kind, width, deflate, rows));
-    return c;
-}
-
-Column makeStepColumn(hid_t group, int deflate, hsize_t rows)
-{
-    static const int64_t minusOne = -1; // a step row whose data never arrived reads as -1
-    Column c;
-    c.kind = Kind::I64;
-    h5::ChunkedSpec s = seriesSpec(Kind::I64, 0, deflate, rows);
-    s.fill = &minusOne;
-    s.fillType = H5T_NATIVE_INT64;
-    c.ds = h5::createGrowing(group, "step", s);
-    return c;
-}
-
-template <typename Source, size_t N>
-Table makeTable(hid_t run, const std::string &name, const schema::Field<Source> (&fields)[N], size_t width, int deflate,
-                hsize_t rows)
-{
-    h5::Id g = h5::createGroup(run, name);
-    Table t;
-    for (const auto &f : fields)
-        t.values.push_back(makeColumn(g.get(), f.name, f.kind, width, deflate, rows));
-    t.step = makeStepColumn(g.get(), deflate, rows);
-    return t;
 }
 
 struct SnapshotLayer {
@@ -203,6 +96,8 @@ class RunSink : public TrainingObserver {
 
   private:
     void layout(hid_t run);
+    void writeLayerTable(hid_t run);
+    void layoutSnapshots(hid_t run);
     void writeStatus(const char *status);
     void writeSummary(const RunSummary &s);
     void flushNow();
@@ -264,40 +159,89 @@ RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOption
     layout(run.get());
 }
 
+// The `layers` group: every Linear layer, sparse or not, in model order.
+void RunSink::writeLayerTable(hid_t run)
+{
+    h5::Id g = h5::createGroup(run, "layers");
+    std::vector<std::string> names, gemm;
+    std::vector<int32_t> in, out, sparse, n, m;
+    std::vector<int64_t> dense, effective;
+    for (const auto &l : m_info.layers) {
+        names.push_back(l.name);
+        in.push_back(l.in);
+        out.push_back(l.out);
+        sparse.push_back(l.sparse ? 1 : 0);
+        n.push_back(l.n);
+        m.push_back(l.m);
+        dense.push_back(l.denseParams);
+        effective.push_back(l.effectiveParams);
+        gemm.push_back(l.gemm);
+    }
+    const size_t L = names.size();
+    h5::writeStrings(g.get(), "name", names);
+    h5::writeArray(g.get(), "in", H5T_STD_I32LE, H5T_NATIVE_INT32, L, in.data());
+    h5::writeArray(g.get(), "out", H5T_STD_I32LE, H5T_NATIVE_INT32, L, out.data());
+    h5::writeArray(g.get(), "sparse", H5T_STD_I32LE, H5T_NATIVE_INT32, L, sparse.data());
+    h5::writeArray(g.get(), "n", H5T_STD_I32LE, H5T_NATIVE_INT32, L, n.data());
+    h5::writeArray(g.get(), "m", H5T_STD_I32LE, H5T_NATIVE_INT32, L, m.data());
+    h5::writeArray(g.get(), "dense_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, dense.data());
+    h5::writeArray(g.get(), "effective_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, effective.data());
+    h5::writeStrings(g.get(), "gemm", gemm);
+}
+
+// The `snapshots` group: a step column and, per sparse layer, growing datasets of W, W̃, the
+// packed mask, the flip counts and the per-snapshot scalars.
+void RunSink::layoutSnapshots(hid_t run)
+{
+    h5::Id g = h5::createGroup(run, "snapshots");
+    m_snapStep = makeStepColumn(g.get(), 0, 16); // uncompressed, as every series (layout())
+    for (const auto &l : m_info.layers) {
+        if (!l.sparse)
+            continue;
+        SnapshotLayer s;
+        s.name = l.name;
+        s.rows = l.out;
+        s.cols = l.in;
+        h5::Id lg = h5::createGroup(g.get(), schema::layerGroupName(l.name));
+        h5::writeAttr(lg.get(), "name", l.name);
+        h5::ChunkedSpec w;
+        w.fileType = H5T_IEEE_F32LE;
+        const hsize_t rows = static_cast<hsize_t>(l.out), cols = static_cast<hsize_t>(l.in);
+        w.inner = {rows, cols};
+        w.chunkRows = 1;
+        w.deflate = m_options.deflate;
+        // Chunks of at most ~1 MiB: whole rows of one snapshot.
+        const hsize_t chunkR = std::clamp<hsize_t>((1u << 18) / std::max<hsize_t>(cols, 1), 1, rows);
+        w.chunkInner = {chunkR, cols};
+        s.weight = h5::createGrowing(lg.get(), "weight", w);
+        s.forward = h5::createGrowing(lg.get(), "forward", w);
+        h5::ChunkedSpec mk = w;
+        mk.fileType = H5T_STD_U8LE;
+        mk.inner = {rows, (cols + 7) / 8};
+        mk.chunkInner = {};
+        s.mask = h5::createGrowing(lg.get(), "mask", mk);
+        h5::ChunkedSpec fc = w;
+        fc.fileType = H5T_STD_U16LE;
+        s.flipCount = h5::createGrowing(lg.get(), "flip_count", fc);
+        h5::ChunkedSpec one;
+        one.chunkRows = 64;
+        one.fileType = H5T_IEEE_F32LE;
+        s.beta = h5::createGrowing(lg.get(), "beta", one);
+        s.alpha = h5::createGrowing(lg.get(), "alpha", one);
+        one.fileType = H5T_STD_I32LE;
+        s.n = h5::createGrowing(lg.get(), "n", one);
+        s.m = h5::createGrowing(lg.get(), "m", one);
+        m_snapLayers.push_back(std::move(s));
+    }
+}
+
 void RunSink::layout(hid_t run)
 {
     // Series stay uncompressed: each flush rewrites the last, partly filled chunk, which fixed-
     // size chunks do in place; compressed ones would move and leave the old space unused (the
     // file grew 4x that way). Snapshot chunks are written once, so they are compressed.
     const int z = 0;
-    // Every Linear layer, sparse or not, in model order.
-    {
-        h5::Id g = h5::createGroup(run, "layers");
-        std::vector<std::string> names, gemm;
-        std::vector<int32_t> in, out, sparse, n, m;
-        std::vector<int64_t> dense, effective;
-        for (const auto &l : m_info.layers) {
-            names.push_back(l.name);
-            in.push_back(l.in);
-            out.push_back(l.out);
-            sparse.push_back(l.sparse ? 1 : 0);
-            n.push_back(l.n);
-            m.push_back(l.m);
-            dense.push_back(l.denseParams);
-            effective.push_back(l.effectiveParams);
-            gemm.push_back(l.gemm);
-        }
-        const size_t L = names.size();
-        h5::writeStrings(g.get(), "name", names);
-        h5::writeArray(g.get(), "in", H5T_STD_I32LE, H5T_NATIVE_INT32, L, in.data());
-        h5::writeArray(g.get(), "out", H5T_STD_I32LE, H5T_NATIVE_INT32, L, out.data());
-        h5::writeArray(g.get(), "sparse", H5T_STD_I32LE, H5T_NATIVE_INT32, L, sparse.data());
-        h5::writeArray(g.get(), "n", H5T_STD_I32LE, H5T_NATIVE_INT32, L, n.data());
-        h5::writeArray(g.get(), "m", H5T_STD_I32LE, H5T_NATIVE_INT32, L, m.data());
-        h5::writeArray(g.get(), "dense_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, dense.data());
-        h5::writeArray(g.get(), "effective_params", H5T_STD_I64LE, H5T_NATIVE_INT64, L, effective.data());
-        h5::writeStrings(g.get(), "gemm", gemm);
-    }
+    writeLayerTable(run);
     m_train = makeTable(run, "train", schema::kTrainFields, 0, z, 512);
     m_val = makeTable(run, "val", schema::kEvalFields, 0, z, 16);
     m_test = makeTable(run, "test", schema::kEvalFields, 0, z, 16);
@@ -310,48 +254,7 @@ void RunSink::layout(hid_t run)
             for (const auto &f : schema::kLayerFields) // (steps × sparse layers), also for one layer
                 m_layers.values.push_back(makeColumn(g.get(), f.name, f.kind, m_sparse.size(), z, 512));
     }
-    {
-        h5::Id g = h5::createGroup(run, "snapshots");
-        m_snapStep = makeStepColumn(g.get(), z, 16);
-        for (const auto &l : m_info.layers) {
-            if (!l.sparse)
-                continue;
-            SnapshotLayer s;
-            s.name = l.name;
-            s.rows = l.out;
-            s.cols = l.in;
-            h5::Id lg = h5::createGroup(g.get(), schema::layerGroupName(l.name));
-            h5::writeAttr(lg.get(), "name", l.name);
-            h5::ChunkedSpec w;
-            w.fileType = H5T_IEEE_F32LE;
-            const hsize_t rows = static_cast<hsize_t>(l.out), cols = static_cast<hsize_t>(l.in);
-            w.inner = {rows, cols};
-            w.chunkRows = 1;
-            w.deflate = m_options.deflate;
-            // Chunks of at most ~1 MiB: whole rows of one snapshot.
-            const hsize_t chunkR = std::clamp<hsize_t>((1u << 18) / std::max<hsize_t>(cols, 1), 1, rows);
-            w.chunkInner = {chunkR, cols};
-            s.weight = h5::createGrowing(lg.get(), "weight", w);
-            s.forward = h5::createGrowing(lg.get(), "forward", w);
-            h5::ChunkedSpec mk = w;
-            mk.fileType = H5T_STD_U8LE;
-            mk.inner = {rows, (cols + 7) / 8};
-            mk.chunkInner = {};
-            s.mask = h5::createGrowing(lg.get(), "mask", mk);
-            h5::ChunkedSpec fc = w;
-            fc.fileType = H5T_STD_U16LE;
-            s.flipCount = h5::createGrowing(lg.get(), "flip_count", fc);
-            h5::ChunkedSpec one;
-            one.chunkRows = 64;
-            one.fileType = H5T_IEEE_F32LE;
-            s.beta = h5::createGrowing(lg.get(), "beta", one);
-            s.alpha = h5::createGrowing(lg.get(), "alpha", one);
-            one.fileType = H5T_STD_I32LE;
-            s.n = h5::createGrowing(lg.get(), "n", one);
-            s.m = h5::createGrowing(lg.get(), "m", one);
-            m_snapLayers.push_back(std::move(s));
-        }
-    }
+    layoutSnapshots(run);
     if (m_info.config.checkpoints)
         m_checkpoints.layout(run, m_info, m_options.deflate);
     h5::Id status = h5::fixedString(schema::kStatusBytes);
