@@ -199,6 +199,52 @@ void RunFileReader::Impl::open()
     }
 }
 
+namespace {
+// The `layers` table of a run group: every Linear layer in model order.
+std::vector<SparseLayerInfo> readLayerTable(hid_t gid, const std::string &group)
+{
+    if (!h5::exists(gid, "layers/name"))
+        throw RunFileError("run '" + group + "' has no layer table; the file is corrupt");
+    const auto names = h5::readStrings(gid, "layers/name");
+    auto ints = [&](const char *name) {
+        std::vector<int64_t> v(names.size(), 0);
+        const std::string p = std::string("layers/") + name;
+        if (!h5::exists(gid, p))
+            return v;
+        h5::Id ds(h5::check(H5Dopen2(gid, p.c_str(), H5P_DEFAULT), "open " + p));
+        if (h5::dims(ds.get()) != std::vector<hsize_t>{names.size()})
+            throw RunFileError("dataset '" + p + "' does not match layers/name; the file is corrupt");
+        if (!v.empty())
+            h5::readRows(ds.get(), H5T_NATIVE_INT64, 0, v.size(), v.data(), v.size());
+        return v;
+    };
+    const auto in = ints("in"), out = ints("out"), sparse = ints("sparse"), n = ints("n"), m = ints("m"),
+               dense = ints("dense_params"), effective = ints("effective_params");
+    // The sparse GEMM paths (files from before them have none: dense GEMMs throughout).
+    std::vector<std::string> gemm(names.size());
+    if (h5::exists(gid, "layers/gemm")) {
+        gemm = h5::readStrings(gid, "layers/gemm");
+        if (gemm.size() != names.size())
+            throw RunFileError("dataset 'layers/gemm' does not match layers/name; the file is corrupt");
+    }
+    std::vector<SparseLayerInfo> layers;
+    for (size_t i = 0; i < names.size(); ++i) {
+        SparseLayerInfo l;
+        l.name = names[i];
+        l.in = static_cast<int>(in[i]);
+        l.out = static_cast<int>(out[i]);
+        l.sparse = sparse[i] != 0;
+        l.n = static_cast<int>(n[i]);
+        l.m = static_cast<int>(m[i]);
+        l.denseParams = dense[i];
+        l.effectiveParams = effective[i];
+        l.gemm = gemm[i];
+        layers.push_back(l);
+    }
+    return layers;
+}
+} // namespace
+
 void RunFileReader::Impl::readRun(RunHeader &h)
 {
     h5::Id g(h5::check(H5Gopen2(file.get(), h.group.c_str(), H5P_DEFAULT), "open group '" + h.group + "'"));
@@ -241,44 +287,7 @@ void RunFileReader::Impl::readRun(RunHeader &h)
     }
 
     const hid_t gid = g.get();
-    if (!h5::exists(gid, "layers/name"))
-        throw RunFileError("run '" + h.group + "' has no layer table; the file is corrupt");
-    const auto names = h5::readStrings(gid, "layers/name");
-    auto ints = [&](const char *name) {
-        std::vector<int64_t> v(names.size(), 0);
-        const std::string p = std::string("layers/") + name;
-        if (!h5::exists(gid, p))
-            return v;
-        h5::Id ds(h5::check(H5Dopen2(gid, p.c_str(), H5P_DEFAULT), "open " + p));
-        if (h5::dims(ds.get()) != std::vector<hsize_t>{names.size()})
-            throw RunFileError("dataset '" + p + "' does not match layers/name; the file is corrupt");
-        if (!v.empty())
-            h5::readRows(ds.get(), H5T_NATIVE_INT64, 0, v.size(), v.data(), v.size());
-        return v;
-    };
-    const auto in = ints("in"), out = ints("out"), sparse = ints("sparse"), n = ints("n"), m = ints("m"),
-               dense = ints("dense_params"), effective = ints("effective_params");
-    // The sparse GEMM paths (files from before them have none: dense GEMMs throughout).
-    std::vector<std::string> gemm(names.size());
-    if (h5::exists(gid, "layers/gemm")) {
-        gemm = h5::readStrings(gid, "layers/gemm");
-        if (gemm.size() != names.size())
-            throw RunFileError("dataset 'layers/gemm' does not match layers/name; the file is corrupt");
-    }
-    h.layers.clear();
-    for (size_t i = 0; i < names.size(); ++i) {
-        SparseLayerInfo l;
-        l.name = names[i];
-        l.in = static_cast<int>(in[i]);
-        l.out = static_cast<int>(out[i]);
-        l.sparse = sparse[i] != 0;
-        l.n = static_cast<int>(n[i]);
-        l.m = static_cast<int>(m[i]);
-        l.denseParams = dense[i];
-        l.effectiveParams = effective[i];
-        l.gemm = gemm[i];
-        h.layers.push_back(l);
-    }
+    h.layers = readLayerTable(gid, h.group);
     h.sparseLayers =
         h5::exists(gid, "layer_stats/layer") ? h5::readStrings(gid, "layer_stats/layer") : std::vector<std::string>{};
     readDynamic(h);
