@@ -35,6 +35,8 @@ struct Option {
 
 constexpr double kBig = 1e9;
 
+// The option table, one add() or choice() per option in --help order. Longer than 80 lines on
+// purpose: it is a table, and one place to read every option, its help, default and range.
 std::vector<Option> buildOptions()
 {
     using T = OptionType;
