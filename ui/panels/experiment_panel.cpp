@@ -754,26 +754,10 @@ void ExperimentPanel::attributeError(const std::string &message, RecipeEditor *r
                                .arg(QString::fromStdString(message).toHtmlEscaped()));
 }
 
-void ExperimentPanel::revalidate()
+// The sweep rows, each read by the core's parseSweep; their values are checked when the grid
+// is expanded (sweepRuns), with the message nmtrain gives, on the row of the option.
+bool ExperimentPanel::readSweepRows(std::vector<nm::SweepAxis> &axes)
 {
-    if (m_loading)
-        return;
-    m_summary->clear();
-    bool ok = true;
-    for (auto &[key, f] : m_fields) {
-        f->setError(checkOption(key, f->text(), m_model));
-        ok = ok && f->error().isEmpty();
-    }
-    for (RecipeEditor *r : m_recipes)
-        ok = r->validate(m_model) && ok;
-    QString seedError;
-    const std::vector<uint64_t> seeds = parseSeeds(&seedError);
-    m_seedError->setText(seedError);
-    m_seedError->setVisible(!seedError.isEmpty());
-    ok = ok && seedError.isEmpty();
-    // The sweep rows, each read by the core's parseSweep; their values are checked when the
-    // grid is expanded (below), with the message nmtrain gives, on the row of the option.
-    std::vector<nm::SweepAxis> axes;
     bool sweepOk = true;
     std::set<std::string> sweptKeys;
     m_sweepError->clear();
@@ -795,65 +779,76 @@ void ExperimentPanel::revalidate()
         else
             sweepOk = false;
     }
-    updateRunCount(&axes, sweepOk, seeds.size(), seedError.isEmpty());
-    ok = ok && sweepOk;
-    std::vector<nm::RunConfig> runs;
+    return sweepOk;
+}
+
+// The grid as nmtrain --sweep expands it (points outermost, then recipes, then seeds; names
+// "<recipe>_KEY=V_s<seed>"), one group per recipe of the form with its hyperparameters. A
+// recipe that is in the form twice gets " 2" after its runs' names. False after showing why not.
+bool ExperimentPanel::sweepRuns(const std::vector<nm::SweepAxis> &axes, const std::vector<uint64_t> &seeds,
+                                std::vector<nm::RunConfig> &runs)
+{
     double planned = static_cast<double>(m_recipes.size() * seeds.size());
     for (const nm::SweepAxis &a : axes)
         planned *= static_cast<double>(a.values.size());
-    if (!m_sweepRows.isEmpty() && ok && planned > kMaxSweepRuns) {
+    if (planned > kMaxSweepRuns) {
         m_sweepError->setText(tr("The sweep gives %1 runs; the GUI trains at most %2 at once (nmtrain --sweep has "
                                  "no limit)")
                                   .arg(planned, 0, 'g', 12)
                                   .arg(kMaxSweepRuns));
         m_sweepError->setVisible(true);
-        ok = false;
+        return false;
     }
-    if (!m_sweepRows.isEmpty() && ok) {
-        // As nmtrain --sweep expands it (points outermost, then recipes, then seeds; names
-        // "<recipe>_KEY=V_s<seed>"), one group per recipe of the form with its hyperparameters.
-        // A recipe that is in the form twice gets " 2" after its runs' names.
-        std::vector<nm::SweepGroup> groups;
-        std::vector<int> copy;
-        std::map<std::string, int> seen;
-        for (RecipeEditor *r : m_recipes) {
-            auto flags = baseFlags();
-            for (const auto &[k, v] : r->flags())
-                flags[k] = v;
-            groups.push_back({flags, {r->recipe().toStdString()}});
-            copy.push_back(++seen[r->recipe().toStdString()]);
-        }
-        try {
-            runs = nm::expandSweep("", "the form", groups, axes, seeds);
-            for (size_t i = 0; i < runs.size(); ++i)
-                if (const int n = copy[(i / seeds.size()) % groups.size()]; n > 1)
-                    runs[i].name += " " + std::to_string(n);
-        } catch (const nm::ConfigError &e) {
-            // A point's error lands on the row of the option it names, else under the rows.
-            const std::string msg = e.what(), prefix = "--sweep (at ";
-            const auto close = msg.find("): ");
-            if (msg.rfind(prefix, 0) == 0 && close != std::string::npos) {
-                const std::string key = keyOfMessage(msg.substr(close + 3));
-                SweepRow *row = nullptr;
-                for (SweepRow *r : m_sweepRows)
-                    if (nm::canonicalKey(r->key().toStdString()) == key)
-                        row = r;
-                if (row)
-                    row->setError(QString::fromStdString(msg));
-                else {
-                    m_sweepError->setText(QString::fromStdString(msg));
-                    m_sweepError->setVisible(true);
-                }
-            } else {
-                attributeError(msg, nullptr);
-            }
-            ok = false;
-        }
+    std::vector<nm::SweepGroup> groups;
+    std::vector<int> copy;
+    std::map<std::string, int> seen;
+    for (RecipeEditor *r : m_recipes) {
+        auto flags = baseFlags();
+        for (const auto &[k, v] : r->flags())
+            flags[k] = v;
+        groups.push_back({flags, {r->recipe().toStdString()}});
+        copy.push_back(++seen[r->recipe().toStdString()]);
     }
+    try {
+        runs = nm::expandSweep("", "the form", groups, axes, seeds);
+        for (size_t i = 0; i < runs.size(); ++i)
+            if (const int n = copy[(i / seeds.size()) % groups.size()]; n > 1)
+                runs[i].name += " " + std::to_string(n);
+        return true;
+    } catch (const nm::ConfigError &e) {
+        showSweepError(e.what());
+        return false;
+    }
+}
+
+// A sweep point's error lands on the row of the option it names, else under the rows.
+void ExperimentPanel::showSweepError(const std::string &msg)
+{
+    const std::string prefix = "--sweep (at ";
+    const auto close = msg.find("): ");
+    if (msg.rfind(prefix, 0) != 0 || close == std::string::npos) {
+        attributeError(msg, nullptr);
+        return;
+    }
+    const std::string key = keyOfMessage(msg.substr(close + 3));
+    SweepRow *row = nullptr;
+    for (SweepRow *r : m_sweepRows)
+        if (nm::canonicalKey(r->key().toStdString()) == key)
+            row = r;
+    if (row) {
+        row->setError(QString::fromStdString(msg));
+    } else {
+        m_sweepError->setText(QString::fromStdString(msg));
+        m_sweepError->setVisible(true);
+    }
+}
+
+// Without a sweep: one run per recipe of the form and seed, named by the recipe's title (" 2"
+// for a recipe that is in the form twice) and the seed. False after showing why not.
+bool ExperimentPanel::formRuns(const std::vector<uint64_t> &seeds, std::vector<nm::RunConfig> &runs)
+{
     std::map<QString, int> titles;
     for (RecipeEditor *r : m_recipes) {
-        if (!ok || !m_sweepRows.isEmpty())
-            break;
         auto flags = baseFlags();
         for (const auto &[k, v] : r->flags())
             flags[k] = v;
@@ -867,11 +862,37 @@ void ExperimentPanel::revalidate()
                 runs.push_back(nm::parseConfig("", "the form", flags));
             } catch (const nm::ConfigError &e) {
                 attributeError(e.what(), r);
-                ok = false;
-                break;
+                return false;
             }
         }
     }
+    return true;
+}
+
+void ExperimentPanel::revalidate()
+{
+    if (m_loading)
+        return;
+    m_summary->clear();
+    bool ok = true;
+    for (auto &[key, f] : m_fields) {
+        f->setError(checkOption(key, f->text(), m_model));
+        ok = ok && f->error().isEmpty();
+    }
+    for (RecipeEditor *r : m_recipes)
+        ok = r->validate(m_model) && ok;
+    QString seedError;
+    const std::vector<uint64_t> seeds = parseSeeds(&seedError);
+    m_seedError->setText(seedError);
+    m_seedError->setVisible(!seedError.isEmpty());
+    ok = ok && seedError.isEmpty();
+    std::vector<nm::SweepAxis> axes;
+    const bool sweepOk = readSweepRows(axes);
+    updateRunCount(&axes, sweepOk, seeds.size(), seedError.isEmpty());
+    ok = ok && sweepOk;
+    std::vector<nm::RunConfig> runs;
+    if (ok)
+        ok = m_sweepRows.isEmpty() ? formRuns(seeds, runs) : sweepRuns(axes, seeds, runs);
     m_valid = ok;
     std::string outcome = ok ? "valid" : "invalid";
     if (ok) {

@@ -139,6 +139,11 @@ class ExperimentPanel : public QWidget {
     std::vector<uint64_t> parseSeeds(QString *error) const;
     void revalidate();
     void attributeError(const std::string &message, RecipeEditor *recipe);
+    bool readSweepRows(std::vector<nm::SweepAxis> &axes);
+    bool sweepRuns(const std::vector<nm::SweepAxis> &axes, const std::vector<uint64_t> &seeds,
+                   std::vector<nm::RunConfig> &runs);
+    void showSweepError(const std::string &message);
+    bool formRuns(const std::vector<uint64_t> &seeds, std::vector<nm::RunConfig> &runs);
 
     std::map<std::string, ConfigField *> m_fields;
     QList<RecipeEditor *> m_recipes;
