@@ -77,6 +77,37 @@ QStringList sweepRange(double from, double to, int count, bool log, bool integer
 
 // ---- SweepRow ------------------------------------------------------------------------------
 
+// The range editor of a sweep row: from – to, the number of values, linear or log spacing.
+QWidget *SweepRow::buildRange()
+{
+    auto *range = new QWidget(this);
+    auto *rangeLayout = new QHBoxLayout(range);
+    rangeLayout->setContentsMargins(0, 0, 0, 0);
+    rangeLayout->setSpacing(3);
+    m_from = new QLineEdit(range);
+    m_from->setObjectName(QStringLiteral("sweep_from"));
+    m_from->setPlaceholderText(tr("from"));
+    m_to = new QLineEdit(range);
+    m_to->setObjectName(QStringLiteral("sweep_to"));
+    m_to->setPlaceholderText(tr("to"));
+    m_count = new QSpinBox(range);
+    m_count->setObjectName(QStringLiteral("sweep_count"));
+    m_count->setRange(1, 1000);
+    m_count->setValue(3);
+    m_count->setToolTip(tr("Number of values, both ends included"));
+    m_spacing = new QComboBox(range);
+    m_spacing->setObjectName(QStringLiteral("sweep_spacing"));
+    m_spacing->addItem(tr("linear"));
+    m_spacing->addItem(tr("log"));
+    m_spacing->setToolTip(tr("Evenly spaced values, or evenly spaced in log (1e-4, 1e-3, 1e-2)"));
+    rangeLayout->addWidget(m_from, 1);
+    rangeLayout->addWidget(new QLabel(QStringLiteral("–"), range));
+    rangeLayout->addWidget(m_to, 1);
+    rangeLayout->addWidget(m_count);
+    rangeLayout->addWidget(m_spacing);
+    return range;
+}
+
 SweepRow::SweepRow(std::function<QString(const QString &)> current, QWidget *parent)
     : QFrame(parent), m_current(std::move(current))
 {
@@ -110,31 +141,7 @@ SweepRow::SweepRow(std::function<QString(const QString &)> current, QWidget *par
     m_values->setPlaceholderText(QStringLiteral("2e-4, 6e-4"));
     m_values->setToolTip(tr("The values, comma separated (2e-4, 6e-4; 2:4, 1:8), or separated by | when values "
                             "hold commas (128,128 | 256,256), as nmtrain --sweep KEY=LIST takes them"));
-    auto *range = new QWidget(this);
-    auto *rangeLayout = new QHBoxLayout(range);
-    rangeLayout->setContentsMargins(0, 0, 0, 0);
-    rangeLayout->setSpacing(3);
-    m_from = new QLineEdit(range);
-    m_from->setObjectName(QStringLiteral("sweep_from"));
-    m_from->setPlaceholderText(tr("from"));
-    m_to = new QLineEdit(range);
-    m_to->setObjectName(QStringLiteral("sweep_to"));
-    m_to->setPlaceholderText(tr("to"));
-    m_count = new QSpinBox(range);
-    m_count->setObjectName(QStringLiteral("sweep_count"));
-    m_count->setRange(1, 1000);
-    m_count->setValue(3);
-    m_count->setToolTip(tr("Number of values, both ends included"));
-    m_spacing = new QComboBox(range);
-    m_spacing->setObjectName(QStringLiteral("sweep_spacing"));
-    m_spacing->addItem(tr("linear"));
-    m_spacing->addItem(tr("log"));
-    m_spacing->setToolTip(tr("Evenly spaced values, or evenly spaced in log (1e-4, 1e-3, 1e-2)"));
-    rangeLayout->addWidget(m_from, 1);
-    rangeLayout->addWidget(new QLabel(QStringLiteral("–"), range));
-    rangeLayout->addWidget(m_to, 1);
-    rangeLayout->addWidget(m_count);
-    rangeLayout->addWidget(m_spacing);
+    QWidget *range = buildRange();
     m_stack = new QStackedWidget(this);
     m_stack->addWidget(m_values);
     m_stack->addWidget(range);

@@ -74,6 +74,7 @@ class SweepRow : public QFrame {
     QStringList rangeValues(QString *error) const;
     void onKeyChanged();
     void updatePreview();
+    QWidget *buildRange();
 
     std::function<QString(const QString &)> m_current;
     QComboBox *m_key, *m_mode, *m_spacing;
