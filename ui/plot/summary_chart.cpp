@@ -164,30 +164,33 @@ void SummaryChart::refresh()
     const QString heading = tr("Summary · mean ± 95 % CI over seeds");
     if (chart()->title() != heading)
         chart()->setTitle(heading);
-    std::map<QString, QList<QPointF>> points;
-    std::map<QString, QColor> colors;
-    struct Bar {
-        double x, lo, hi;
-        QColor color;
-    };
-    std::vector<Bar> bars;
-    plot::Range xr, yr;
+    Plotted p;
     for (const SummaryGroup &g : m_groups) {
         if (m_logX && !(g.x > 0))
             continue;
-        if (!colors.count(g.line))
-            colors[g.line] = store()->run(g.runs.first())->meta.color;
-        points[g.line].append(QPointF(g.x, g.y.mean));
-        xr.include(g.x);
-        yr.include(g.y.mean);
+        if (!p.colors.count(g.line))
+            p.colors[g.line] = store()->run(g.runs.first())->meta.color;
+        p.points[g.line].append(QPointF(g.x, g.y.mean));
+        p.xr.include(g.x);
+        p.yr.include(g.y.mean);
         if (g.y.n >= 2 && std::isfinite(g.y.halfWidth)) {
-            bars.push_back({g.x, g.y.lo(), g.y.hi(), colors[g.line]});
-            yr.include(g.y.lo());
-            yr.include(g.y.hi());
+            p.bars.push_back({g.x, g.y.lo(), g.y.hi(), p.colors[g.line]});
+            p.yr.include(g.y.lo());
+            p.yr.include(g.y.hi());
         }
     }
+    showLines(p);
+    showBars(p.bars);
+    if (!view()->userZoomed())
+        fitAxes(p.xr, p.yr);
+    Q_EMIT groupsChanged();
+}
+
+// One line per recipe (markers at the group means); lines of recipes no longer shown go.
+void SummaryChart::showLines(const Plotted &p)
+{
     for (auto it = m_lines.begin(); it != m_lines.end();) {
-        if (points.count(it->first)) {
+        if (p.points.count(it->first)) {
             ++it;
             continue;
         }
@@ -195,7 +198,7 @@ void SummaryChart::refresh()
         delete it->second;
         it = m_lines.erase(it);
     }
-    for (const auto &[key, pts] : points) {
+    for (const auto &[key, pts] : p.points) {
         QLineSeries *&line = m_lines[key];
         if (!line) {
             line = addSeries();
@@ -203,10 +206,16 @@ void SummaryChart::refresh()
             line->setPointsVisible(true);
             line->setMarkerSize(7);
         }
-        if (line->pen().color() != colors[key])
-            line->setPen(QPen(colors[key], 2));
+        const QColor colour = p.colors.at(key);
+        if (line->pen().color() != colour)
+            line->setPen(QPen(colour, 2));
         line->replace(pts);
     }
+}
+
+// The error bars, drawn by a pool of two-point series without legend markers.
+void SummaryChart::showBars(const std::vector<ErrorBar> &bars)
+{
     while (m_barPool.size() < bars.size()) {
         QLineSeries *bar = addSeries();
         for (QLegendMarker *m : chart()->legend()->markers(bar))
@@ -219,35 +228,37 @@ void SummaryChart::refresh()
             bar->clear();
             continue;
         }
-        const Bar &b = bars[i];
+        const ErrorBar &b = bars[i];
         if (bar->pen().color() != b.color)
             bar->setPen(QPen(b.color, 1.5));
         bar->replace({QPointF(b.x, b.lo), QPointF(b.x, b.hi)});
     }
     m_bars = static_cast<int>(bars.size());
-    if (!view()->userZoomed()) {
-        plot::Range x = plot::padded(xr, m_logX), y = plot::padded(yr, false);
-        if (!x.valid)
-            x = m_logX ? plot::Range{0.1, 10, true} : plot::Range{0, 1, true};
-        if (!y.valid)
-            y = {0, 1, true};
-        // Ticks at 1, 2 or 5 × 10^k, labelled with as many decimals as the interval needs.
-        auto ticks = [](QValueAxis *a, double span) {
-            const double step = plot::niceInterval(span, 6); // set with the range
-            a->setTickAnchor(0);
-            a->setTickType(QValueAxis::TicksDynamic);
-            const int decimals = step > 0 && step < 1 ? static_cast<int>(std::ceil(-std::log10(step) - 1e-9)) : 0;
-            a->setLabelFormat(step >= 1e5 || (step > 0 && step < 1e-4) ? QStringLiteral("%.3g")
-                                                                       : QStringLiteral("%.%1f").arg(decimals));
-            return step;
-        };
-        double xTick = 0;
-        if (auto *v = qobject_cast<QValueAxis *>(m_xAxis))
-            xTick = ticks(v, x.hi - x.lo);
-        const double yTick = ticks(m_yAxis, y.hi - y.lo);
-        view()->setRanges(x.lo, x.hi, y.lo, y.hi, xTick, yTick);
-    }
-    Q_EMIT groupsChanged();
+}
+
+// Axes around the data, with ticks at 1, 2 or 5 × 10^k labelled with as many decimals as the
+// interval needs.
+void SummaryChart::fitAxes(const plot::Range &xr, const plot::Range &yr)
+{
+    plot::Range x = plot::padded(xr, m_logX), y = plot::padded(yr, false);
+    if (!x.valid)
+        x = m_logX ? plot::Range{0.1, 10, true} : plot::Range{0, 1, true};
+    if (!y.valid)
+        y = {0, 1, true};
+    auto ticks = [](QValueAxis *a, double span) {
+        const double step = plot::niceInterval(span, 6); // set with the range
+        a->setTickAnchor(0);
+        a->setTickType(QValueAxis::TicksDynamic);
+        const int decimals = step > 0 && step < 1 ? static_cast<int>(std::ceil(-std::log10(step) - 1e-9)) : 0;
+        a->setLabelFormat(step >= 1e5 || (step > 0 && step < 1e-4) ? QStringLiteral("%.3g")
+                                                                   : QStringLiteral("%.%1f").arg(decimals));
+        return step;
+    };
+    double xTick = 0;
+    if (auto *v = qobject_cast<QValueAxis *>(m_xAxis))
+        xTick = ticks(v, x.hi - x.lo);
+    const double yTick = ticks(m_yAxis, y.hi - y.lo);
+    view()->setRanges(x.lo, x.hi, y.lo, y.hi, xTick, yTick);
 }
 
 QString SummaryChart::readout(QPointF value) const

@@ -4,7 +4,14 @@
 // over a seed group with its 95 % confidence interval as an error bar (Student t over the
 // seeds). Its table (CSV export) lists every group: mean ± CI, n, std, min, max.
 #include "plot/chart_panel.h"
+#include "plot/series_math.h"
 #include "plot/summary_math.h"
+
+#include <QColor>
+#include <QPointF>
+
+#include <map>
+#include <vector>
 
 class QAbstractAxis;
 class QCheckBox;
@@ -41,6 +48,20 @@ class SummaryChart : public ChartPanel {
     void groupsChanged();
 
   private:
+    struct ErrorBar {
+        double x, lo, hi;
+        QColor color;
+    };
+    // What refresh() draws: the mean points of each line, their colours and error bars.
+    struct Plotted {
+        std::map<QString, QList<QPointF>> points;
+        std::map<QString, QColor> colors;
+        std::vector<ErrorBar> bars;
+        plot::Range xr, yr;
+    };
+    void showLines(const Plotted &p);
+    void showBars(const std::vector<ErrorBar> &bars);
+    void fitAxes(const plot::Range &xr, const plot::Range &yr);
     void buildControls();
     void syncXChoices();
     void installXAxis();
