@@ -319,7 +319,8 @@ class FlipBarChart : public ChartPanel {
     double m_step = 0;
 };
 
-LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(parent), m_store(store)
+// The row above the charts: run, layer, snapshot step, which weight, flip highlighting.
+QHBoxLayout *LayerInspector::buildControls()
 {
     m_run = new QComboBox(this);
     m_layer = new QComboBox(this);
@@ -343,6 +344,12 @@ LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(paren
     controls->addWidget(m_stepLabel);
     controls->addWidget(m_which);
     controls->addWidget(m_highlight);
+    return controls;
+}
+
+LayerInspector::LayerInspector(RunStore *store, QWidget *parent) : QWidget(parent), m_store(store)
+{
+    QHBoxLayout *controls = buildControls();
 
     m_weights = new ImageChart(store, tr("Weights"), this);
     m_mask = new ImageChart(store, tr("Mask"), this);
@@ -894,6 +901,33 @@ void LayerInspector::drawFlipCounts(long step)
             : tr("Weights of %1 by flip count, steps 1–%2").arg(QString::fromStdString(name)).arg(std::max(0L, step)));
 }
 
+namespace {
+// Every Linear layer of a run as an HTML table: shape, N:M, parameters, GEMM paths.
+QString layerTableHtml(const RunMeta &meta)
+{
+    QString html = QStringLiteral("<table cellspacing=0 cellpadding=2><tr><th align=left>%1</th><th>%2</th><th>%3</th>"
+                                  "<th align=right>%4</th><th align=right>%5</th><th align=left>%6</th></tr>")
+                       .arg(LayerInspector::tr("layer"), LayerInspector::tr("shape"), LayerInspector::tr("N:M"),
+                            LayerInspector::tr("dense"), LayerInspector::tr("effective"), LayerInspector::tr("GEMMs"));
+    for (const auto &l : meta.layers) {
+        // Which products of the layer's N:M steps run on the compressed W̃ (--sparse-gemm),
+        // without the speedups (the selected layer's paragraph has them).
+        std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
+        gemm = gemm.substr(0, gemm.find(" ("));
+        html += QStringLiteral("<tr><td>%1</td><td>%2×%3</td><td align=center>%4</td><td align=right>%L5</td>"
+                               "<td align=right>%L6</td><td>%7</td></tr>")
+                    .arg(QString::fromStdString(l.name))
+                    .arg(l.out)
+                    .arg(l.in)
+                    .arg(l.sparse ? QStringLiteral("%1:%2").arg(l.n).arg(l.m) : LayerInspector::tr("dense"))
+                    .arg(l.denseParams)
+                    .arg(l.effectiveParams)
+                    .arg(gemm.empty() ? LayerInspector::tr("dense") : QString::fromStdString(gemm).toHtmlEscaped());
+    }
+    return html + QStringLiteral("</table>");
+}
+} // namespace
+
 void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnapshot *prev)
 {
     const Run *r = m_store->run(runId());
@@ -960,25 +994,7 @@ void LayerInspector::writeStats(const nm::LayerSnapshot *s, const nm::LayerSnaps
                         .arg(m_flipped)
                         .arg(100.0 * static_cast<double>(m_flipped) / n, 0, 'f', 2);
     }
-    html += QStringLiteral("<table cellspacing=0 cellpadding=2><tr><th align=left>%1</th><th>%2</th><th>%3</th>"
-                           "<th align=right>%4</th><th align=right>%5</th><th align=left>%6</th></tr>")
-                .arg(tr("layer"), tr("shape"), tr("N:M"), tr("dense"), tr("effective"), tr("GEMMs"));
-    for (const auto &l : r->meta.layers) {
-        // Which products of the layer's N:M steps run on the compressed W̃ (--sparse-gemm),
-        // without the speedups (the selected layer's paragraph has them).
-        std::string gemm = nm::spgemm::describe(l.gemm, l.n, l.m);
-        gemm = gemm.substr(0, gemm.find(" ("));
-        html += QStringLiteral("<tr><td>%1</td><td>%2×%3</td><td align=center>%4</td><td align=right>%L5</td>"
-                               "<td align=right>%L6</td><td>%7</td></tr>")
-                    .arg(QString::fromStdString(l.name))
-                    .arg(l.out)
-                    .arg(l.in)
-                    .arg(l.sparse ? QStringLiteral("%1:%2").arg(l.n).arg(l.m) : tr("dense"))
-                    .arg(l.denseParams)
-                    .arg(l.effectiveParams)
-                    .arg(gemm.empty() ? tr("dense") : QString::fromStdString(gemm).toHtmlEscaped());
-    }
-    m_stats->setHtml(html + QStringLiteral("</table>"));
+    m_stats->setHtml(html + layerTableHtml(r->meta));
 }
 
 void LayerInspector::showEvent(QShowEvent *e)

@@ -20,6 +20,7 @@ class QBarSeries;
 class QBarCategoryAxis;
 class QCheckBox;
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QSlider;
 class QTextBrowser;
@@ -83,6 +84,7 @@ class LayerInspector : public QWidget {
     void showEvent(QShowEvent *e) override;
 
   private:
+    QHBoxLayout *buildControls();
     void syncChoices();
     // Draws the selection now (the user's choices, refresh(), select()).
     void showSelection();
