@@ -1,4 +1,5 @@
 #include "main_window.h"
+#include "settings_keys.h"
 
 #include "panels/chart_pages.h"
 #include "panels/experiment_panel.h"
@@ -186,10 +187,10 @@ void MainWindow::buildActions()
     });
     connect(m_exportAll, &QAction::triggered, this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(
-            this, tr("Export every chart to"), QSettings().value("export/dir", QDir::homePath()).toString());
+            this, tr("Export every chart to"), QSettings().value(settings::kExportDir, QDir::homePath()).toString());
         if (dir.isEmpty())
             return;
-        QSettings().setValue("export/dir", dir);
+        QSettings().setValue(settings::kExportDir, dir);
         QStringList errors;
         const QStringList files = exportAll(dir, &errors, {}, currentFigurePreset());
         showMessage(errors.isEmpty() ? tr("Wrote %n file(s) to %1", "", static_cast<int>(files.size())).arg(dir)
@@ -347,8 +348,8 @@ void MainWindow::buildMenus()
     view->addSeparator();
     m_sampleAtStart = view->addAction(tr("Show the sample experiment at start"));
     m_sampleAtStart->setCheckable(true);
-    m_sampleAtStart->setChecked(QSettings().value("samples/show", true).toBool());
-    connect(m_sampleAtStart, &QAction::toggled, this, [](bool on) { QSettings().setValue("samples/show", on); });
+    m_sampleAtStart->setChecked(QSettings().value(settings::kShowSample, true).toBool());
+    connect(m_sampleAtStart, &QAction::toggled, this, [](bool on) { QSettings().setValue(settings::kShowSample, on); });
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("Mouse and keys"), this, [this] {
         QMessageBox::information(
@@ -526,9 +527,9 @@ void MainWindow::openDialog()
 {
     QSettings s;
     const QStringList files = QFileDialog::getOpenFileNames(
-        this, tr("Open run files"), s.value("open/dir", QDir::homePath()).toString(), tr("Run files (*.h5)"));
+        this, tr("Open run files"), s.value(settings::kOpenDir, QDir::homePath()).toString(), tr("Run files (*.h5)"));
     for (const QString &f : files) {
-        s.setValue("open/dir", QFileInfo(f).absolutePath());
+        s.setValue(settings::kOpenDir, QFileInfo(f).absolutePath());
         QString why;
         if (!openRunFile(f, &why))
             QMessageBox::warning(this, tr("Cannot open run file"), why);
@@ -542,7 +543,7 @@ bool MainWindow::showSampleAtStart() const
 
 QStringList MainWindow::recentFiles() const
 {
-    return QSettings().value("files/recent").toStringList();
+    return QSettings().value(settings::kRecentFiles).toStringList();
 }
 
 void MainWindow::addRecent(const QString &path)
@@ -552,7 +553,7 @@ void MainWindow::addRecent(const QString &path)
     list.prepend(path);
     while (list.size() > 10)
         list.removeLast();
-    QSettings().setValue("files/recent", list);
+    QSettings().setValue(settings::kRecentFiles, list);
 }
 
 void MainWindow::fillRecentMenu()
@@ -628,39 +629,42 @@ QString MainWindow::askPath(const QString &caption, const QString &suggested, co
 {
     if (m_askPath)
         return m_askPath(caption, suggested, filter);
-    QSettings settings;
-    const QString dir = settings.value("export/dir", QDir::homePath()).toString();
+    QSettings s;
+    const QString dir = s.value(settings::kExportDir, QDir::homePath()).toString();
     const QString path = QFileDialog::getSaveFileName(this, caption, QDir(dir).filePath(suggested), filter);
     if (!path.isEmpty())
-        settings.setValue("export/dir", QFileInfo(path).absolutePath());
+        s.setValue(settings::kExportDir, QFileInfo(path).absolutePath());
     return path;
 }
 
-bool MainWindow::exportChart(ChartPanel *panel, const QString &format)
+bool MainWindow::exportChart(ChartPanel *panel, ExportFormat format)
 {
-    if (format == QStringLiteral("clipboard")) {
+    if (format == ExportFormat::Clipboard) {
         copyToClipboard(panel);
         showMessage(tr("Copied %1 to the clipboard").arg(panel->title()));
         return true;
     }
-    const bool csv = format.startsWith(QStringLiteral("csv"));
-    const bool png = format.startsWith(QStringLiteral("png"));
-    const QString ext = csv ? QStringLiteral("csv") : png ? QStringLiteral("png") : format;
-    const QString suggested = panel->slug() + (format == QStringLiteral("png2x") ? QStringLiteral("@2x.") : ".") + ext;
-    const QString path = askPath(tr("Export %1").arg(panel->title()), suggested,
-                                 ext.toUpper() + tr(" files (*.") + ext + QStringLiteral(")"));
+    const bool csv = format == ExportFormat::CsvVisible || format == ExportFormat::CsvAll;
+    const bool png = format == ExportFormat::Png || format == ExportFormat::Png2x;
+    const QString ext = csv                           ? QStringLiteral("csv")
+                        : png                         ? QStringLiteral("png")
+                        : format == ExportFormat::Svg ? QStringLiteral("svg")
+                                                      : QStringLiteral("pdf");
+    const QString suggested = panel->slug() + (format == ExportFormat::Png2x ? QStringLiteral("@2x.") : ".") + ext;
+    const QString path =
+        askPath(tr("Export %1").arg(panel->title()), suggested, tr("%1 files (*.%2)").arg(ext.toUpper(), ext));
     if (path.isEmpty())
         return false;
     const FigurePreset figure = currentFigurePreset();
     const bool screen = figure.isScreen();
-    const double times = format == QStringLiteral("png2x") ? 2.0 : 1.0;
+    const double times = format == ExportFormat::Png2x ? 2.0 : 1.0;
     QString error;
     bool ok = false;
     if (csv)
-        ok = saveCsv(panel, path, format == QStringLiteral("csv-visible"), &error);
-    else if (ext == QStringLiteral("svg"))
+        ok = saveCsv(panel, path, format == ExportFormat::CsvVisible, &error);
+    else if (format == ExportFormat::Svg)
         ok = screen ? saveSvg(panel, path, &error) : saveSvg(panel, path, figure, &error);
-    else if (ext == QStringLiteral("pdf"))
+    else if (format == ExportFormat::Pdf)
         ok = screen ? savePdf(panel, path, &error) : savePdf(panel, path, figure, &error);
     else
         ok = screen ? savePng(panel, path, times, &error) : savePng(panel, path, figure, times * kFigureDpi, &error);
@@ -678,47 +682,47 @@ QStringList MainWindow::exportAll(const QString &dir, QStringList *errors, QSize
 void MainWindow::restoreSettings()
 {
     QSettings s;
-    if (s.contains("window/geometry"))
-        restoreGeometry(s.value("window/geometry").toByteArray());
+    if (s.contains(settings::kGeometry))
+        restoreGeometry(s.value(settings::kGeometry).toByteArray());
     else
         resize(1500, 940);
-    restoreState(s.value("window/state").toByteArray(), kStateVersion);
-    m_settings->setSmoothing(s.value("charts/smoothing", m_settings->smoothing()).toDouble());
-    m_settings->setXMode(static_cast<XAxisMode>(std::clamp(s.value("charts/xMode", 0).toInt(), 0, 3)));
-    m_settings->setGroupSeeds(s.value("charts/groupSeeds", true).toBool());
-    m_settings->setSeedBand(s.value("charts/seedBand", QStringLiteral("ci95")).toString() == QStringLiteral("minmax")
+    restoreState(s.value(settings::kState).toByteArray(), kStateVersion);
+    m_settings->setSmoothing(s.value(settings::kSmoothing, m_settings->smoothing()).toDouble());
+    m_settings->setXMode(static_cast<XAxisMode>(std::clamp(s.value(settings::kXMode, 0).toInt(), 0, 3)));
+    m_settings->setGroupSeeds(s.value(settings::kGroupSeeds, true).toBool());
+    m_settings->setSeedBand(s.value(settings::kSeedBand, QStringLiteral("ci95")).toString() == QStringLiteral("minmax")
                                 ? SeedBand::MinMax
                                 : SeedBand::Ci95);
-    m_settings->setFollowLatest(s.value("charts/follow", false).toBool());
-    m_settings->setLinkX(s.value("charts/linkX", true).toBool());
-    m_pages->setCurrentIndex(s.value("window/page", 0).toInt());
-    const QVariantMap form = s.value("experiment/form").toMap();
+    m_settings->setFollowLatest(s.value(settings::kFollow, false).toBool());
+    m_settings->setLinkX(s.value(settings::kLinkX, true).toBool());
+    m_pages->setCurrentIndex(s.value(settings::kPage, 0).toInt());
+    const QVariantMap form = s.value(settings::kExperimentForm).toMap();
     if (!form.isEmpty())
         m_experiment->restoreState(form); // otherwise the default comparison stays
-    setRecordFolder(s.value("record/folder",
+    setRecordFolder(s.value(settings::kRecordFolder,
                             QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + QStringLiteral("/runs"))
                         .toString());
-    m_record->setChecked(s.value("record/on", true).toBool());
+    m_record->setChecked(s.value(settings::kRecordOn, true).toBool());
     applyExperiment();
 }
 
 void MainWindow::saveSettings() const
 {
     QSettings s;
-    s.setValue("window/geometry", saveGeometry());
-    s.setValue("window/state", saveState(kStateVersion));
-    s.setValue("window/page", m_pages->currentIndex());
-    s.setValue("charts/smoothing", m_settings->smoothing());
-    s.setValue("charts/xMode", static_cast<int>(m_settings->xMode()));
-    s.setValue("charts/groupSeeds", m_settings->groupSeeds());
-    s.setValue("charts/seedBand",
+    s.setValue(settings::kGeometry, saveGeometry());
+    s.setValue(settings::kState, saveState(kStateVersion));
+    s.setValue(settings::kPage, m_pages->currentIndex());
+    s.setValue(settings::kSmoothing, m_settings->smoothing());
+    s.setValue(settings::kXMode, static_cast<int>(m_settings->xMode()));
+    s.setValue(settings::kGroupSeeds, m_settings->groupSeeds());
+    s.setValue(settings::kSeedBand,
                m_settings->seedBand() == SeedBand::MinMax ? QStringLiteral("minmax") : QStringLiteral("ci95"));
-    s.setValue("charts/follow", m_settings->followLatest());
-    s.setValue("charts/linkX", m_settings->linkX());
-    s.setValue("experiment/form", m_experiment->state());
-    s.setValue("record/folder", m_recordFolder);
-    s.setValue("record/on", m_record->isChecked());
-    s.setValue("started", true);
+    s.setValue(settings::kFollow, m_settings->followLatest());
+    s.setValue(settings::kLinkX, m_settings->linkX());
+    s.setValue(settings::kExperimentForm, m_experiment->state());
+    s.setValue(settings::kRecordFolder, m_recordFolder);
+    s.setValue(settings::kRecordOn, m_record->isChecked());
+    s.setValue(settings::kStarted, true);
 }
 
 void MainWindow::closeEvent(QCloseEvent *e)

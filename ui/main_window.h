@@ -4,6 +4,7 @@
 // pause, step, stop, reset, fork and the shared chart settings. Status bar: state, step,
 // steps/s, elapsed time. Window layout, chart settings, the form and recent files persist
 // in QSettings.
+#include "plot/chart_panel.h"
 #include "plot/chart_settings.h"
 #include "plot/figure_preset.h"
 #include "training/training_controller.h"
@@ -72,7 +73,7 @@ class MainWindow : public QMainWindow {
 
     // Exports one chart ("png", "png2x", "svg", "pdf", "csv-visible", "csv-all", "clipboard") at
     // the figure size chosen in the Export menus (currentFigurePreset()).
-    bool exportChart(ChartPanel *panel, const QString &format);
+    bool exportChart(ChartPanel *panel, ExportFormat format);
     // Every chart of every page into `dir` (PNG 1×/2×, SVG, PDF, CSV) at `size` or, unless it
     // is the screen preset, at `figure`'s size; the files written.
     QStringList exportAll(const QString &dir, QStringList *errors = nullptr, QSize size = {},

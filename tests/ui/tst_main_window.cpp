@@ -260,9 +260,9 @@ class TestMainWindow : public QObject {
         w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
             return suggested.endsWith(QStringLiteral(".svg")) ? target : QString();
         });
-        QVERIFY(w.exportChart(w.pages()->trainLoss(), QStringLiteral("svg")));
+        QVERIFY(w.exportChart(w.pages()->trainLoss(), ExportFormat::Svg));
         QVERIFY(QFile::exists(target));
-        QVERIFY(!w.exportChart(w.pages()->trainLoss(), QStringLiteral("png"))); // cancelled
+        QVERIFY(!w.exportChart(w.pages()->trainLoss(), ExportFormat::Png)); // cancelled
         QStringList errors;
         const QStringList files = w.exportAll(m_dir.filePath(QStringLiteral("everything")), &errors, QSize(800, 500));
         QVERIFY2(errors.isEmpty(), qPrintable(errors.join("; ")));
@@ -310,14 +310,14 @@ class TestMainWindow : public QObject {
         w.setAskPath([&](const QString &, const QString &suggested, const QString &) {
             return suggested.endsWith(QStringLiteral(".pdf")) ? pdf : png;
         });
-        QVERIFY(w.exportChart(loss, QStringLiteral("pdf")));
+        QVERIFY(w.exportChart(loss, ExportFormat::Pdf));
         QFile f(pdf);
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray bytes = f.readAll();
         QVERIFY(bytes.startsWith("%PDF"));
         QVERIFY(bytes.contains("/MediaBox [0 0 241") || bytes.contains("/MediaBox [0 0 240"));
         QVERIFY(w.statusMessage()->text().contains(QStringLiteral("One column")));
-        QVERIFY(w.exportChart(loss, QStringLiteral("png")));
+        QVERIFY(w.exportChart(loss, ExportFormat::Png));
         QCOMPARE(QImage(png).width(), qRound(8.5 / 2.54 * 300));
         setCurrentFigurePreset(QStringLiteral("screen"));
         Q_EMIT menu->aboutToShow();

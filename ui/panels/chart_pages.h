@@ -11,6 +11,7 @@
 namespace nmui {
 
 class ChartPanel;
+enum class ExportFormat;
 class HeatmapPanel;
 class LayerInspector;
 class MetricChart;
@@ -45,7 +46,7 @@ class ChartPages : public QTabWidget {
     void refreshAll();
 
   Q_SIGNALS:
-    void exportRequested(nmui::ChartPanel *panel, const QString &format);
+    void exportRequested(nmui::ChartPanel *panel, nmui::ExportFormat format);
 
   private:
     QWidget *lossPage();

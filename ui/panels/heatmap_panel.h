@@ -16,6 +16,7 @@ class QVBoxLayout;
 namespace nmui {
 
 class ChartPanel;
+enum class ExportFormat;
 class FlipHeatmap;
 class MetricChart;
 class RunStore;
@@ -37,7 +38,7 @@ class HeatmapPanel : public QWidget {
     void refresh();
 
   Q_SIGNALS:
-    void exportRequested(nmui::ChartPanel *panel, const QString &format);
+    void exportRequested(nmui::ChartPanel *panel, nmui::ExportFormat format);
 
   protected:
     void showEvent(QShowEvent *e) override;

@@ -34,6 +34,7 @@ struct Snapshot;
 namespace nmui {
 
 class ChartPanel;
+enum class ExportFormat;
 class ImageChart;
 class RunStore;
 class FlipBarChart;
@@ -78,7 +79,7 @@ class LayerInspector : public QWidget {
     long flippedCount() const { return m_flipped; }
 
   Q_SIGNALS:
-    void exportRequested(nmui::ChartPanel *panel, const QString &format);
+    void exportRequested(nmui::ChartPanel *panel, nmui::ExportFormat format);
 
   protected:
     void showEvent(QShowEvent *e) override;

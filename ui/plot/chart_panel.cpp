@@ -110,23 +110,23 @@ QMenu *addFigureSizeMenu(QMenu *menu)
 void ChartPanel::buildExportMenu(QToolButton *button)
 {
     auto *menu = new QMenu(button);
-    const std::pair<QString, QString> items[] = {
-        {tr("PNG (1×)…"), QStringLiteral("png")},
-        {tr("PNG (2×)…"), QStringLiteral("png2x")},
-        {tr("SVG…"), QStringLiteral("svg")},
-        {tr("PDF…"), QStringLiteral("pdf")},
-        {tr("CSV, visible range…"), QStringLiteral("csv-visible")},
-        {tr("CSV, all data…"), QStringLiteral("csv-all")},
-        {tr("Copy image"), QStringLiteral("clipboard")},
+    const std::pair<QString, ExportFormat> items[] = {
+        {tr("PNG (1×)…"), ExportFormat::Png},
+        {tr("PNG (2×)…"), ExportFormat::Png2x},
+        {tr("SVG…"), ExportFormat::Svg},
+        {tr("PDF…"), ExportFormat::Pdf},
+        {tr("CSV, visible range…"), ExportFormat::CsvVisible},
+        {tr("CSV, all data…"), ExportFormat::CsvAll},
+        {tr("Copy image"), ExportFormat::Clipboard},
     };
     QAction *png1 = nullptr, *png2 = nullptr;
     for (const auto &[text, format] : items) {
         QAction *a = menu->addAction(text);
-        const QString f = format;
+        const ExportFormat f = format;
         connect(a, &QAction::triggered, this, [this, f] { Q_EMIT exportRequested(this, f); });
-        if (f == QStringLiteral("png"))
+        if (f == ExportFormat::Png)
             png1 = a;
-        else if (f == QStringLiteral("png2x"))
+        else if (f == ExportFormat::Png2x)
             png2 = a;
     }
     menu->addSeparator();

@@ -29,6 +29,9 @@ struct DataTable {
     QList<QList<QString>> rows;
 };
 
+// The formats of a chart's Export menu.
+enum class ExportFormat { Png, Png2x, Svg, Pdf, CsvVisible, CsvAll, Clipboard };
+
 class ChartPanel : public QWidget {
     Q_OBJECT
   public:
@@ -51,7 +54,7 @@ class ChartPanel : public QWidget {
     void setAutoRefresh(bool on);
 
   Q_SIGNALS:
-    void exportRequested(nmui::ChartPanel *panel, const QString &format);
+    void exportRequested(nmui::ChartPanel *panel, nmui::ExportFormat format);
 
   protected:
     QHBoxLayout *headerLayout() const { return m_header; }

@@ -1,4 +1,5 @@
 #include "plot/figure_preset.h"
+#include "settings_keys.h"
 
 #include <QCoreApplication>
 #include <QRegularExpression>
@@ -89,13 +90,13 @@ std::optional<FigurePreset> parseFigurePreset(const QString &spec, QString *erro
 
 FigurePreset currentFigurePreset()
 {
-    const QString name = QSettings().value(QStringLiteral("export/figure"), QStringLiteral("screen")).toString();
+    const QString name = QSettings().value(settings::kFigure, QStringLiteral("screen")).toString();
     return parseFigurePreset(name).value_or(figurePresets().first());
 }
 
 void setCurrentFigurePreset(const QString &name)
 {
-    QSettings().setValue(QStringLiteral("export/figure"), name);
+    QSettings().setValue(settings::kFigure, name);
 }
 
 } // namespace nmui
