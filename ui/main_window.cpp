@@ -78,55 +78,21 @@ MainWindow::MainWindow(QWidget *parent)
     m_applyTimer->setSingleShot(true);
     m_applyTimer->setInterval(150);
     connect(m_applyTimer, &QTimer::timeout, this, &MainWindow::applyExperiment);
-    connect(m_experiment, &ExperimentPanel::changed, this, [this] {
-        m_experimentDirty = true;
-        m_start->setEnabled(m_experiment->isValid() && !m_controller->isActive());
-        m_applyTimer->start();
-    });
+    connect(m_experiment, &ExperimentPanel::changed, this, &MainWindow::onExperimentChanged);
     connect(m_controller, &TrainingController::stateChanged, this, &MainWindow::onStateChanged);
     connect(m_controller, &TrainingController::progressChanged, this, &MainWindow::updateStatus);
-    connect(m_controller, &TrainingController::runFailed, this, [this](int id, const QString &why) {
-        const Run *r = m_store->run(id);
-        showMessage(tr("%1 failed: %2").arg(r ? r->meta.name : QString(), why), true);
-    });
-    connect(m_live, &LivePanel::applied, this, [this](const TrainingController::Live &live) {
-        m_controller->setLiveSettings(live);
-        showMessage(
-            tr("Live settings apply from the next step: lr %1, λ %2, one point per %n step(s)", "", live.logEvery)
-                .arg(live.lr)
-                .arg(live.lambda));
-    });
+    connect(m_controller, &TrainingController::runFailed, this, &MainWindow::onRunFailed);
+    connect(m_live, &LivePanel::applied, this, &MainWindow::applyLiveSettings);
     connect(m_pages, &ChartPages::exportRequested, this, &MainWindow::exportChart);
     connect(m_runs, &RunsTable::forkRequested, this, &MainWindow::forkDialog);
     connect(m_runs, &RunsTable::resumeRequested, this, &MainWindow::resumeDialog);
     connect(m_controller, &TrainingController::recordingFailed, this,
             [this](const QString &why) { showMessage(tr("Not recording: %1").arg(why), true); });
-    connect(m_controller, &TrainingController::notice, this, [this](const QString &message) {
-        m_warning = m_warningDetail = message;
-        showMessage(message, true);
-    });
-    connect(m_controller, &TrainingController::recordingStopped, this, [this](const QString &message) {
-        // "recording to 'FILE' stopped: CAUSE; the runs go on…": the cause fits the status bar,
-        // the whole message (with the file) is its tooltip.
-        const qsizetype at = message.indexOf(QStringLiteral(" stopped: "));
-        m_warning = at < 0 ? message : tr("Recording stopped: %1").arg(message.mid(at + 10));
-        m_warningDetail = message;
-        showMessage(m_warning, true);
-        m_statusMessage->setToolTip(message);
-    });
-    connect(m_loader, &RunFileLoader::snapshotsProgress, this, [this] {
-        const int left = m_loader->snapshotsPending();
-        showMessage(left > 0 ? tr("Reading snapshots: %n left", "", left) : tr("Snapshots read"));
-    });
-    connect(m_loader, &RunFileLoader::snapshotsFailed, this, [this](const QString &path, const QString &why) {
-        showMessage(
-            tr("Snapshots of %1 could not be read (its series are shown): %2").arg(QFileInfo(path).fileName(), why),
-            true);
-    });
-    connect(m_runs, &RunsTable::inspectRequested, this, [this](int id) {
-        m_pages->setCurrentWidget(m_pages->inspector());
-        m_pages->inspector()->select(id, 0, 1L << 40);
-    });
+    connect(m_controller, &TrainingController::notice, this, &MainWindow::onNotice);
+    connect(m_controller, &TrainingController::recordingStopped, this, &MainWindow::onRecordingStopped);
+    connect(m_loader, &RunFileLoader::snapshotsProgress, this, &MainWindow::onSnapshotsProgress);
+    connect(m_loader, &RunFileLoader::snapshotsFailed, this, &MainWindow::onSnapshotsFailed);
+    connect(m_runs, &RunsTable::inspectRequested, this, &MainWindow::inspectRun);
     applyExperiment();
     onStateChanged(m_controller->state());
 }
@@ -160,43 +126,15 @@ void MainWindow::buildActions()
     auto *space = new QAction(this);
     space->setShortcut(QKeySequence(Qt::Key_Space));
     addAction(space);
-    connect(space, &QAction::triggered, this, [this] {
-        if (m_controller->isActive())
-            m_controller->togglePause();
-        else if (m_start->isEnabled())
-            startOrRestart();
-    });
+    connect(space, &QAction::triggered, this, &MainWindow::pauseOrStart);
     connect(m_start, &QAction::triggered, this, &MainWindow::startOrRestart);
     connect(m_pause, &QAction::triggered, this,
             [this](bool on) { on ? m_controller->pause() : m_controller->resume(); });
-    connect(m_step, &QAction::triggered, this, [this] {
-        if (m_controller->state() == TrainingController::State::Finished || !m_controller->isActive())
-            applyExperiment();
-        m_controller->stepOnce();
-    });
+    connect(m_step, &QAction::triggered, this, &MainWindow::stepOnce);
     connect(m_stop, &QAction::triggered, m_controller, &TrainingController::stop);
-    connect(m_reset, &QAction::triggered, this, [this] {
-        m_warning.clear();
-        m_warningDetail.clear();
-        m_controller->reset();
-        applyExperiment();
-    });
-    connect(m_fork, &QAction::triggered, this, [this] {
-        const QList<int> sel = m_runs->selectedRuns();
-        forkDialog(sel.isEmpty() ? (m_store->runIds().isEmpty() ? -1 : m_store->runIds().first()) : sel.first());
-    });
-    connect(m_exportAll, &QAction::triggered, this, [this] {
-        const QString dir = QFileDialog::getExistingDirectory(
-            this, tr("Export every chart to"), QSettings().value(settings::kExportDir, QDir::homePath()).toString());
-        if (dir.isEmpty())
-            return;
-        QSettings().setValue(settings::kExportDir, dir);
-        QStringList errors;
-        const QStringList files = exportAll(dir, &errors, {}, currentFigurePreset());
-        showMessage(errors.isEmpty() ? tr("Wrote %n file(s) to %1", "", static_cast<int>(files.size())).arg(dir)
-                                     : errors.join("; "),
-                    !errors.isEmpty());
-    });
+    connect(m_reset, &QAction::triggered, this, &MainWindow::resetExperiment);
+    connect(m_fork, &QAction::triggered, this, &MainWindow::forkSelected);
+    connect(m_exportAll, &QAction::triggered, this, &MainWindow::exportAllDialog);
 }
 
 void MainWindow::buildToolbars()
@@ -224,17 +162,7 @@ void MainWindow::buildToolbars()
     view->addWidget(m_smoothSpin);
     connect(m_smoothSlider, &QSlider::valueChanged, this, [this](int v) { m_settings->setSmoothing(v / 1000.0); });
     connect(m_smoothSpin, &QDoubleSpinBox::valueChanged, this, [this](double v) { m_settings->setSmoothing(v); });
-    connect(m_settings, &ChartSettings::changed, this, [this] {
-        const QSignalBlocker a(m_smoothSlider), b(m_smoothSpin);
-        m_smoothSlider->setValue(static_cast<int>(std::lround(m_settings->smoothing() * 1000)));
-        m_smoothSpin->setValue(m_settings->smoothing());
-        m_follow->setChecked(m_settings->followLatest());
-        m_linkX->setChecked(m_settings->linkX());
-        m_group->setChecked(m_settings->groupSeeds());
-        m_bandCi->setChecked(m_settings->seedBand() == SeedBand::Ci95);
-        m_bandMinMax->setChecked(m_settings->seedBand() == SeedBand::MinMax);
-        m_xMode->setCurrentIndex(static_cast<int>(m_settings->xMode()));
-    });
+    connect(m_settings, &ChartSettings::changed, this, &MainWindow::syncViewControls);
     view->addSeparator();
     view->addWidget(new QLabel(tr(" x axis "), view));
     m_xMode = new QComboBox(view);
@@ -325,12 +253,7 @@ void MainWindow::buildMenus()
             setRecordFolder(dir);
     });
     file->addSeparator();
-    file->addAction(tr("New comparison (defaults)"), this, [this] {
-        if (m_controller->isActive())
-            m_controller->reset();
-        m_experiment->setDefaultComparison();
-        applyExperiment();
-    });
+    file->addAction(tr("New comparison (defaults)"), this, &MainWindow::newComparison);
     file->addSeparator();
     file->addAction(m_exportAll);
     addFigureSizeMenu(file);
@@ -351,23 +274,8 @@ void MainWindow::buildMenus()
     m_sampleAtStart->setChecked(QSettings().value(settings::kShowSample, true).toBool());
     connect(m_sampleAtStart, &QAction::toggled, this, [](bool on) { QSettings().setValue(settings::kShowSample, on); });
     QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("Mouse and keys"), this, [this] {
-        QMessageBox::information(
-            this, tr("Mouse and keys"),
-            tr("<p><b>Charts</b>: drag to zoom; double-click, right-click or Home to reset; Ctrl+wheel zooms at the "
-               "cursor; middle-drag or the arrow keys pan; hover for every run's value at that step. Live updates "
-               "never reset a zoom; <i>Follow latest</i> slides a zoomed window along.</p>"
-               "<p><b>Training</b>: Space start/pause, <b>.</b> one step, Ctrl+R reset, Ctrl+E export all charts.</p>"
-               "<p><b>Runs table</b>: the check box shows or hides a run everywhere; double-click its name to change "
-               "its colour; right-click to fork or inspect.</p>"));
-    });
-    help->addAction(tr("About nmstudio"), this, [this] {
-        QMessageBox::about(this, tr("About nmstudio"),
-                           tr("<p><b>nmstudio %1</b></p><p>Trains small networks with N:M structured-sparse training "
-                              "recipes side by side and plots what they do to masks, gradients and losses.</p>"
-                              "<p>Qt %2, Qt Charts (GPL-3).</p>")
-                               .arg(QString::fromLatin1(nm::version()), QString::fromLatin1(qVersion())));
-    });
+    help->addAction(tr("Mouse and keys"), this, &MainWindow::showMouseAndKeys);
+    help->addAction(tr("About nmstudio"), this, &MainWindow::showAbout);
 }
 
 void MainWindow::buildStatusBar()
@@ -743,6 +651,147 @@ void MainWindow::closeEvent(QCloseEvent *e)
     saveSettings();
     m_controller->shutdown(); // stop and join the training threads; the run file closes
     QMainWindow::closeEvent(e);
+}
+
+void MainWindow::onExperimentChanged()
+{
+    m_experimentDirty = true;
+    m_start->setEnabled(m_experiment->isValid() && !m_controller->isActive());
+    m_applyTimer->start();
+}
+
+void MainWindow::onRunFailed(int id, const QString &why)
+{
+    const Run *r = m_store->run(id);
+    showMessage(tr("%1 failed: %2").arg(r ? r->meta.name : QString(), why), true);
+}
+
+void MainWindow::applyLiveSettings(const TrainingController::Live &live)
+{
+    m_controller->setLiveSettings(live);
+    showMessage(tr("Live settings apply from the next step: lr %1, λ %2, one point per %n step(s)", "", live.logEvery)
+                    .arg(live.lr)
+                    .arg(live.lambda));
+}
+
+void MainWindow::onNotice(const QString &message)
+{
+    m_warning = m_warningDetail = message;
+    showMessage(message, true);
+}
+
+void MainWindow::onRecordingStopped(const QString &message)
+{
+    // "recording to 'FILE' stopped: CAUSE; the runs go on…": the cause fits the status bar,
+    // the whole message (with the file) is its tooltip.
+    const qsizetype at = message.indexOf(QStringLiteral(" stopped: "));
+    m_warning = at < 0 ? message : tr("Recording stopped: %1").arg(message.mid(at + 10));
+    m_warningDetail = message;
+    showMessage(m_warning, true);
+    m_statusMessage->setToolTip(message);
+}
+
+void MainWindow::onSnapshotsProgress()
+{
+    const int left = m_loader->snapshotsPending();
+    showMessage(left > 0 ? tr("Reading snapshots: %n left", "", left) : tr("Snapshots read"));
+}
+
+void MainWindow::onSnapshotsFailed(const QString &path, const QString &why)
+{
+    showMessage(tr("Snapshots of %1 could not be read (its series are shown): %2").arg(QFileInfo(path).fileName(), why),
+                true);
+}
+
+void MainWindow::inspectRun(int id)
+{
+    m_pages->setCurrentWidget(m_pages->inspector());
+    m_pages->inspector()->select(id, 0, 1L << 40);
+}
+
+void MainWindow::pauseOrStart()
+{
+    if (m_controller->isActive())
+        m_controller->togglePause();
+    else if (m_start->isEnabled())
+        startOrRestart();
+}
+
+void MainWindow::stepOnce()
+{
+    if (m_controller->state() == TrainingController::State::Finished || !m_controller->isActive())
+        applyExperiment();
+    m_controller->stepOnce();
+}
+
+void MainWindow::resetExperiment()
+{
+    m_warning.clear();
+    m_warningDetail.clear();
+    m_controller->reset();
+    applyExperiment();
+}
+
+void MainWindow::forkSelected()
+{
+    const QList<int> sel = m_runs->selectedRuns();
+    forkDialog(sel.isEmpty() ? (m_store->runIds().isEmpty() ? -1 : m_store->runIds().first()) : sel.first());
+}
+
+void MainWindow::exportAllDialog()
+{
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("Export every chart to"), QSettings().value(settings::kExportDir, QDir::homePath()).toString());
+    if (dir.isEmpty())
+        return;
+    QSettings().setValue(settings::kExportDir, dir);
+    QStringList errors;
+    const QStringList files = exportAll(dir, &errors, {}, currentFigurePreset());
+    showMessage(errors.isEmpty() ? tr("Wrote %n file(s) to %1", "", static_cast<int>(files.size())).arg(dir)
+                                 : errors.join("; "),
+                !errors.isEmpty());
+}
+
+void MainWindow::syncViewControls()
+{
+    const QSignalBlocker a(m_smoothSlider), b(m_smoothSpin);
+    m_smoothSlider->setValue(static_cast<int>(std::lround(m_settings->smoothing() * 1000)));
+    m_smoothSpin->setValue(m_settings->smoothing());
+    m_follow->setChecked(m_settings->followLatest());
+    m_linkX->setChecked(m_settings->linkX());
+    m_group->setChecked(m_settings->groupSeeds());
+    m_bandCi->setChecked(m_settings->seedBand() == SeedBand::Ci95);
+    m_bandMinMax->setChecked(m_settings->seedBand() == SeedBand::MinMax);
+    m_xMode->setCurrentIndex(static_cast<int>(m_settings->xMode()));
+}
+
+void MainWindow::newComparison()
+{
+    if (m_controller->isActive())
+        m_controller->reset();
+    m_experiment->setDefaultComparison();
+    applyExperiment();
+}
+
+void MainWindow::showMouseAndKeys()
+{
+    QMessageBox::information(
+        this, tr("Mouse and keys"),
+        tr("<p><b>Charts</b>: drag to zoom; double-click, right-click or Home to reset; Ctrl+wheel zooms at the "
+           "cursor; middle-drag or the arrow keys pan; hover for every run's value at that step. Live updates "
+           "never reset a zoom; <i>Follow latest</i> slides a zoomed window along.</p>"
+           "<p><b>Training</b>: Space start/pause, <b>.</b> one step, Ctrl+R reset, Ctrl+E export all charts.</p>"
+           "<p><b>Runs table</b>: the check box shows or hides a run everywhere; double-click its name to change "
+           "its colour; right-click to fork or inspect.</p>"));
+}
+
+void MainWindow::showAbout()
+{
+    QMessageBox::about(this, tr("About nmstudio"),
+                       tr("<p><b>nmstudio %1</b></p><p>Trains small networks with N:M structured-sparse training "
+                          "recipes side by side and plots what they do to masks, gradients and losses.</p>"
+                          "<p>Qt %2, Qt Charts (GPL-3).</p>")
+                           .arg(QString::fromLatin1(nm::version()), QString::fromLatin1(qVersion())));
 }
 
 } // namespace nmui

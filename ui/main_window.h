@@ -95,6 +95,24 @@ class MainWindow : public QMainWindow {
     void buildStatusBar();
     void buildMenus();
     void onStateChanged(TrainingController::State s);
+    // What the window does on its panels' and controller's signals, and on its actions.
+    void onExperimentChanged();
+    void onRunFailed(int id, const QString &why);
+    void applyLiveSettings(const TrainingController::Live &live);
+    void onNotice(const QString &message);
+    void onRecordingStopped(const QString &message);
+    void onSnapshotsProgress();
+    void onSnapshotsFailed(const QString &path, const QString &why);
+    void inspectRun(int id);
+    void pauseOrStart();
+    void stepOnce();
+    void resetExperiment();
+    void forkSelected();
+    void exportAllDialog();
+    void syncViewControls();
+    void newComparison();
+    void showMouseAndKeys();
+    void showAbout();
     void updateStatus();
     void startOrRestart();
     void forkDialog(int runId);
