@@ -503,5 +503,8 @@ int main(int argc, char **argv)
     } catch (const nm::Error &e) {
         std::fprintf(stderr, "nmtrain: error: %s\n", e.what());
         return 1;
+    } catch (const std::exception &e) { // out of memory, a file-system error: say so, do not abort
+        std::fprintf(stderr, "nmtrain: error: %s\n", e.what());
+        return 1;
     }
 }

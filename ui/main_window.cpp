@@ -539,7 +539,7 @@ QString MainWindow::askPath(const QString &caption, const QString &suggested, co
         return m_askPath(caption, suggested, filter);
     QSettings s;
     const QString dir = s.value(settings::kExportDir, QDir::homePath()).toString();
-    const QString path = QFileDialog::getSaveFileName(this, caption, QDir(dir).filePath(suggested), filter);
+    QString path = QFileDialog::getSaveFileName(this, caption, QDir(dir).filePath(suggested), filter);
     if (!path.isEmpty())
         s.setValue(settings::kExportDir, QFileInfo(path).absolutePath());
     return path;

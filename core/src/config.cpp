@@ -46,8 +46,9 @@ std::vector<Option> buildOptions()
         o.push_back({OptionInfo{std::move(key), type, std::move(help), std::move(def), std::move(choices), lo, hi}, m});
     };
     // A choice whose values are an enum's names (config.h): the allowed values come from there.
-    auto choice = [&]<ChoiceEnum E>(std::string key, E RunConfig::*m, std::string help, std::string def) {
-        add(std::move(key), T::Choice, m, std::move(help), std::move(def), 0, 0, choiceNames<E>());
+    auto choice = [&]<ChoiceEnum E>(const std::string &key, E RunConfig::*m, const std::string &help,
+                                    const std::string &def) {
+        add(key, T::Choice, m, help, def, 0, 0, choiceNames<E>());
     };
     add("name", T::String, &RunConfig::name, "run name, used in summaries and run files", "run");
     choice("model", &RunConfig::model,
@@ -310,9 +311,9 @@ size_t invalidUtf8(const std::string &s)
 long long toInteger(const OptionInfo &info, const json &v)
 {
     double d = 0;
-    if (v.is_number_integer() || v.is_number_unsigned())
-        d = v.get<double>();
-    else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>())
+    const bool integral = v.is_number_integer() || v.is_number_unsigned() ||
+                          (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>());
+    if (integral)
         d = v.get<double>();
     else
         throw ConfigError(info.key + ": expected an integer in " + rangeText(info) + ", got " + typeName(v));
@@ -452,7 +453,7 @@ std::string canonicalKey(const std::string &spelling)
 
 std::string requireKey(const std::string &spelling, const std::string &where)
 {
-    const std::string k = canonicalKey(spelling);
+    std::string k = canonicalKey(spelling);
     if (k.empty()) {
         std::string u = spelling;
         std::replace(u.begin(), u.end(), '-', '_');

@@ -330,7 +330,8 @@ class ColumnLayer {
             const float t = std::min(1.0f, std::max(0.0f, (qx * fdx + qy * fdy) * inv));
             const float ex = qx - t * fdx, ey = qy - t * fdy;
             const float c = std::min(1.0f, std::max(0.0f, fr - std::sqrt(ex * ex + ey * ey)));
-            const auto v = static_cast<uchar>(c * 255.0f + 0.5f);
+            // c >= 0: adding 0.5 and truncating rounds it (and keeps the loop vectorised, unlike lround).
+            const auto v = static_cast<uchar>(c * 255.0f + 0.5f); // NOLINT(bugprone-incorrect-roundings)
             row[x] = std::max(row[x], v);
         }
     }

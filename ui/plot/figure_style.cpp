@@ -197,16 +197,17 @@ void FigureStyle::replaceLegend()
     box->setZValue(10);
     m_legend = box;
     const double top = m_chart->size().height() - m_margins.bottom() - height + 0.4 * em;
-    double total = spacing * (grid.columns.size() - 1);
+    double total = spacing * static_cast<double>(grid.columns.size() - 1);
     for (double w : grid.columns)
         total += w;
     for (int i = 0; i < entries.size(); ++i) {
         const LegendEntry &e = entries[i];
-        const int col = i % grid.columns.size();
+        const int col = static_cast<int>(i % grid.columns.size());
         double x = m_margins.left() + (avail - total) / 2;
         for (int c = 0; c < col; ++c)
             x += grid.columns[c] + spacing;
-        const double y = top + rowHeight * (i / grid.columns.size()), mid = y + rowHeight / 2;
+        const qsizetype row = i / grid.columns.size(); // the entry's row of the grid
+        const double y = top + rowHeight * static_cast<double>(row), mid = y + rowHeight / 2;
         if (e.line.style() != Qt::NoPen) {
             auto *line = new QGraphicsLineItem(x, mid, x + key, mid, box);
             line->setPen(figurePen(e.line));

@@ -167,6 +167,7 @@ Id createGroup(hid_t loc, const std::string &name)
 void writeStrings(hid_t loc, const std::string &name, const std::vector<std::string> &values)
 {
     std::vector<const char *> ptrs;
+    ptrs.reserve(values.size());
     for (const auto &v : values)
         ptrs.push_back(v.c_str());
     Id t = vlenString();
