@@ -111,7 +111,8 @@ void ConsoleObserver::onStep(const StepMetrics &m)
     if (m_interrupted.load())
         m_trainer.requestStop();
     if (std::isfinite(m.loss))
-        m_smoothLoss = m_smoothLoss < 0 ? m.loss : 0.9 * m_smoothLoss + 0.1 * m.loss;
+        m_smoothLoss =
+            m_smoothLoss < 0 ? static_cast<double>(m.loss) : 0.9 * m_smoothLoss + 0.1 * static_cast<double>(m.loss);
     if (m_group) {
         std::lock_guard lock(m_group->mutex);
         m_group->doneSteps += m.step - m_lastStep;
@@ -125,7 +126,7 @@ void ConsoleObserver::onStep(const StepMetrics &m)
     if (m_tty) {
         drawBar(m, m.step == m_total);
     } else if (m.step % m_logEvery == 0 || m.step == 1) {
-        const double rate = m.elapsedSeconds > 0 ? m.step / m.elapsedSeconds : 0.0;
+        const double rate = m.elapsedSeconds > 0 ? static_cast<double>(m.step) / m.elapsedSeconds : 0.0;
         std::fprintf(stderr, "step %ld/%ld loss %s lr %.3g grad_norm %s %.1f steps/s\n", m.step, m_total,
                      fmt(m.loss).c_str(), m.lr, fmt(m.gradNorm, 3).c_str(), rate);
     }
@@ -137,12 +138,12 @@ void ConsoleObserver::drawBar(const StepMetrics &m, bool force)
         return;
     m_lastDraw = m.elapsedSeconds;
     constexpr int kWidth = 28;
-    const double frac = m_total > 0 ? static_cast<double>(m.step) / m_total : 0.0;
+    const double frac = m_total > 0 ? static_cast<double>(m.step) / static_cast<double>(m_total) : 0.0;
     const int filled = static_cast<int>(frac * kWidth);
-    std::string bar(filled, '#');
+    std::string bar(static_cast<size_t>(filled), '#');
     bar.resize(kWidth, '.');
-    const double rate = m.elapsedSeconds > 0 ? m.step / m.elapsedSeconds : 0.0;
-    const double eta = rate > 0 ? (m_total - m.step) / rate : -1.0;
+    const double rate = m.elapsedSeconds > 0 ? static_cast<double>(m.step) / m.elapsedSeconds : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(m_total - m.step) / rate : -1.0;
     std::fprintf(stderr, "\r[%s] %3d%% step %ld/%ld loss %s %.1f steps/s ETA %s  ", bar.c_str(),
                  static_cast<int>(frac * 100), m.step, m_total, fmt(m_smoothLoss).c_str(), rate, duration(eta).c_str());
     std::fflush(stderr);
@@ -162,13 +163,13 @@ void ConsoleObserver::groupProgress(const StepMetrics &)
 {
     ConsoleGroup &g = *m_group;
     const double now = wallSeconds(), elapsed = now - g.startSeconds;
-    const double frac = g.totalSteps > 0 ? static_cast<double>(g.doneSteps) / g.totalSteps : 0.0;
+    const double frac = g.totalSteps > 0 ? static_cast<double>(g.doneSteps) / static_cast<double>(g.totalSteps) : 0.0;
     const int percent = static_cast<int>(frac * 100);
     const double eta = frac > 0 ? elapsed * (1 - frac) / frac : -1.0;
     char line[160];
     std::snprintf(line, sizeof line, "%3d%% %ld/%ld steps over %d runs, %d ended, %.0f steps/s, ETA %s", percent,
-                  g.doneSteps, g.totalSteps, g.runs, g.ended, elapsed > 0 ? g.doneSteps / elapsed : 0.0,
-                  duration(eta).c_str());
+                  g.doneSteps, g.totalSteps, g.runs, g.ended,
+                  elapsed > 0 ? static_cast<double>(g.doneSteps) / elapsed : 0.0, duration(eta).c_str());
     if (m_tty) {
         if (now - g.lastDraw < 0.1 && g.doneSteps < g.totalSteps)
             return;
@@ -191,7 +192,7 @@ void ConsoleObserver::onEval(const EvalMetrics &e)
     if (!m_quiet && !m_group) {
         clearBar();
         std::string line = std::string("eval step ") + std::to_string(e.step) + ": " + split + "_loss " + fmt(e.loss) +
-                           " " + split + "_acc " + fmt(100.0 * e.accuracy, 2) + "%";
+                           " " + split + "_acc " + fmt(100.0 * static_cast<double>(e.accuracy), 2) + "%";
         if (!std::isnan(e.bitsPerChar))
             line += " bits/char " + fmt(e.bitsPerChar, 3);
         std::fprintf(stderr, "%s\n", line.c_str());

@@ -36,9 +36,9 @@ nlohmann::json snapshotJson(const nm::LayerSnapshot &s, bool sums)
         double w = 0, f = 0;
         long kept = 0;
         for (float v : s.weight)
-            w += v;
+            w += static_cast<double>(v);
         for (float v : s.forward)
-            f += v;
+            f += static_cast<double>(v);
         for (uint8_t v : s.mask)
             kept += v;
         j["weight_sum"] = w;

@@ -13,8 +13,8 @@ TEST(Accuracy, DefaultMlpReaches85PercentOnFashionMnist)
     nm::Trainer t(cfg, nm::loadDataset(nm::dataOptions(cfg)));
     const auto s = t.run();
     ASSERT_EQ(s.status, nm::RunStatus::Completed);
-    std::printf("MLP 784-256-256-10, %ld steps: test accuracy %.4f, val accuracy %.4f\n", s.step, s.testAccuracy,
-                s.valAccuracy);
+    std::printf("MLP 784-256-256-10, %ld steps: test accuracy %.4f, val accuracy %.4f\n", s.step,
+                static_cast<double>(s.testAccuracy), static_cast<double>(s.valAccuracy));
     EXPECT_GE(s.testAccuracy, 0.85f);
 }
 
@@ -28,7 +28,7 @@ TEST(Accuracy, DefaultVitReaches84PercentOnFashionMnist)
     const auto s = t.run();
     ASSERT_EQ(s.status, nm::RunStatus::Completed);
     std::printf("%s, SR-STE 2:4, %ld steps: test accuracy %.4f, val accuracy %.4f\n", t.info().modelDescription.c_str(),
-                s.step, s.testAccuracy, s.valAccuracy);
+                s.step, static_cast<double>(s.testAccuracy), static_cast<double>(s.valAccuracy));
     EXPECT_GE(s.testAccuracy, 0.84f);
 }
 
@@ -39,7 +39,7 @@ TEST(Accuracy, TinyGptBeatsUnigramEntropyOnFortunes)
     nm::Trainer t(cfg, data);
     const auto s = t.run();
     ASSERT_EQ(s.status, nm::RunStatus::Completed);
-    const double bits = s.valLoss / std::log(2.0);
+    const double bits = static_cast<double>(s.valLoss) / std::log(2.0);
     std::printf("tiny GPT, %ld steps: %.3f bits/char vs unigram entropy %.3f bits/char\n", s.step, bits,
                 data->unigramEntropyBits);
     // "Clearly below": at least 0.75 bits/char better than a model that ignores context.

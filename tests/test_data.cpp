@@ -64,8 +64,8 @@ TEST(FashionMnist, DatasetSplitsAndLabelsInRange)
     // Normalised with the training split's statistics: mean ≈ 0, std ≈ 1.
     double sum = 0, sq = 0;
     for (float v : d->trainX) {
-        sum += v;
-        sq += double(v) * v;
+        sum += static_cast<double>(v);
+        sq += static_cast<double>(v) * static_cast<double>(v);
     }
     const double n = double(d->trainX.size());
     EXPECT_NEAR(sum / n, 0.0, 1e-3);
@@ -115,7 +115,7 @@ TEST(TextCorpus, FortunesSplitNinetyTen)
     const long total = d->trainCount() + d->valCount();
     EXPECT_LE(total, static_cast<long>(bytes)); // '\r' removed, nothing added
     EXPECT_GT(total, static_cast<long>(bytes) * 99 / 100);
-    EXPECT_EQ(d->valCount(), static_cast<long>(total * 0.1));
+    EXPECT_EQ(d->valCount(), static_cast<long>(static_cast<double>(total) * 0.1));
     EXPECT_GT(d->vocab.size(), 60u);
     EXPECT_LE(d->vocab.size(), 256u);
     EXPECT_GT(d->unigramEntropyBits, 3.0);
@@ -182,7 +182,7 @@ TEST(TrainSampler, LanguageTargetsAreNextTokens)
     ASSERT_EQ(b.tokens.size(), 64u);
     for (int r = 0; r < 4; ++r)
         for (int t = 0; t + 1 < 16; ++t)
-            EXPECT_EQ(b.targets[r * 16 + t], b.tokens[r * 16 + t + 1]);
+            EXPECT_EQ(b.targets[static_cast<size_t>(r * 16 + t)], b.tokens[static_cast<size_t>(r * 16 + t + 1)]);
 }
 
 TEST(EvalBatches, CoverTheValidationSplitOnce)

@@ -103,15 +103,17 @@ TEST(Experiment, RecipesWithOneSeedShareDataOrderAndInitialWeights)
         initial.emplace_back(p.begin(), p.end());
     }
     for (int i = 0; i < exp.runCount(); ++i)
-        for (int j = 0; j < exp.runCount(); ++j)
-            if (runs[i].seed == runs[j].seed)
-                EXPECT_EQ(initial[i], initial[j]) << runs[i].name << " vs " << runs[j].name;
+        for (int j = 0; j < exp.runCount(); ++j) {
+            const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(j);
+            if (runs[a].seed == runs[b].seed)
+                EXPECT_EQ(initial[a], initial[b]) << runs[a].name << " vs " << runs[b].name;
             else
-                EXPECT_NE(initial[i], initial[j]) << runs[i].name << " vs " << runs[j].name;
+                EXPECT_NE(initial[a], initial[b]) << runs[a].name << " vs " << runs[b].name;
+        }
 
     std::vector<LossRecorder> rec(runs.size());
     for (int i = 0; i < exp.runCount(); ++i)
-        exp.addObserver(i, &rec[i]);
+        exp.addObserver(i, &rec[static_cast<size_t>(i)]);
     const auto summaries = exp.run();
     for (const auto &s : summaries)
         EXPECT_EQ(s.status, nm::RunStatus::Completed);
@@ -119,13 +121,14 @@ TEST(Experiment, RecipesWithOneSeedShareDataOrderAndInitialWeights)
     nm::setThreadCount(1);
     const auto data = nm::loadRunData({runs[0]})[0];
     for (int i = 0; i < exp.runCount(); ++i) {
-        ASSERT_EQ(rec[i].losses.size(), 12u);
-        nm::TrainSampler sampler(data, runs[i].seed, runs[i].batch, 1);
+        const size_t u = static_cast<size_t>(i);
+        ASSERT_EQ(rec[u].losses.size(), 12u);
+        nm::TrainSampler sampler(data, runs[u].seed, runs[u].batch, 1);
         nm::Batch batch;
         for (long t = 0; t < 12; ++t) {
             sampler.fill(batch, t);
-            EXPECT_EQ(exp.trainer(i).model().forward(batch), rec[i].losses[static_cast<size_t>(t)])
-                << runs[i].name << " step " << t + 1;
+            EXPECT_EQ(exp.trainer(i).model().forward(batch), rec[u].losses[static_cast<size_t>(t)])
+                << runs[u].name << " step " << t + 1;
         }
     }
     // STE and SR-STE have the same forward weights while nothing moves: identical curves.

@@ -62,13 +62,14 @@ double relErr(double num, double ana, double floor)
 
 Doubles refLinear(const Tensors &a, int N, int C, int OC, bool bias)
 {
-    Doubles out(static_cast<size_t>(N) * OC);
+    const float *x = a[0].data(), *w = a[1].data();
+    Doubles out(static_cast<size_t>(N) * static_cast<size_t>(OC));
     for (int r = 0; r < N; ++r)
         for (int o = 0; o < OC; ++o) {
-            double s = bias ? a[2][o] : 0.0;
+            double s = bias ? static_cast<double>(a[2][static_cast<size_t>(o)]) : 0.0;
             for (int c = 0; c < C; ++c)
-                s += static_cast<double>(a[0][r * C + c]) * a[1][o * C + c];
-            out[r * OC + o] = s;
+                s += static_cast<double>(x[r * C + c]) * static_cast<double>(w[o * C + c]);
+            out[static_cast<size_t>(r * OC + o)] = s;
         }
     return out;
 }
@@ -80,19 +81,21 @@ double refGelu(double x)
 
 Doubles refLayernorm(const Tensors &a, int N, int C)
 {
-    Doubles out(static_cast<size_t>(N) * C);
+    const float *w = a[1].data(), *b = a[2].data();
+    Doubles out(static_cast<size_t>(N) * static_cast<size_t>(C));
     for (int r = 0; r < N; ++r) {
         const float *x = a[0].data() + r * C;
         double m = 0.0, v = 0.0;
         for (int i = 0; i < C; ++i)
-            m += x[i];
+            m += static_cast<double>(x[i]);
         m /= C;
         for (int i = 0; i < C; ++i)
-            v += (x[i] - m) * (x[i] - m);
+            v += (static_cast<double>(x[i]) - m) * (static_cast<double>(x[i]) - m);
         v /= C;
         const double s = 1.0 / std::sqrt(v + 1e-5);
         for (int i = 0; i < C; ++i)
-            out[r * C + i] = (x[i] - m) * s * a[1][i] + a[2][i];
+            out[static_cast<size_t>(r * C + i)] =
+                (static_cast<double>(x[i]) - m) * s * static_cast<double>(w[i]) + static_cast<double>(b[i]);
     }
     return out;
 }
@@ -100,28 +103,29 @@ Doubles refLayernorm(const Tensors &a, int N, int C)
 Doubles refAttention(const std::vector<float> &qkv, int B, int T, int C, int NH, bool causal)
 {
     const int hs = C / NH, C3 = 3 * C;
-    Doubles out(static_cast<size_t>(B) * T * C, 0.0);
+    Doubles out(static_cast<size_t>(B) * static_cast<size_t>(T) * static_cast<size_t>(C), 0.0);
     for (int b = 0; b < B; ++b)
         for (int h = 0; h < NH; ++h)
             for (int t = 0; t < T; ++t) {
                 const float *q = qkv.data() + (b * T + t) * C3 + h * hs;
                 const int last = causal ? t : T - 1;
-                Doubles w(last + 1);
+                Doubles w(static_cast<size_t>(last + 1));
                 double mx = -1e300, sum = 0.0;
                 for (int j = 0; j <= last; ++j) {
                     const float *k = qkv.data() + (b * T + j) * C3 + C + h * hs;
                     double d = 0.0;
                     for (int i = 0; i < hs; ++i)
-                        d += static_cast<double>(q[i]) * k[i];
-                    w[j] = d / std::sqrt(static_cast<double>(hs));
-                    mx = std::max(mx, w[j]);
+                        d += static_cast<double>(q[i]) * static_cast<double>(k[i]);
+                    w[static_cast<size_t>(j)] = d / std::sqrt(static_cast<double>(hs));
+                    mx = std::max(mx, w[static_cast<size_t>(j)]);
                 }
                 for (auto &x : w)
                     sum += (x = std::exp(x - mx));
                 for (int j = 0; j <= last; ++j) {
                     const float *v = qkv.data() + (b * T + j) * C3 + 2 * C + h * hs;
                     for (int i = 0; i < hs; ++i)
-                        out[(b * T + t) * C + h * hs + i] += w[j] / sum * v[i];
+                        out[static_cast<size_t>((b * T + t) * C + h * hs + i)] +=
+                            w[static_cast<size_t>(j)] / sum * static_cast<double>(v[i]);
                 }
             }
     return out;
@@ -136,8 +140,8 @@ double refCrossEntropy(const std::vector<float> &logits, const std::vector<int> 
         for (int i = 1; i < V; ++i)
             mx = std::max(mx, static_cast<double>(z[i]));
         for (int i = 0; i < V; ++i)
-            sum += std::exp(z[i] - mx);
-        total += std::log(sum) + mx - z[targets[r]];
+            sum += std::exp(static_cast<double>(z[i]) - mx);
+        total += std::log(sum) + mx - static_cast<double>(z[targets[static_cast<size_t>(r)]]);
     }
     return total / N;
 }
@@ -163,15 +167,16 @@ struct KernelCase {
 
 KernelCase linearCase(const std::string &name, int N, int C, int OC, bool full)
 {
-    nm::Rng rng(100 + N * 31 + C * 7 + OC);
+    nm::Rng rng(static_cast<uint64_t>(100 + N * 31 + C * 7 + OC));
     KernelCase k;
     k.name = name;
     k.argNames = {"inp", "weight", "bias"};
-    k.args = {uniform(rng, N * C, -1, 1), uniform(rng, OC * C, -1, 1), uniform(rng, OC, -1, 1)};
+    k.args = {uniform(rng, static_cast<size_t>(N * C), -1, 1), uniform(rng, static_cast<size_t>(OC * C), -1, 1),
+              uniform(rng, static_cast<size_t>(OC), -1, 1)};
     // full: bias and dinp; otherwise the input-layer form: no bias, dinp and dbias null.
     k.differentiable = {full, true, full};
     k.forward = [=](const Tensors &a) {
-        std::vector<float> out(static_cast<size_t>(N) * OC);
+        std::vector<float> out(static_cast<size_t>(N) * static_cast<size_t>(OC));
         K::linearForward(out.data(), a[0].data(), a[1].data(), full ? a[2].data() : nullptr, N, C, OC);
         return out;
     };
@@ -204,7 +209,7 @@ KernelCase reluCase()
     k.reference = [=](const Tensors &a) {
         Doubles out(n);
         for (long i = 0; i < n; ++i)
-            out[i] = std::max(0.0, static_cast<double>(a[0][i]));
+            out[static_cast<size_t>(i)] = std::max(0.0, static_cast<double>(a[0][static_cast<size_t>(i)]));
         return out;
     };
     k.backward = [=](const Tensors &a, const std::vector<float> &dout, Tensors &g) {
@@ -229,14 +234,14 @@ KernelCase geluCase()
     k.args = {x};
     k.differentiable = {true};
     k.forward = [=](const Tensors &a) {
-        std::vector<float> out(n);
+        std::vector<float> out(static_cast<size_t>(n));
         K::geluForward(out.data(), a[0].data(), n);
         return out;
     };
     k.reference = [=](const Tensors &a) {
-        Doubles out(n);
+        Doubles out(static_cast<size_t>(n));
         for (long i = 0; i < n; ++i)
-            out[i] = refGelu(a[0][i]);
+            out[static_cast<size_t>(i)] = refGelu(a[0][static_cast<size_t>(i)]);
         return out;
     };
     k.backward = [=](const Tensors &a, const std::vector<float> &dout, Tensors &g) {
@@ -247,20 +252,23 @@ KernelCase geluCase()
 
 KernelCase layernormCase(const std::string &name, int N, int C)
 {
-    nm::Rng rng(300 + N * 13 + C);
+    nm::Rng rng(static_cast<uint64_t>(300 + N * 13 + C));
     KernelCase k;
     k.name = name;
     k.argNames = {"inp", "weight", "bias"};
-    k.args = {normal(rng, N * C, 1.5f, 0.3f), normal(rng, C, 0.5f, 1.0f), normal(rng, C, 0.5f)};
+    k.args = {normal(rng, static_cast<size_t>(N * C), 1.5f, 0.3f), normal(rng, static_cast<size_t>(C), 0.5f, 1.0f),
+              normal(rng, static_cast<size_t>(C), 0.5f)};
     k.differentiable = {true, true, true};
     k.forward = [=](const Tensors &a) {
-        std::vector<float> out(static_cast<size_t>(N) * C), mean(N), rstd(N);
+        std::vector<float> out(static_cast<size_t>(N) * static_cast<size_t>(C)), mean(static_cast<size_t>(N)),
+            rstd(static_cast<size_t>(N));
         K::layernormForward(out.data(), mean.data(), rstd.data(), a[0].data(), a[1].data(), a[2].data(), N, C);
         return out;
     };
     k.reference = [=](const Tensors &a) { return refLayernorm(a, N, C); };
     k.backward = [=](const Tensors &a, const std::vector<float> &dout, Tensors &g) {
-        std::vector<float> out(static_cast<size_t>(N) * C), mean(N), rstd(N);
+        std::vector<float> out(static_cast<size_t>(N) * static_cast<size_t>(C)), mean(static_cast<size_t>(N)),
+            rstd(static_cast<size_t>(N));
         K::layernormForward(out.data(), mean.data(), rstd.data(), a[0].data(), a[1].data(), a[2].data(), N, C);
         K::layernormBackward(g[0].data(), g[1].data(), g[2].data(), dout.data(), a[0].data(), a[1].data(), mean.data(),
                              rstd.data(), N, C);
@@ -270,24 +278,26 @@ KernelCase layernormCase(const std::string &name, int N, int C)
 
 KernelCase embeddingCase(const std::string &name, int B, int T, int C, int V)
 {
-    nm::Rng rng(400 + C);
+    nm::Rng rng(static_cast<uint64_t>(400 + C));
     // Few tokens over many positions, so tokens repeat and their gradients must add up.
-    const std::vector<int> tok = tokens(rng, static_cast<size_t>(B) * T, V);
+    const std::vector<int> tok = tokens(rng, static_cast<size_t>(B) * static_cast<size_t>(T), V);
     KernelCase k;
     k.name = name;
     k.argNames = {"wte", "wpe"};
-    k.args = {uniform(rng, V * C, -1, 1), uniform(rng, T * C, -1, 1)};
+    k.args = {uniform(rng, static_cast<size_t>(V * C), -1, 1), uniform(rng, static_cast<size_t>(T * C), -1, 1)};
     k.differentiable = {true, true};
     k.forward = [=](const Tensors &a) {
-        std::vector<float> out(static_cast<size_t>(B) * T * C);
+        std::vector<float> out(static_cast<size_t>(B) * static_cast<size_t>(T) * static_cast<size_t>(C));
         K::embeddingForward(out.data(), tok.data(), a[0].data(), a[1].data(), B, T, C);
         return out;
     };
     k.reference = [=](const Tensors &a) {
-        Doubles out(static_cast<size_t>(B) * T * C);
+        const float *wte = a[0].data(), *wpe = a[1].data();
+        Doubles out(static_cast<size_t>(B) * static_cast<size_t>(T) * static_cast<size_t>(C));
         for (int bt = 0; bt < B * T; ++bt)
             for (int i = 0; i < C; ++i)
-                out[bt * C + i] = static_cast<double>(a[0][tok[bt] * C + i]) + a[1][(bt % T) * C + i];
+                out[static_cast<size_t>(bt * C + i)] = static_cast<double>(wte[tok[static_cast<size_t>(bt)] * C + i]) +
+                                                       static_cast<double>(wpe[(bt % T) * C + i]);
         return out;
     };
     k.backward = [=](const Tensors &, const std::vector<float> &dout, Tensors &g) {
@@ -301,21 +311,21 @@ KernelCase embeddingCase(const std::string &name, int B, int T, int C, int V)
 KernelCase attentionCase(bool causal, bool wide = false)
 {
     const int B = wide ? 1 : 2, T = wide ? 37 : 5, C = wide ? 96 : 8, NH = 2;
-    nm::Rng rng((causal ? 500 : 501) + (wide ? 10 : 0));
+    nm::Rng rng(static_cast<uint64_t>((causal ? 500 : 501) + (wide ? 10 : 0)));
     KernelCase k;
     k.name = std::string(causal ? "Attention" : "AttentionBidirectional") + (wide ? "Wide" : "");
     k.floor = wide ? 3e-2 : 1e-2;
     k.argNames = {"qkv"};
-    k.args = {normal(rng, B * T * 3 * C, 1.0f)};
+    k.args = {normal(rng, static_cast<size_t>(B * T * 3 * C), 1.0f)};
     k.differentiable = {true};
     k.forward = [=](const Tensors &a) {
-        std::vector<float> out(B * T * C), att(B * NH * T * T);
+        std::vector<float> out(static_cast<size_t>(B * T * C)), att(static_cast<size_t>(B * NH * T * T));
         K::attentionForward(out.data(), att.data(), a[0].data(), B, T, C, NH, causal);
         return out;
     };
     k.reference = [=](const Tensors &a) { return refAttention(a[0], B, T, C, NH, causal); };
     k.backward = [=](const Tensors &a, const std::vector<float> &dout, Tensors &g) {
-        std::vector<float> out(B * T * C), att(B * NH * T * T);
+        std::vector<float> out(static_cast<size_t>(B * T * C)), att(static_cast<size_t>(B * NH * T * T));
         K::attentionForward(out.data(), att.data(), a[0].data(), B, T, C, NH, causal);
         K::attentionBackward(g[0].data(), dout.data(), a[0].data(), att.data(), B, T, C, NH, causal);
     };
@@ -378,7 +388,7 @@ double lossOf(const KernelCase &k, const Tensors &args, const std::vector<float>
     const std::vector<float> out = k.forward(args);
     double l = 0.0;
     for (size_t i = 0; i < out.size(); ++i)
-        l += static_cast<double>(r[i]) * out[i];
+        l += static_cast<double>(r[i]) * static_cast<double>(out[i]);
     return l;
 }
 
@@ -432,10 +442,10 @@ TEST_P(KernelCaseTest, BackwardMatchesFiniteDifferences)
         for (size_t i = 0; i < args[a].size(); ++i) {
             const float x = args[a][i];
             args[a][i] = x + k.h;
-            const double up = static_cast<double>(args[a][i]) - x; // the step float really took
+            const double up = static_cast<double>(args[a][i]) - static_cast<double>(x); // the step float really took
             const double lp = lossOf(k, args, r);
             args[a][i] = x - k.h;
-            const double down = x - static_cast<double>(args[a][i]);
+            const double down = static_cast<double>(x) - static_cast<double>(args[a][i]);
             const double lm = lossOf(k, args, r);
             args[a][i] = x;
             const double num = (lp - lm) / (up + down);
@@ -472,7 +482,7 @@ TEST_P(KernelCaseTest, BackwardAccumulatesIntoGradients)
     k.backward(k.args, r, acc);
     for (size_t a = 0; a < acc.size(); ++a)
         for (size_t i = 0; i < acc[a].size(); ++i) {
-            const double want = static_cast<double>(start[a][i]) + fresh[a][i];
+            const double want = static_cast<double>(start[a][i]) + static_cast<double>(fresh[a][i]);
             ASSERT_NEAR(acc[a][i], want, 1e-5 * (1.0 + std::fabs(want)))
                 << k.name << " d" << k.argNames[a] << "[" << i << "] started at " << start[a][i];
         }
@@ -505,16 +515,17 @@ ModelCheck checkModel(nm::Model &model, const nm::Batch &warmup, const nm::Batch
     auto params = model.params();
     ModelCheck out;
     for (long i : which) {
-        const float x = params[i];
-        params[i] = x + h;
-        const double up = static_cast<double>(params[i]) - x;
+        const size_t j = static_cast<size_t>(i);
+        const float x = params[j];
+        params[j] = x + h;
+        const double up = static_cast<double>(params[j]) - static_cast<double>(x);
         const double lp = model.forward(batch);
-        params[i] = x - h;
-        const double down = x - static_cast<double>(params[i]);
+        params[j] = x - h;
+        const double down = static_cast<double>(x) - static_cast<double>(params[j]);
         const double lm = model.forward(batch);
-        params[i] = x;
+        params[j] = x;
         const double num = (lp - lm) / (up + down);
-        const double e = relErr(num, grads[i], floor);
+        const double e = relErr(num, grads[j], floor);
         ++out.checked;
         if (e > out.worst) {
             out.worst = e;
@@ -522,7 +533,7 @@ ModelCheck checkModel(nm::Model &model, const nm::Batch &warmup, const nm::Batch
             for (const auto &t : model.tensors())
                 if (i >= t.offset && i < t.offset + t.size)
                     name = t.name + "[" + std::to_string(i - t.offset) + "]";
-            out.where = name + ": numerical " + std::to_string(num) + ", analytic " + std::to_string(grads[i]);
+            out.where = name + ": numerical " + std::to_string(num) + ", analytic " + std::to_string(grads[j]);
         }
     }
     return out;
@@ -546,7 +557,7 @@ MlpReference mlpReference(const nm::Model &model, const nm::Batch &batch, int in
         for (int o = 0; o < ts[l].shape[0]; ++o) {
             double s = 0.0;
             for (int c = 0; c < ts[l].shape[1]; ++c)
-                s += std::fabs(p[ts[l].offset + o * ts[l].shape[1] + c]);
+                s += static_cast<double>(std::fabs(p[static_cast<size_t>(ts[l].offset + o * ts[l].shape[1] + c)]));
             maxRowSum = std::max(maxRowSum, s);
         }
     for (int r = 0; r < batch.rows; ++r) {
@@ -556,12 +567,12 @@ MlpReference mlpReference(const nm::Model &model, const nm::Batch &batch, int in
                 maxAct = std::max(maxAct, std::fabs(v));
             const auto &w = ts[l], &b = ts[l + 1];
             const int out = w.shape[0], in = w.shape[1];
-            std::vector<double> y(out);
+            std::vector<double> y(static_cast<size_t>(out));
             for (int o = 0; o < out; ++o) {
-                double s = p[b.offset + o];
+                double s = p[static_cast<size_t>(b.offset + o)];
                 for (int c = 0; c < in; ++c)
-                    s += p[w.offset + o * in + c] * x[c];
-                y[o] = s;
+                    s += static_cast<double>(p[static_cast<size_t>(w.offset + o * in + c)]) * x[static_cast<size_t>(c)];
+                y[static_cast<size_t>(o)] = s;
             }
             if (l + 2 < ts.size())
                 for (auto &v : y) {
@@ -574,7 +585,7 @@ MlpReference mlpReference(const nm::Model &model, const nm::Batch &batch, int in
         double sum = 0.0;
         for (double v : x)
             sum += std::exp(v - mx);
-        ref.loss += (std::log(sum) + mx - x[batch.targets[r]]) / batch.rows;
+        ref.loss += (std::log(sum) + mx - x[static_cast<size_t>(batch.targets[static_cast<size_t>(r)])]) / batch.rows;
     }
     const int laterHidden = static_cast<int>(ts.size()) / 2 - 2;
     ref.reach = h * (1.0 + maxAct) * std::pow(1.0 + maxRowSum, laterHidden);
@@ -583,9 +594,9 @@ MlpReference mlpReference(const nm::Model &model, const nm::Batch &batch, int in
 
 std::vector<long> allParams(const nm::Model &model)
 {
-    std::vector<long> all(model.parameterCount());
+    std::vector<long> all(static_cast<size_t>(model.parameterCount()));
     for (long i = 0; i < model.parameterCount(); ++i)
-        all[i] = i;
+        all[static_cast<size_t>(i)] = i;
     return all;
 }
 
@@ -594,13 +605,14 @@ std::vector<long> sampleParams(const nm::Model &model, long perTensor, nm::Rng &
 {
     std::vector<long> out;
     for (const auto &t : model.tensors()) {
-        std::vector<long> idx(t.size);
+        std::vector<long> idx(static_cast<size_t>(t.size));
         for (long i = 0; i < t.size; ++i)
-            idx[i] = t.offset + i;
+            idx[static_cast<size_t>(i)] = t.offset + i;
         const long n = std::min(perTensor, t.size);
         for (long i = 0; i < n; ++i) { // partial Fisher-Yates
-            std::swap(idx[i], idx[i + static_cast<long>(rng.below(static_cast<uint64_t>(t.size - i)))]);
-            out.push_back(idx[i]);
+            const size_t j = static_cast<size_t>(i + static_cast<long>(rng.below(static_cast<uint64_t>(t.size - i))));
+            std::swap(idx[static_cast<size_t>(i)], idx[j]);
+            out.push_back(idx[static_cast<size_t>(i)]);
         }
     }
     return out;
@@ -636,11 +648,13 @@ TEST(FusedKernels, BiasGeluIsTheBiasThenTheGelu)
     std::vector<float> withBias = pre, ref(N * C);
     for (int r = 0; r < N; ++r)
         for (int c = 0; c < C; ++c)
-            withBias[r * C + c] += bias[c];
+            withBias[static_cast<size_t>(r * C + c)] += bias[static_cast<size_t>(c)];
     K::geluForward(ref.data(), withBias.data(), N * C);
     EXPECT_EQ(fused, withBias);
-    for (int i = 0; i < N * C; ++i) // the same formula; vectorised differently, so within an ulp or two
-        ASSERT_NEAR(out[i], ref[i], 4e-7 * (1.0f + std::fabs(ref[i]))) << i;
+    for (int i = 0; i < N * C; ++i) { // the same formula; vectorised differently, so within an ulp or two
+        const size_t j = static_cast<size_t>(i);
+        ASSERT_NEAR(out[j], ref[j], 4e-7 * static_cast<double>(1.0f + std::fabs(ref[j]))) << i;
+    }
 }
 
 TEST(ModelGradients, MlpBackwardMatchesFiniteDifferences)
@@ -652,7 +666,7 @@ TEST(ModelGradients, MlpBackwardMatchesFiniteDifferences)
     for (const auto &t : model->tensors())
         if (t.shape.size() == 1)
             for (long i = 0; i < t.size; ++i)
-                model->params()[t.offset + i] = 0.1f * rng.normal();
+                model->params()[static_cast<size_t>(t.offset + i)] = 0.1f * rng.normal();
 
     // ReLU has kinks, and central differences across one are meaningless. Draw batches until
     // one keeps every hidden pre-activation out of reach of a step (about every other draw).
@@ -691,9 +705,9 @@ void drawTransformerParams(nm::Model &model, nm::Rng &rng)
         const bool lnWeight = t.name.find("ln") != std::string::npos && t.name.ends_with(".weight");
         const bool vector = t.shape.size() == 1;
         for (long i = 0; i < t.size; ++i)
-            model.params()[t.offset + i] = lnWeight ? 1.0f + 0.2f * rng.normal()
-                                           : vector ? 0.1f * rng.normal()
-                                                    : 0.35f * rng.normal();
+            model.params()[static_cast<size_t>(t.offset + i)] = lnWeight ? 1.0f + 0.2f * rng.normal()
+                                                                : vector ? 0.1f * rng.normal()
+                                                                         : 0.35f * rng.normal();
     }
 }
 
@@ -731,7 +745,7 @@ TEST(ModelGradients, GptBackwardMatchesFiniteDifferences)
     const nm::ParamTensor &wpe = model->tensors()[1];
     ASSERT_EQ(wpe.name, "wpe");
     for (long i = 5 * 8; i < 6 * 8; ++i)
-        EXPECT_EQ(model->grads()[wpe.offset + i], 0.0f) << "wpe[" << i << "]";
+        EXPECT_EQ(model->grads()[static_cast<size_t>(wpe.offset + i)], 0.0f) << "wpe[" << i << "]";
 }
 
 TEST(ModelGradients, VitBackwardMatchesFiniteDifferences)

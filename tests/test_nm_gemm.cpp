@@ -39,7 +39,7 @@ std::vector<float> randomVector(size_t n, nm::Rng &rng)
 // it keeps its top n too).
 std::vector<float> nmWeight(int rows, int cols, int n, int m, nm::Rng &rng)
 {
-    std::vector<float> w = randomVector(static_cast<size_t>(rows) * cols, rng);
+    std::vector<float> w = randomVector(static_cast<size_t>(rows) * static_cast<size_t>(cols), rng);
     for (int r = 0; r < rows; ++r)
         for (int g = 0; g < cols; g += m) {
             float *p = w.data() + static_cast<long>(r) * cols + g;
@@ -82,13 +82,13 @@ TEST_P(NmGemm, ForwardAndBackwardDataEqualTheDenseGemmOnTheMaskedWeight)
     if (s.out > 3)
         std::fill(w.begin() + 2L * s.in, w.begin() + 3L * s.in, 0.0f);
     for (int r = 0; r < s.out; ++r)
-        w[static_cast<size_t>(r) * s.in + static_cast<size_t>(s.in / 2)] = 0.0f;
-    const std::vector<float> x = randomVector(static_cast<size_t>(s.N) * s.in, rng);
-    const std::vector<float> dy = randomVector(static_cast<size_t>(s.N) * s.out, rng);
+        w[static_cast<size_t>(r) * static_cast<size_t>(s.in) + static_cast<size_t>(s.in / 2)] = 0.0f;
+    const std::vector<float> x = randomVector(static_cast<size_t>(s.N) * static_cast<size_t>(s.in), rng);
+    const std::vector<float> dy = randomVector(static_cast<size_t>(s.N) * static_cast<size_t>(s.out), rng);
     const std::vector<float> bias = randomVector(static_cast<size_t>(s.out), rng);
-    const std::vector<float> dx0 = randomVector(static_cast<size_t>(s.N) * s.in, rng);
+    const std::vector<float> dx0 = randomVector(static_cast<size_t>(s.N) * static_cast<size_t>(s.in), rng);
 
-    std::vector<float> yRef(static_cast<size_t>(s.N) * s.out);
+    std::vector<float> yRef(static_cast<size_t>(s.N) * static_cast<size_t>(s.out));
     for (int b = 0; b < s.N; ++b)
         std::copy(bias.begin(), bias.end(), yRef.begin() + static_cast<long>(b) * s.out);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s.N, s.out, s.in, 1.0f, x.data(), s.in, w.data(), s.in, 1.0f,
@@ -122,10 +122,12 @@ TEST_P(NmGemm, ForwardAndBackwardDataEqualTheDenseGemmOnTheMaskedWeight)
                     EXPECT_LE(relError(dx, dxRef), 1e-5) << "backward data, " << where;
                     if (s.out > 3) {
                         for (int b = 0; b < s.N; ++b)
-                            ASSERT_EQ(y[static_cast<size_t>(b) * s.out + 2], bias[2]) << "empty row, " << where;
+                            ASSERT_EQ(y[static_cast<size_t>(b) * static_cast<size_t>(s.out) + 2], bias[2])
+                                << "empty row, " << where;
                     }
                     for (int b = 0; b < s.N; ++b) {
-                        const size_t k = static_cast<size_t>(b) * s.in + static_cast<size_t>(s.in / 2);
+                        const size_t k =
+                            static_cast<size_t>(b) * static_cast<size_t>(s.in) + static_cast<size_t>(s.in / 2);
                         ASSERT_EQ(dx[k], dx0[k]) << "empty column, " << where;
                     }
                     if (threads == 1) {
@@ -255,7 +257,7 @@ TEST(SparseGemm, TransposingTheCompressedMatrixEqualsCompressingTheTransposedOne
                                                           {5, 128, 1, 128, 128, 3},
                                                           {0, 16, 1, 4, 16, 8},
                                                           {20, 40, 4, 8, 7, 5}}) {
-        std::vector<float> w = randomVector(static_cast<size_t>(rows) * cols, rng), wt(w.size());
+        std::vector<float> w = randomVector(static_cast<size_t>(rows) * static_cast<size_t>(cols), rng), wt(w.size());
         std::vector<uint8_t> mask(w.size());
         if (rows > 0)
             nm::nmops::nmMaskApply(mask.data(), wt.data(), w.data(), rows, cols, n, m);

@@ -24,7 +24,7 @@ namespace {
 std::vector<float> gaussian(long count, uint64_t seed)
 {
     Rng rng(seed);
-    std::vector<float> v(count);
+    std::vector<float> v(static_cast<size_t>(count));
     for (auto &x : v)
         x = rng.normal();
     return v;
@@ -36,13 +36,14 @@ std::vector<uint8_t> refMask(const std::vector<float> &w, long rows, int cols, i
     std::vector<uint8_t> mk(w.size(), 0);
     for (long r = 0; r < rows; ++r)
         for (int g = 0; g < cols / m; ++g) {
-            const long base = r * cols + (long)g * m;
-            std::vector<int> idx(m);
+            const long base = r * cols + static_cast<long>(g) * m;
+            std::vector<int> idx(static_cast<size_t>(m));
             std::iota(idx.begin(), idx.end(), 0);
-            std::stable_sort(idx.begin(), idx.end(),
-                             [&](int a, int b) { return std::fabs(w[base + a]) > std::fabs(w[base + b]); });
+            std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+                return std::fabs(w[static_cast<size_t>(base + a)]) > std::fabs(w[static_cast<size_t>(base + b)]);
+            });
             for (int k = 0; k < n; ++k)
-                mk[base + idx[k]] = 1;
+                mk[static_cast<size_t>(base + idx[static_cast<size_t>(k)])] = 1;
         }
     return mk;
 }
@@ -53,15 +54,15 @@ std::vector<float> refSoft(const std::vector<float> &w, long rows, int cols, int
     std::vector<float> out(w.size());
     for (long r = 0; r < rows; ++r)
         for (int g = 0; g < cols / m; ++g) {
-            const long base = r * cols + (long)g * m;
-            std::vector<float> a(m);
+            const long base = r * cols + static_cast<long>(g) * m;
+            std::vector<float> a(static_cast<size_t>(m));
             for (int i = 0; i < m; ++i)
-                a[i] = std::fabs(w[base + i]);
+                a[static_cast<size_t>(i)] = std::fabs(w[static_cast<size_t>(base + i)]);
             std::sort(a.begin(), a.end());
-            const float t = a[m - n - 1];
+            const float t = a[static_cast<size_t>(m - n - 1)];
             for (int i = 0; i < m; ++i) {
-                const float x = w[base + i];
-                out[base + i] = std::fabs(x) > t ? (x > 0 ? x - t : x + t) : 0.0f;
+                const float x = w[static_cast<size_t>(base + i)];
+                out[static_cast<size_t>(base + i)] = std::fabs(x) > t ? (x > 0 ? x - t : x + t) : 0.0f;
             }
         }
     return out;
@@ -81,14 +82,14 @@ TEST(NmMask, KeepsExactlyNLargestMagnitudesPerGroupForAllPatterns)
     for (const NM p : kPatterns) {
         const long rows = 37;
         const int cols = p.m * 6;
-        const auto w = gaussian(rows * cols, 100 + p.m * 7 + p.n);
+        const auto w = gaussian(rows * cols, static_cast<uint64_t>(100 + p.m * 7 + p.n));
         std::vector<uint8_t> mk(w.size(), 7);
         nmMask(mk.data(), w.data(), rows, cols, p.n, p.m);
         EXPECT_EQ(mk, refMask(w, rows, cols, p.n, p.m)) << p.n << ":" << p.m;
         for (long g = 0; g < rows * cols / p.m; ++g) {
             int ones = 0;
             for (int i = 0; i < p.m; ++i)
-                ones += mk[g * p.m + i];
+                ones += mk[static_cast<size_t>(g * p.m + i)];
             ASSERT_EQ(ones, p.n) << p.n << ":" << p.m << " group " << g;
         }
     }
@@ -109,11 +110,11 @@ TEST(NmMask, IsIdempotentOnMaskedWeights)
     for (const NM p : kPatterns) {
         const long rows = 16;
         const int cols = p.m * 4;
-        const auto w = gaussian(rows * cols, 7 + p.m + p.n);
+        const auto w = gaussian(rows * cols, static_cast<uint64_t>(7 + p.m + p.n));
         std::vector<uint8_t> m1(w.size()), m2(w.size());
         std::vector<float> masked(w.size());
         nmMask(m1.data(), w.data(), rows, cols, p.n, p.m);
-        applyMask(masked.data(), w.data(), m1.data(), (long)w.size());
+        applyMask(masked.data(), w.data(), m1.data(), static_cast<long>(w.size()));
         nmMask(m2.data(), masked.data(), rows, cols, p.n, p.m);
         EXPECT_EQ(m1, m2) << p.n << ":" << p.m;
     }
@@ -137,11 +138,11 @@ TEST(NmMask, TiesAreWonByTheLowerIndex)
         EXPECT_EQ(mk[3], 0);
     }
     for (const NM p : kPatterns) { // all-equal groups, general and unrolled paths
-        std::vector<float> w(p.m, -0.5f);
-        std::vector<uint8_t> mk(p.m);
+        std::vector<float> w(static_cast<size_t>(p.m), -0.5f);
+        std::vector<uint8_t> mk(static_cast<size_t>(p.m));
         nmMask(mk.data(), w.data(), 1, p.m, p.n, p.m);
         for (int i = 0; i < p.m; ++i)
-            EXPECT_EQ(mk[i], i < p.n ? 1 : 0) << p.n << ":" << p.m << " i=" << i;
+            EXPECT_EQ(mk[static_cast<size_t>(i)], i < p.n ? 1 : 0) << p.n << ":" << p.m << " i=" << i;
     }
 }
 
@@ -151,10 +152,10 @@ TEST(NmMask, RandomTiesMatchReferenceOnQuantizedWeights)
     for (const NM p : kPatterns) {
         const long rows = 9;
         const int cols = p.m * 3;
-        Rng rng(55 + p.m);
-        std::vector<float> w(rows * cols);
+        Rng rng(static_cast<uint64_t>(55 + p.m));
+        std::vector<float> w(static_cast<size_t>(rows * cols));
         for (auto &x : w)
-            x = (float)((long)rng.below(5) - 2);
+            x = static_cast<float>(static_cast<long>(rng.below(5)) - 2);
         std::vector<uint8_t> mk(w.size());
         nmMask(mk.data(), w.data(), rows, cols, p.n, p.m);
         EXPECT_EQ(mk, refMask(w, rows, cols, p.n, p.m)) << p.n << ":" << p.m;
@@ -220,7 +221,7 @@ TEST(SoftThreshold, MatchesBruteForceAndHasAtMostNNonzerosPerGroup)
     for (const NM p : kPatterns) {
         const long rows = 23;
         const int cols = p.m * 5;
-        const auto w = gaussian(rows * cols, 900 + p.m + p.n);
+        const auto w = gaussian(rows * cols, static_cast<uint64_t>(900 + p.m + p.n));
         std::vector<float> out(w.size());
         softThreshold(out.data(), w.data(), rows, cols, p.n, p.m);
         const auto ref = refSoft(w, rows, cols, p.n, p.m);
@@ -229,7 +230,7 @@ TEST(SoftThreshold, MatchesBruteForceAndHasAtMostNNonzerosPerGroup)
         for (long g = 0; g < rows * cols / p.m; ++g) {
             int nz = 0;
             for (int i = 0; i < p.m; ++i)
-                nz += out[g * p.m + i] != 0.0f;
+                nz += out[static_cast<size_t>(g * p.m + i)] != 0.0f;
             ASSERT_LE(nz, p.n);
         }
     }
@@ -311,7 +312,7 @@ TEST(SsteBeta, MatchesMonteCarloValuesForGaussianWeights)
     } cases[] = {{2, 4, 1.49}, {1, 4, 1.89}, {1, 8, 2.49}, {4, 8, 1.56}};
     for (const Case c : cases) {
         softThreshold(s.data(), w.data(), rows, cols, c.n, c.m);
-        EXPECT_NEAR(ssteBeta(w.data(), s.data(), (long)w.size()), c.beta, 0.02) << c.n << ":" << c.m;
+        EXPECT_NEAR(ssteBeta(w.data(), s.data(), static_cast<long>(w.size())), c.beta, 0.02) << c.n << ":" << c.m;
     }
 }
 
@@ -337,10 +338,10 @@ TEST(Mvue24, KeepsExactlyTwoPerGroupOfFour)
     for (long grp = 0; grp < rows * cols / 4; ++grp) {
         int nz = 0;
         for (int i = 0; i < 4; ++i) {
-            const float o = out[grp * 4 + i];
+            const float o = out[static_cast<size_t>(grp * 4 + i)];
             nz += o != 0.0f;
             if (o != 0.0f) { // kept values keep their sign and are scaled up (1/p ≥ 1)
-                ASSERT_GE(o / g[grp * 4 + i], 1.0f - 1e-6f);
+                ASSERT_GE(o / g[static_cast<size_t>(grp * 4 + i)], 1.0f - 1e-6f);
             }
         }
         ASSERT_EQ(nz, 2) << grp;
@@ -365,7 +366,7 @@ TEST(Mvue24, IsUnbiasedInMonteCarlo)
         mvue24(out.data(), g.data(), K, 4, rng);
         double a[4], S = 0, p[4], psum = 0;
         for (int k = 0; k < 4; ++k)
-            S += a[k] = std::fabs((double)x[k]) + eps;
+            S += a[k] = std::fabs(static_cast<double>(x[static_cast<size_t>(k)])) + eps;
         for (int k = 0; k < 4; ++k) {
             p[k] = a[k] / S;
             for (int l = 0; l < 4; ++l)
@@ -375,15 +376,16 @@ TEST(Mvue24, IsUnbiasedInMonteCarlo)
         }
         EXPECT_NEAR(psum, 2.0, 1e-9);
         for (int k = 0; k < 4; ++k) {
+            const float xk = x[static_cast<size_t>(k)];
             double mean = 0, kept = 0;
             for (long r = 0; r < K; ++r) {
-                mean += out[r * 4 + k];
-                kept += out[r * 4 + k] != 0.0f;
+                mean += static_cast<double>(out[static_cast<size_t>(r * 4 + k)]);
+                kept += out[static_cast<size_t>(r * 4 + k)] != 0.0f;
             }
             mean /= K;
-            const double se = std::fabs(x[k]) * std::sqrt(std::max(0.0, 1.0 / p[k] - 1.0) / K);
-            EXPECT_NEAR(mean, x[k], 5 * se + 1e-6) << "k=" << k;
-            if (x[k] != 0.0f) { // empirical inclusion frequency matches p_k (binomial, 5σ)
+            const double se = static_cast<double>(std::fabs(xk)) * std::sqrt(std::max(0.0, 1.0 / p[k] - 1.0) / K);
+            EXPECT_NEAR(mean, xk, 5 * se + 1e-6) << "k=" << k;
+            if (xk != 0.0f) { // empirical inclusion frequency matches p_k (binomial, 5σ)
                 EXPECT_NEAR(kept / K, p[k], 5 * std::sqrt(p[k] * (1 - p[k]) / K) + 1e-6) << "k=" << k;
             }
         }
@@ -447,7 +449,8 @@ TEST(Fp8, E4M3GridPointsAreFixedPoints)
         for (int m = 0; m < 8; ++m) {
             if (e == 15 && m == 7)
                 continue; // NaN encoding
-            grid.push_back(e == 0 ? std::ldexp((float)m, -9) : std::ldexp(1.0f + m / 8.0f, e - 7));
+            grid.push_back(e == 0 ? std::ldexp(static_cast<float>(m), -9)
+                                  : std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7));
         }
     EXPECT_EQ(grid.back(), 448.0f);
     for (size_t i = 0; i < grid.size(); ++i) {
@@ -505,15 +508,15 @@ TEST(Fp8, FakeQuantizeRelativeErrorWithinHalfUlp)
     const auto x = gaussian(100000, 31);
     std::vector<float> y(x.size());
     for (const auto fmt : {Fp8Format::E4M3, Fp8Format::E5M2}) {
-        const float s = fakeQuantizeFp8(y.data(), x.data(), (long)x.size(), fmt);
+        const float s = fakeQuantizeFp8(y.data(), x.data(), static_cast<long>(x.size()), fmt);
         const float amax = std::fabs(
             *std::max_element(x.begin(), x.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }));
         EXPECT_NEAR(s * amax, fp8Max(fmt), 1e-3f * fp8Max(fmt));
         const double rel = fmt == Fp8Format::E4M3 ? 1.0 / 16 : 1.0 / 8; // half a mantissa ulp
         const double minNormal = fmt == Fp8Format::E4M3 ? std::ldexp(1.0, -6) : std::ldexp(1.0, -14);
         for (size_t i = 0; i < x.size(); ++i)
-            if (std::fabs(x[i]) * s >= minNormal) {
-                ASSERT_LE(std::fabs(y[i] - x[i]), rel * std::fabs(x[i]) * 1.0001 + 1e-12) << i;
+            if (static_cast<double>(std::fabs(x[i]) * s) >= minNormal) {
+                ASSERT_LE(std::fabs(y[i] - x[i]), rel * static_cast<double>(std::fabs(x[i])) * 1.0001 + 1e-12) << i;
             }
     }
 }
@@ -530,7 +533,7 @@ TEST(CountFlips, CountsDifferingPositions)
     std::vector<uint8_t> big1(100000, 0), big2(100000, 0);
     for (size_t i = 0; i < big2.size(); i += 7)
         big2[i] = 1;
-    EXPECT_EQ(countFlips(big1.data(), big2.data(), (long)big1.size()), (100000 + 6) / 7);
+    EXPECT_EQ(countFlips(big1.data(), big2.data(), static_cast<long>(big1.size())), (100000 + 6) / 7);
 }
 
 TEST(NmMaskApply, MatchesTheReferenceMaskAndAppliesIt)
@@ -539,10 +542,10 @@ TEST(NmMaskApply, MatchesTheReferenceMaskAndAppliesIt)
     for (const NM p : kPatterns) {
         const long rows = 7;
         const int cols = p.m * 5;
-        Rng rng(77 + p.m);
-        std::vector<float> w(rows * cols);
+        Rng rng(static_cast<uint64_t>(77 + p.m));
+        std::vector<float> w(static_cast<size_t>(rows * cols));
         for (auto &x : w)
-            x = (float)((long)rng.below(5) - 2);
+            x = static_cast<float>(static_cast<long>(rng.below(5)) - 2);
         std::vector<uint8_t> mk(w.size());
         std::vector<float> out(w.size());
         nmMaskApply(mk.data(), out.data(), w.data(), rows, cols, p.n, p.m);

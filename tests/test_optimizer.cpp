@@ -47,7 +47,7 @@ std::vector<std::vector<double>> referenceSgd(double mu, double wd, bool nestero
     std::vector<std::vector<double>> after;
     for (size_t s = 0; s < kGrads.size(); ++s) {
         for (size_t i = 0; i < w.size(); ++i) {
-            const double g = kGrads[s][i] + (decays(static_cast<long>(i)) ? wd * w[i] : 0.0);
+            const double g = static_cast<double>(kGrads[s][i]) + (decays(static_cast<long>(i)) ? wd * w[i] : 0.0);
             buf[i] = mu * buf[i] + g;
             w[i] -= static_cast<double>(kLr[s]) * (nesterov ? g + mu * buf[i] : buf[i]);
         }
@@ -187,7 +187,9 @@ TEST(AdamW, FirstStepMovesEachWeightByLrTimesSignOfGradient)
     for (size_t i = 0; i < w.size(); ++i) {
         const double sign = g[i] > 0 ? 1.0 : g[i] < 0 ? -1.0 : 0.0;
         // Tolerance: one ulp of the weights (≤ 2.4e-7) on a move of 1e-3.
-        EXPECT_NEAR(static_cast<double>(w[i]) - start[i], -lr * sign, 1e-3 * lr) << "gradient " << g[i];
+        EXPECT_NEAR(static_cast<double>(w[i]) - static_cast<double>(start[i]), static_cast<double>(-lr) * sign,
+                    1e-3 * static_cast<double>(lr))
+            << "gradient " << g[i];
     }
 }
 
@@ -279,7 +281,7 @@ TEST(ClipGradNorm, ScalesALongVectorToMaxNorm)
     EXPECT_NEAR(nm::gradNorm(g), 1.0, 1e-5);
     const double ratio = 1.0 / norm;
     for (size_t i = 0; i < g.size(); i += 997)
-        EXPECT_NEAR(g[i], before[i] * ratio, 1e-6) << i;
+        EXPECT_NEAR(g[i], static_cast<double>(before[i]) * ratio, 1e-6) << i;
 }
 
 TEST(ClipGradNorm, LeavesGradientsAtOrBelowTheThresholdUnchanged)

@@ -87,16 +87,18 @@ TEST(Schedules, SdgfStepwiseFrames)
     ASSERT_EQ(f.size(), 4u);
     const int n[] = {7, 4, 2, 1};
     for (int i = 0; i < 4; ++i) {
-        EXPECT_EQ(f[i].n, n[i]);
-        EXPECT_EQ(f[i].m, 8);
-        EXPECT_EQ(f[i].start, 200L * i);
+        const nm::NmFrame &fi = f[static_cast<size_t>(i)];
+        EXPECT_EQ(fi.n, n[i]);
+        EXPECT_EQ(fi.m, 8);
+        EXPECT_EQ(fi.start, 200L * i);
     }
     const auto g = nm::sdgfFrames(nm::RecipeKind::SdgfStepwise, 1, 16, nm::pgfPhases(1000, 0.1, 0.1), 1000);
     ASSERT_EQ(g.size(), 5u);
     const int n16[] = {15, 8, 4, 2, 1};
     for (int i = 0; i < 5; ++i) {
-        EXPECT_EQ(g[i].n, n16[i]);
-        EXPECT_EQ(g[i].start, 100 + i * 800L / 5); // frames over the sparse span only
+        const nm::NmFrame &gi = g[static_cast<size_t>(i)];
+        EXPECT_EQ(gi.n, n16[i]);
+        EXPECT_EQ(gi.start, 100 + i * 800L / 5); // frames over the sparse span only
     }
 }
 
@@ -106,9 +108,10 @@ TEST(Schedules, SdgfGeometricFrames)
     ASSERT_EQ(f.size(), 4u);
     const int n[] = {8, 4, 2, 1}, m[] = {64, 32, 16, 8};
     for (int i = 0; i < 4; ++i) {
-        EXPECT_EQ(f[i].n, n[i]);
-        EXPECT_EQ(f[i].m, m[i]);
-        EXPECT_EQ(f[i].start, 100L * i);
+        const nm::NmFrame &fi = f[static_cast<size_t>(i)];
+        EXPECT_EQ(fi.n, n[i]);
+        EXPECT_EQ(fi.m, m[i]);
+        EXPECT_EQ(fi.start, 100L * i);
     }
 }
 
@@ -228,15 +231,16 @@ TEST(SrSte, CoupledSgdStepIsExact)
     nm::nmops::nmMask(m.data(), w0.data(), 32, 32, 2, 4);
     // The forward used W ⊙ m.
     for (int i = 0; i < 32 * 32; ++i)
-        ASSERT_EQ(s.fc2().forwardWeight[i], m[i] ? w0[i] : 0.0f);
+        ASSERT_EQ(s.fc2().forwardWeight[i], m[static_cast<size_t>(i)] ? w0[static_cast<size_t>(i)] : 0.0f);
     const auto g = s.backward();
     const float lr = 0.1f, lam = 0.01f;
     s.finish(lr);
     int pruned = 0;
     for (int i = 0; i < 32 * 32; ++i) {
-        const float gi = g[i] + (m[i] ? 0.0f : lam * w0[i]);
-        EXPECT_EQ(s.fc2().weight[i], w0[i] - lr * gi) << i;
-        pruned += !m[i];
+        const size_t j = static_cast<size_t>(i);
+        const float gi = g[j] + (m[j] ? 0.0f : lam * w0[j]);
+        EXPECT_EQ(s.fc2().weight[i], w0[j] - lr * gi) << i;
+        pruned += !m[j];
     }
     EXPECT_EQ(pruned, 32 * 16);
     EXPECT_NEAR(s.sp->stats()[0].lambda, 0.01, 1e-9);
@@ -253,8 +257,9 @@ TEST(SrSte, DecoupledShrinksPrunedWeightsAfterTheStep)
     const float lr = 0.1f, lam = 0.01f;
     s.finish(lr);
     for (int i = 0; i < 32 * 32; ++i) {
-        const float w1 = w0[i] - lr * g[i];
-        const float expect = m[i] ? w1 : w1 - lr * lam * w1;
+        const size_t j = static_cast<size_t>(i);
+        const float w1 = w0[j] - lr * g[j];
+        const float expect = m[j] ? w1 : w1 - lr * lam * w1;
         EXPECT_EQ(s.fc2().weight[i], expect) << i;
     }
 }
@@ -274,7 +279,7 @@ TEST(Ste, GradientPassesStraightThroughAndMatchesADenseModelAtWTilde)
         dense->forward(s.batch);
         dense->backward(s.batch);
         for (int i = 0; i < 32 * 32; ++i)
-            ASSERT_EQ(g[i], dense->linears()[1].dweight[i]) << i;
+            ASSERT_EQ(g[static_cast<size_t>(i)], dense->linears()[1].dweight[i]) << i;
         // And ∂L/∂W̃ is the derivative of the loss in W̃ (central differences, one entry per row).
         auto *wf = const_cast<float *>(s.fc2().forwardWeight);
         for (int r = 0; r < 32; r += 5) {
@@ -285,7 +290,9 @@ TEST(Ste, GradientPassesStraightThroughAndMatchesADenseModelAtWTilde)
             wf[k] = keep - h;
             const double lm = s.model->forward(s.batch);
             wf[k] = keep;
-            EXPECT_NEAR((lp - lm) / (2 * h), g[k], 1e-3 + 0.03 * std::fabs(g[k])) << k;
+            const float gk = g[static_cast<size_t>(k)];
+            EXPECT_NEAR((lp - lm) / static_cast<double>(2 * h), gk, 1e-3 + 0.03 * static_cast<double>(std::fabs(gk)))
+                << k;
         }
     }
 }
@@ -302,16 +309,20 @@ TEST(Mdgf, ForwardDecaysPrunedWeightsAndScaledGradientOption)
     const auto w = copyOf(s.fc2().weight, 32 * 32);
     std::vector<uint8_t> m(32 * 32);
     nm::nmops::nmMask(m.data(), w.data(), 32, 32, 2, 4);
-    for (int i = 0; i < 32 * 32; ++i)
-        ASSERT_FLOAT_EQ(s.fc2().forwardWeight[i], m[i] ? w[i] : 0.75f * w[i]);
+    for (int i = 0; i < 32 * 32; ++i) {
+        const size_t j = static_cast<size_t>(i);
+        ASSERT_FLOAT_EQ(s.fc2().forwardWeight[i], m[j] ? w[j] : 0.75f * w[j]);
+    }
     // Scaled gradient: pruned positions get α·G.
     s.model->zeroGrad();
     s.model->forward(s.batch);
     s.model->backward(s.batch);
     const auto g = copyOf(s.fc2().dweight, 32 * 32);
     s.sp->afterBackward(1);
-    for (int i = 0; i < 32 * 32; ++i)
-        ASSERT_FLOAT_EQ(s.fc2().dweight[i], m[i] ? g[i] : 0.75f * g[i]);
+    for (int i = 0; i < 32 * 32; ++i) {
+        const size_t j = static_cast<size_t>(i);
+        ASSERT_FLOAT_EQ(s.fc2().dweight[i], m[j] ? g[j] : 0.75f * g[j]);
+    }
 }
 
 // ---- Recipe behaviour through the trainer -----------------------------------------------------
@@ -381,8 +392,8 @@ TEST(TSrSteDf, TransposableMaskRefreshedPeriodicallyThenDense)
         for (int j = 0; j < l.cols; j += 4) {
             int rowSum = 0, colSum = 0;
             for (int k = 0; k < 4; ++k) {
-                rowSum += l.mask[i * l.cols + j + k];
-                colSum += l.mask[(4 * (i / 4) + k) * l.cols + j + (i % 4)];
+                rowSum += l.mask[static_cast<size_t>(i * l.cols + j + k)];
+                colSum += l.mask[static_cast<size_t>((4 * (i / 4) + k) * l.cols + j + (i % 4))];
             }
             ASSERT_EQ(rowSum, 2);
             ASSERT_EQ(colSum, 2);
@@ -472,17 +483,17 @@ TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
         EXPECT_EQ(st.flips % 2, 0); // a flip inside a group comes with its partner
         EXPECT_NEAR(st.gradNorm * st.gradNorm,
                     st.gradNormKept * st.gradNormKept + st.gradNormPruned * st.gradNormPruned,
-                    1e-4 * st.gradNorm * st.gradNorm + 1e-12);
+                    1e-4 * static_cast<double>(st.gradNorm) * static_cast<double>(st.gradNorm) + 1e-12);
         EXPECT_NEAR(st.prunedShare, st.gradNormPruned / st.gradNorm, 1e-5);
         EXPECT_EQ(std::isnan(st.gradNoise), k < 4) << k; // window of 5
         sumSinceSad += flips;
         const long step = r.steps[k].step;
         if (step % 10 == 0) {
-            const auto &s0 = r.snaps[step - 10].layers[0].mask;
+            const auto &s0 = r.snaps[static_cast<size_t>(step - 10)].layers[0].mask;
             const long net = nm::nmops::countFlips(s0.data(), b.data(), static_cast<long>(b.size()));
             EXPECT_FLOAT_EQ(st.sad, static_cast<float>(net) / (32 * 32));
             if (net > 0) {
-                EXPECT_FLOAT_EQ(st.oscillation, static_cast<float>(sumSinceSad) / net);
+                EXPECT_FLOAT_EQ(st.oscillation, static_cast<float>(sumSinceSad) / static_cast<float>(net));
             }
             EXPECT_GE(sumSinceSad, net);
             sumSinceSad = 0;
@@ -493,7 +504,8 @@ TEST(Diagnostics, FlipsMatchMaskDifferencesAndGradientSplitsAddUp)
         const auto &f0 = r.snaps[k].layers[0].forward, &f1 = r.snaps[k + 1].layers[0].forward;
         double d2 = 0;
         for (size_t i = 0; i < f0.size(); ++i)
-            d2 += (double(f1[i]) - f0[i]) * (double(f1[i]) - f0[i]);
+            d2 += (static_cast<double>(f1[i]) - static_cast<double>(f0[i])) *
+                  (static_cast<double>(f1[i]) - static_cast<double>(f0[i]));
         EXPECT_NEAR(st.deltaForward, std::sqrt(d2), 1e-5 * (1 + std::sqrt(d2)));
     }
 }
@@ -558,7 +570,8 @@ TEST(Diagnostics, ContinuityDenseHasEqualDeltasAndPredictionTracksSmallSteps)
         EXPECT_EQ(m.continuity.dF1, m.continuity.dF2); // no mask in the forward
         EXPECT_FLOAT_EQ(m.continuity.aodActual, -m.continuity.dF1);
         EXPECT_GT(m.continuity.aodPredicted, 0.0f);
-        EXPECT_NEAR(m.continuity.aodActual, m.continuity.aodPredicted, 0.3 * m.continuity.aodPredicted);
+        EXPECT_NEAR(m.continuity.aodActual, m.continuity.aodPredicted,
+                    0.3 * static_cast<double>(m.continuity.aodPredicted));
         EXPECT_EQ(m.continuity.aodPredictedSte, m.continuity.aodPredicted); // W̃ = W: the same prediction
     }
     EXPECT_EQ(measured, 10);
@@ -623,26 +636,27 @@ TEST(Variants, MvueWeightGradientIsUnbiasedAndFp8StaysClose)
     for (int d = 0; d < draws; ++d) {
         const auto gd = mv.backward();
         for (size_t i = 0; i < g.size(); ++i) {
-            mean[i] += gd[i] / draws;
+            mean[i] += static_cast<double>(gd[i] / draws);
             differs = differs || gd[i] != g[i];
         }
     }
     EXPECT_TRUE(differs);
     double err = 0, ref = 0;
     for (size_t i = 0; i < g.size(); ++i) {
-        err += (mean[i] - g[i]) * (mean[i] - g[i]);
-        ref += double(g[i]) * g[i];
+        err += (mean[i] - static_cast<double>(g[i])) * (mean[i] - static_cast<double>(g[i]));
+        ref += static_cast<double>(g[i]) * static_cast<double>(g[i]);
     }
     EXPECT_LT(std::sqrt(err / ref), 0.1); // relative error of the mean of 400 draws
 
     ManualStep f8(Flags{{"recipe", "ste"}, {"fp8", "true"}});
     const float l32 = exact.model->forward(exact.batch), l8 = f8.model->forward(f8.batch);
     EXPECT_NE(l32, l8);
-    EXPECT_NEAR(l8, l32, 0.05 * l32);
+    EXPECT_NEAR(l8, l32, 0.05 * static_cast<double>(l32));
     const auto g8 = f8.backward();
     double e8 = 0;
     for (size_t i = 0; i < g.size(); ++i)
-        e8 += (double(g8[i]) - g[i]) * (double(g8[i]) - g[i]);
+        e8 += (static_cast<double>(g8[i]) - static_cast<double>(g[i])) *
+              (static_cast<double>(g8[i]) - static_cast<double>(g[i]));
     EXPECT_LT(std::sqrt(e8 / ref), 0.2);
 }
 
@@ -823,7 +837,7 @@ TEST(SparseGemmPath, GradientsEqualTheDenseGemmsWithinRounding)
                 const StepResult on = oneStep(flags, "on"), off = oneStep(flags, "off");
                 EXPECT_GT(on.sparseLayers, 0);
                 EXPECT_EQ(off.sparseLayers, 0);
-                EXPECT_NEAR(on.loss, off.loss, 1e-5 * std::fabs(off.loss));
+                EXPECT_NEAR(on.loss, off.loss, 1e-5 * static_cast<double>(std::fabs(off.loss)));
                 ASSERT_EQ(on.grads.size(), off.grads.size());
                 double scale = 0, err = 0;
                 for (size_t i = 0; i < on.grads.size(); ++i) {

@@ -416,7 +416,7 @@ TEST(RunFile, SigkillAtAnyMomentLeavesAReadableFileWithEveryFlushedStep)
         const pid_t pid = forkEndlessWriter(path, 0.005);
         ASSERT_GT(pid, 0);
         waitForFile(path);
-        usleep(std::uniform_int_distribution<int>(0, 300000)(rng));
+        usleep(static_cast<useconds_t>(std::uniform_int_distribution<int>(0, 300000)(rng)));
         kill(pid, SIGKILL);
         int status = 0;
         waitpid(pid, &status, 0);
@@ -626,14 +626,16 @@ TEST(RunFile, TruncatedFilesGiveErrorsNotCrashes)
     const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     int failures = 0;
     for (double frac : {0.001, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99}) {
-        const long keep = std::max(1L, static_cast<long>(frac * size));
+        const long keep = std::max(1L, static_cast<long>(frac * static_cast<double>(size)));
         const std::string cut = dir.file("cut" + std::to_string(keep) + ".h5");
         std::ofstream(cut, std::ios::binary).write(bytes.data(), keep);
         if (!readsCompletely(cut))
             ++failures;
     }
     EXPECT_EQ(failures, 8) << "every truncated copy should be reported";
-    EXPECT_NE(openError(dir.file("cut" + std::to_string(std::max(1L, long(0.001 * size))) + ".h5")), "");
+    EXPECT_NE(openError(dir.file(
+                  "cut" + std::to_string(std::max(1L, static_cast<long>(0.001 * static_cast<double>(size)))) + ".h5")),
+              "");
 }
 
 TEST(RunFile, CorruptBytesGiveErrorsNotCrashes)

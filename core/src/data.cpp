@@ -165,15 +165,15 @@ std::shared_ptr<Dataset> loadImageDataset(const DataOptions &o)
     // Normalise with the training split's own mean and standard deviation.
     double sum = 0.0, sq = 0.0;
     for (long i = 0; i < nTrain * dim; ++i) {
-        const double v = trainPix[i] / 255.0;
+        const double v = trainPix[static_cast<size_t>(i)] / 255.0;
         sum += v;
         sq += v * v;
     }
     const double cnt = static_cast<double>(nTrain) * dim;
     const float mean = static_cast<float>(sum / cnt);
     const float stdev = static_cast<float>(std::sqrt(std::max(1e-12, sq / cnt - (sum / cnt) * (sum / cnt))));
-    normalise(ds->trainX, trainPix, 0, nTrain * dim, mean, stdev);
-    normalise(ds->valX, trainPix, nTrain * dim, n * dim, mean, stdev);
+    normalise(ds->trainX, trainPix, 0, static_cast<size_t>(nTrain * dim), mean, stdev);
+    normalise(ds->valX, trainPix, static_cast<size_t>(nTrain * dim), static_cast<size_t>(n * dim), mean, stdev);
     normalise(ds->testX, testPix, 0, testPix.size(), mean, stdev);
     ds->trainY.assign(trainLbl.begin(), trainLbl.begin() + nTrain);
     ds->valY.assign(trainLbl.begin() + nTrain, trainLbl.end());
@@ -188,9 +188,9 @@ std::shared_ptr<Dataset> loadImageDataset(const DataOptions &o)
 
 double entropyBits(const std::vector<int> &tokens, int vocab)
 {
-    std::vector<double> counts(vocab, 0.0);
+    std::vector<double> counts(static_cast<size_t>(vocab), 0.0);
     for (int t : tokens)
-        counts[t] += 1.0;
+        counts[static_cast<size_t>(t)] += 1.0;
     double h = 0.0;
     for (double c : counts)
         if (c > 0) {
@@ -217,12 +217,12 @@ std::shared_ptr<Dataset> makeTextDataset(const std::string &text, const std::str
     ds->name = "text";
     ds->source = source;
     std::array<bool, 256> seen{};
-    for (unsigned char c : text)
-        seen[c] = true;
+    for (const char c : text)
+        seen[static_cast<unsigned char>(c)] = true;
     std::array<int, 256> id{};
     for (int b = 0; b < 256; ++b)
-        if (seen[b]) {
-            id[b] = static_cast<int>(ds->vocab.size());
+        if (seen[static_cast<size_t>(b)]) {
+            id[static_cast<size_t>(b)] = static_cast<int>(ds->vocab.size());
             ds->vocab.push_back(static_cast<char>(b));
         }
     const size_t nVal = static_cast<size_t>(static_cast<double>(text.size()) * valFraction);
@@ -271,17 +271,18 @@ std::shared_ptr<Dataset> makeSyntheticClassification()
     ds->inputDim = kDim;
     ds->numClasses = kClasses;
     Rng rng(kSyntheticSeed);
-    std::vector<float> centers(kClasses * kDim);
+    std::vector<float> centers(static_cast<size_t>(kClasses) * kDim);
     for (auto &c : centers)
         c = 0.35f * rng.normal();
     auto gen = [&](std::vector<float> &x, std::vector<int> &y, int n) {
         x.resize(static_cast<size_t>(n) * kDim);
-        y.resize(n);
+        y.resize(static_cast<size_t>(n));
         for (int i = 0; i < n; ++i) {
             const int c = static_cast<int>(rng.below(kClasses));
-            y[i] = c;
+            y[static_cast<size_t>(i)] = c;
             for (int d = 0; d < kDim; ++d)
-                x[static_cast<size_t>(i) * kDim + d] = centers[c * kDim + d] + rng.normal();
+                x[static_cast<size_t>(i) * kDim + static_cast<size_t>(d)] =
+                    centers[static_cast<size_t>(c) * kDim + static_cast<size_t>(d)] + rng.normal();
         }
     };
     gen(ds->trainX, ds->trainY, 20000);
@@ -305,16 +306,16 @@ std::shared_ptr<Dataset> makeSyntheticLanguage()
         for (auto &v : s)
             v = static_cast<int>(rng.below(kVocab));
     auto gen = [&](std::vector<int> &out, int n) {
-        out.resize(n);
+        out.resize(static_cast<size_t>(n));
         int cur = 0;
         for (int i = 0; i < n; ++i) {
             const float u = rng.uniform();
             // 60 % / 25 % / 10 % to the three successors, 5 % anywhere.
-            cur = u < 0.60f   ? succ[cur][0]
-                  : u < 0.85f ? succ[cur][1]
-                  : u < 0.95f ? succ[cur][2]
+            cur = u < 0.60f   ? succ[static_cast<size_t>(cur)][0]
+                  : u < 0.85f ? succ[static_cast<size_t>(cur)][1]
+                  : u < 0.95f ? succ[static_cast<size_t>(cur)][2]
                               : static_cast<int>(rng.below(kVocab));
-            out[i] = cur;
+            out[static_cast<size_t>(i)] = cur;
         }
     };
     gen(ds->trainTokens, 200000);
@@ -366,11 +367,11 @@ void TrainSampler::ensureEpoch(long epoch)
     if (epoch == m_epoch)
         return;
     const long n = m_data->trainCount();
-    m_perm.resize(n);
+    m_perm.resize(static_cast<size_t>(n));
     std::iota(m_perm.begin(), m_perm.end(), 0);
     Rng rng(m_seed * 0x100000001b3ULL + static_cast<uint64_t>(epoch) + 1);
     for (long i = n - 1; i > 0; --i) // Fisher-Yates
-        std::swap(m_perm[i], m_perm[rng.below(static_cast<uint64_t>(i) + 1)]);
+        std::swap(m_perm[static_cast<size_t>(i)], m_perm[rng.below(static_cast<uint64_t>(i) + 1)]);
     m_epoch = epoch;
 }
 
@@ -380,29 +381,31 @@ void TrainSampler::fill(Batch &b, long step)
     b.rows = m_batch;
     if (d.kind == TaskKind::Classification) {
         b.seqLen = 1;
-        b.inputs.resize(static_cast<size_t>(m_batch) * d.inputDim);
-        b.targets.resize(m_batch);
+        b.inputs.resize(static_cast<size_t>(m_batch) * static_cast<size_t>(d.inputDim));
+        b.targets.resize(static_cast<size_t>(m_batch));
         const long n = d.trainCount();
         for (int r = 0; r < m_batch; ++r) {
             const long pos = step * m_batch + r;
             ensureEpoch(pos / n);
-            const int idx = m_perm[pos % n];
+            const int idx = m_perm[static_cast<size_t>(pos % n)];
             std::copy_n(d.trainX.begin() + static_cast<long>(idx) * d.inputDim, d.inputDim,
                         b.inputs.begin() + static_cast<long>(r) * d.inputDim);
-            b.targets[r] = d.trainY[idx];
+            b.targets[static_cast<size_t>(r)] = d.trainY[static_cast<size_t>(idx)];
         }
         return;
     }
     b.seqLen = m_seqLen;
-    b.tokens.resize(static_cast<size_t>(m_batch) * m_seqLen);
+    b.tokens.resize(static_cast<size_t>(m_batch) * static_cast<size_t>(m_seqLen));
     b.targets.resize(b.tokens.size());
     Rng rng(m_seed * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(step) * 0x100000001b3ULL + 7);
     const uint64_t span = d.trainTokens.size() - static_cast<size_t>(m_seqLen) - 1;
     for (int r = 0; r < m_batch; ++r) {
         const size_t off = rng.below(span + 1);
+        const size_t row = static_cast<size_t>(r) * static_cast<size_t>(m_seqLen);
         for (int t = 0; t < m_seqLen; ++t) {
-            b.tokens[static_cast<size_t>(r) * m_seqLen + t] = d.trainTokens[off + t];
-            b.targets[static_cast<size_t>(r) * m_seqLen + t] = d.trainTokens[off + t + 1];
+            const size_t i = static_cast<size_t>(t);
+            b.tokens[row + i] = d.trainTokens[off + i];
+            b.targets[row + i] = d.trainTokens[off + i + 1];
         }
     }
 }
@@ -451,13 +454,14 @@ void fillEvalBatch(const Dataset &d, Split split, Batch &b, int index, int batch
     const int rows = static_cast<int>(std::min<long>(batch, windows - first));
     b.rows = rows;
     b.seqLen = seqLen;
-    b.tokens.resize(static_cast<size_t>(rows) * seqLen);
+    b.tokens.resize(static_cast<size_t>(rows) * static_cast<size_t>(seqLen));
     b.targets.resize(b.tokens.size());
     for (int r = 0; r < rows; ++r) {
         const long off = (first + r) * stride;
+        const size_t row = static_cast<size_t>(r) * static_cast<size_t>(seqLen);
         for (int t = 0; t < seqLen; ++t) {
-            b.tokens[static_cast<size_t>(r) * seqLen + t] = toks[off + t];
-            b.targets[static_cast<size_t>(r) * seqLen + t] = toks[off + t + 1];
+            b.tokens[row + static_cast<size_t>(t)] = toks[static_cast<size_t>(off + t)];
+            b.targets[row + static_cast<size_t>(t)] = toks[static_cast<size_t>(off + t + 1)];
         }
     }
 }

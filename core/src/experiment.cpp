@@ -491,8 +491,8 @@ std::string formatSummaryTable(const std::vector<RecipeSummary> &groups)
     // Column widths in characters (± and × are one character, two bytes in UTF-8).
     auto width = [](const std::string &s) {
         size_t w = 0;
-        for (unsigned char c : s)
-            w += (c & 0xC0) != 0x80;
+        for (const char c : s)
+            w += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
         return w;
     };
     std::vector<size_t> widths(rows[0].size(), 0);

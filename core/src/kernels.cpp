@@ -24,9 +24,10 @@ constexpr int kColBlock = 32;
 void linearForward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC)
 {
     if (bias) {
-#pragma omp parallel for schedule(static) if ((long)N * OC > kParallelMin)
+        const bool par = static_cast<long>(N) * OC > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
         for (int r = 0; r < N; ++r)
-            std::copy(bias, bias + OC, out + (long)r * OC);
+            std::copy(bias, bias + OC, out + static_cast<long>(r) * OC);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, bias ? 1.0f : 0.0f, out,
                 OC);
@@ -41,12 +42,13 @@ void linearBackward(float *dinp, float *dweight, float *dbias, const float *dout
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
     if (dbias) {
         const int blocks = (OC + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if ((long)N * OC > kParallelMin)
+        const bool par = static_cast<long>(N) * OC > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
         for (int blk = 0; blk < blocks; ++blk) {
             const int c0 = blk * kColBlock, c1 = std::min(OC, c0 + kColBlock);
             float acc[kColBlock] = {};
             for (int r = 0; r < N; ++r) {
-                const float *row = dout + (long)r * OC;
+                const float *row = dout + static_cast<long>(r) * OC;
                 for (int c = c0; c < c1; ++c)
                     acc[c - c0] += row[c];
             }
@@ -99,10 +101,11 @@ void geluBackward(float *dinp, const float *inp, const float *dout, long n)
 
 void biasGeluForward(float *pre, float *out, const float *bias, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    const bool par = static_cast<long>(N) * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r) {
-        float *x = pre + (long)r * C;
-        float *o = out + (long)r * C;
+        float *x = pre + static_cast<long>(r) * C;
+        float *o = out + static_cast<long>(r) * C;
 #pragma omp simd
         for (int c = 0; c < C; ++c) {
             const float v = x[c] + bias[c];
@@ -122,14 +125,14 @@ inline void normRow(float *o, const float *x, const float *w, const float *b, in
 #pragma omp simd reduction(+ : m)
     for (int i = 0; i < C; ++i)
         m += x[i];
-    m /= C;
+    m /= static_cast<float>(C);
     float v = 0.0f;
 #pragma omp simd reduction(+ : v)
     for (int i = 0; i < C; ++i) {
         const float d = x[i] - m;
         v += d * d;
     }
-    v /= C;
+    v /= static_cast<float>(C);
     const float s = 1.0f / std::sqrt(v + kLnEps);
 #pragma omp simd
     for (int i = 0; i < C; ++i)
@@ -142,32 +145,35 @@ inline void normRow(float *o, const float *x, const float *w, const float *b, in
 void layernormResidualForward(float *res, float *out, float *mean, float *rstd, const float *add, const float *weight,
                               const float *bias, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    const bool par = static_cast<long>(N) * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r) {
-        float *x = res + (long)r * C;
-        const float *y = add + (long)r * C;
+        float *x = res + static_cast<long>(r) * C;
+        const float *y = add + static_cast<long>(r) * C;
 #pragma omp simd
         for (int i = 0; i < C; ++i) // the row stays in L1 for the normalisation below
             x[i] += y[i];
-        normRow(out + (long)r * C, x, weight, bias, C, mean[r], rstd[r]);
+        normRow(out + static_cast<long>(r) * C, x, weight, bias, C, mean[r], rstd[r]);
     }
 }
 
 void layernormForward(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
                       int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    const bool par = static_cast<long>(N) * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r)
-        normRow(out + (long)r * C, inp + (long)r * C, weight, bias, C, mean[r], rstd[r]);
+        normRow(out + static_cast<long>(r) * C, inp + static_cast<long>(r) * C, weight, bias, C, mean[r], rstd[r]);
 }
 
 void layernormBackward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                        const float *weight, const float *mean, const float *rstd, int N, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+    const bool par = static_cast<long>(N) * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r) {
-        const float *x = inp + (long)r * C;
-        const float *g = dout + (long)r * C;
+        const float *x = inp + static_cast<long>(r) * C;
+        const float *g = dout + static_cast<long>(r) * C;
         const float m = mean[r], s = rstd[r];
         float dnormMean = 0.0f, dnormNormMean = 0.0f;
 #pragma omp simd reduction(+ : dnormMean, dnormNormMean)
@@ -177,9 +183,9 @@ void layernormBackward(float *dinp, float *dweight, float *dbias, const float *d
             dnormMean += dnorm;
             dnormNormMean += dnorm * norm;
         }
-        dnormMean /= C;
-        dnormNormMean /= C;
-        float *dx = dinp + (long)r * C;
+        dnormMean /= static_cast<float>(C);
+        dnormNormMean /= static_cast<float>(C);
+        float *dx = dinp + static_cast<long>(r) * C;
 #pragma omp simd
         for (int i = 0; i < C; ++i) {
             const float norm = (x[i] - m) * s;
@@ -188,13 +194,13 @@ void layernormBackward(float *dinp, float *dweight, float *dbias, const float *d
         }
     }
     const int blocks = (C + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if ((long)N * C > kParallelMin)
+#pragma omp parallel for schedule(static) if (par)
     for (int blk = 0; blk < blocks; ++blk) {
         const int c0 = blk * kColBlock, c1 = std::min(C, c0 + kColBlock);
         float accW[kColBlock] = {}, accB[kColBlock] = {};
         for (int r = 0; r < N; ++r) {
-            const float *x = inp + (long)r * C;
-            const float *g = dout + (long)r * C;
+            const float *x = inp + static_cast<long>(r) * C;
+            const float *g = dout + static_cast<long>(r) * C;
             for (int c = c0; c < c1; ++c) {
                 accW[c - c0] += (x[c] - mean[r]) * rstd[r] * g[c];
                 accB[c - c0] += g[c];
@@ -209,11 +215,12 @@ void layernormBackward(float *dinp, float *dweight, float *dbias, const float *d
 
 void embeddingForward(float *out, const int *tokens, const float *wte, const float *wpe, int B, int T, int C)
 {
-#pragma omp parallel for schedule(static) if ((long)B * T * C > kParallelMin)
+    const bool par = static_cast<long>(B) * T * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int bt = 0; bt < B * T; ++bt) {
-        const float *te = wte + (long)tokens[bt] * C;
-        const float *pe = wpe + (long)(bt % T) * C;
-        float *o = out + (long)bt * C;
+        const float *te = wte + static_cast<long>(tokens[bt]) * C;
+        const float *pe = wpe + static_cast<long>(bt % T) * C;
+        float *o = out + static_cast<long>(bt) * C;
         for (int i = 0; i < C; ++i)
             o[i] = te[i] + pe[i];
     }
@@ -223,13 +230,14 @@ void embeddingBackward(float *dwte, float *dwpe, const float *dout, const int *t
 {
     // Threads own column blocks, so repeated tokens never race and sums keep row order.
     const int blocks = (C + kColBlock - 1) / kColBlock;
-#pragma omp parallel for schedule(static) if ((long)B * T * C > kParallelMin)
+    const bool par = static_cast<long>(B) * T * C > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int blk = 0; blk < blocks; ++blk) {
         const int c0 = blk * kColBlock, c1 = std::min(C, c0 + kColBlock);
         for (int bt = 0; bt < B * T; ++bt) {
-            const float *g = dout + (long)bt * C;
-            float *te = dwte + (long)tokens[bt] * C;
-            float *pe = dwpe + (long)(bt % T) * C;
+            const float *g = dout + static_cast<long>(bt) * C;
+            float *te = dwte + static_cast<long>(tokens[bt]) * C;
+            float *pe = dwpe + static_cast<long>(bt % T) * C;
             for (int c = c0; c < c1; ++c) {
                 te[c] += g[c];
                 pe[c] += g[c];
@@ -283,7 +291,7 @@ void attTile(float *out, long ldo, const float *a, long lda, const float *b, lon
 {
     static_assert(kAttCols == 2 * 16);
     for (int c0 = 0; c0 < cols; c0 += kAttCols) {
-        AttVec acc[R][2] = {};
+        AttVec acc[static_cast<size_t>(R)][2] = {};
         for (int k = lo; k < hi; ++k) {
             const float *bk = b + k * ldb + c0;
             const AttVec b0 = loadVec(bk), b1 = loadVec(bk + 16);
@@ -363,19 +371,20 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
     const int tp = roundUp(T, kAttCols), hp = roundUp(hs, kAttCols);
     // Query rows r0 .. r0 + rr − 1 see keys [0, hi).
     auto keys = [&](int r0, int rr) { return std::pair{0, causal ? std::min(T, r0 + rr) : T}; };
-#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > kParallelMin)
+    const bool par = static_cast<long>(B) * NH * T * T * hs > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int bh = 0; bh < B * NH; ++bh) {
         const int b = bh / NH, h = bh % NH;
-        const float *q = qkv + (long)b * T * C3 + h * hs; // (T, hs), row stride 3C
+        const float *q = qkv + static_cast<long>(b) * T * C3 + h * hs; // (T, hs), row stride 3C
         const float *k = q + C;
         const float *v = q + 2 * C;
-        float *kt = attBuffer(0, (long)hs * tp); // (hs, tp): the keys as columns
-        float *vp = attBuffer(1, (long)T * hp);  // (T, hp)
-        float *s = attBuffer(2, (long)T * tp);   // scores of the row group
+        float *kt = attBuffer(0, static_cast<long>(hs) * tp); // (hs, tp): the keys as columns
+        float *vp = attBuffer(1, static_cast<long>(T) * hp);  // (T, hp)
+        float *s = attBuffer(2, static_cast<long>(T) * tp);   // scores of the row group
         packTransposed(kt, tp, k, C3, T, hs);
         packRows(vp, hp, v, C3, T, hs);
-        float *a = att + (long)bh * T * T; // (T, T) probabilities, kept for backward
-        float *o = out + (long)b * T * C + h * hs;
+        float *a = att + static_cast<long>(bh) * T * T; // (T, T) probabilities, kept for backward
+        float *o = out + static_cast<long>(b) * T * C + h * hs;
         for (int t0 = 0; t0 < T; t0 += kAttRows) {
             const int rows = std::min(kAttRows, T - t0);
             const int seen = keys(t0, rows).second;
@@ -384,8 +393,8 @@ void attentionForward(float *out, float *att, const float *qkv, int B, int T, in
                 return std::pair{0, hs};
             });
             for (int t = t0; t < t0 + rows; ++t) {
-                float *row = s + (long)t * tp;
-                float *p = a + (long)t * T;
+                float *row = s + static_cast<long>(t) * tp;
+                float *p = a + static_cast<long>(t) * T;
                 const int n = causal ? t + 1 : T; // keys 0 .. n − 1 are visible
                 float mx = row[0];
 #pragma omp simd reduction(max : mx)
@@ -419,18 +428,19 @@ void attentionBackward(float *dqkv, const float *dout, const float *qkv, const f
     // Key rows j0 .. j0 + rr − 1 are seen by queries [lo, T).
     auto queries = [&](int j0, int) { return std::pair{causal ? j0 : 0, T}; };
     auto head = [&](int, int) { return std::pair{0, hs}; };
-#pragma omp parallel for schedule(static) if ((long)B * NH * T * T * hs > kParallelMin)
+    const bool par = static_cast<long>(B) * NH * T * T * hs > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int bh = 0; bh < B * NH; ++bh) {
         const int b = bh / NH, h = bh % NH;
-        const long qOff = (long)b * T * C3 + h * hs;
+        const long qOff = static_cast<long>(b) * T * C3 + h * hs;
         const float *q = qkv + qOff, *k = q + C, *v = q + 2 * C;
         float *dq = dqkv + qOff, *dk = dq + C, *dv = dq + 2 * C;
-        const float *a = att + (long)bh * T * T;
-        const float *g = dout + (long)b * T * C + h * hs;
-        float *vt = attBuffer(0, (long)hs * tp); // (hs, tp): the values as columns
-        float *kp = attBuffer(1, (long)T * hp);  // (T, hp) keys
-        float *ds = attBuffer(2, (long)T * tp);  // (T, tp) score gradients
-        float *gp = attBuffer(3, (long)T * hp);  // (T, hp) output gradients, then queries
+        const float *a = att + static_cast<long>(bh) * T * T;
+        const float *g = dout + static_cast<long>(b) * T * C + h * hs;
+        float *vt = attBuffer(0, static_cast<long>(hs) * tp); // (hs, tp): the values as columns
+        float *kp = attBuffer(1, static_cast<long>(T) * hp);  // (T, hp) keys
+        float *ds = attBuffer(2, static_cast<long>(T) * tp);  // (T, tp) score gradients
+        float *gp = attBuffer(3, static_cast<long>(T) * hp);  // (T, hp) output gradients, then queries
         packTransposed(vt, tp, v, C3, T, hs);
         packRows(kp, hp, k, C3, T, hs);
         for (int t0 = 0; t0 < T; t0 += kAttRows) {
@@ -439,8 +449,8 @@ void attentionBackward(float *dqkv, const float *dout, const float *qkv, const f
             // dP = G · Vᵀ, then the softmax backward dS = P ⊙ (dP − Σ P·dP) · scale in place.
             attRows(t0, rows, ds, tp, g, C, vt, tp, roundUp(seen, kAttCols), 1.0f, false, head);
             for (int t = t0; t < t0 + rows; ++t) {
-                const float *p = a + (long)t * T;
-                float *dr = ds + (long)t * tp;
+                const float *p = a + static_cast<long>(t) * T;
+                float *dr = ds + static_cast<long>(t) * tp;
                 const int n = causal ? t + 1 : T;
                 float dot = 0.0f;
 #pragma omp simd reduction(+ : dot)
@@ -463,11 +473,12 @@ void attentionBackward(float *dqkv, const float *dout, const float *qkv, const f
 
 float crossEntropyForward(float *probs, const float *logits, const int *targets, int N, int V)
 {
-    std::vector<double> rowLoss(N);
-#pragma omp parallel for schedule(static) if ((long)N * V > kParallelMin)
+    std::vector<double> rowLoss(static_cast<size_t>(N));
+    const bool par = static_cast<long>(N) * V > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r) {
-        const float *z = logits + (long)r * V;
-        float *p = probs + (long)r * V;
+        const float *z = logits + static_cast<long>(r) * V;
+        float *p = probs + static_cast<long>(r) * V;
         float mx = z[0];
         for (int i = 1; i < V; ++i)
             mx = std::max(mx, z[i]);
@@ -480,7 +491,8 @@ float crossEntropyForward(float *probs, const float *logits, const int *targets,
         const float inv = 1.0f / sum;
         for (int i = 0; i < V; ++i)
             p[i] *= inv;
-        rowLoss[r] = static_cast<double>(std::log(sum)) + mx - z[targets[r]];
+        rowLoss[static_cast<size_t>(r)] =
+            static_cast<double>(std::log(sum)) + static_cast<double>(mx) - static_cast<double>(z[targets[r]]);
     }
     double total = 0.0;
     for (double l : rowLoss)
@@ -490,10 +502,11 @@ float crossEntropyForward(float *probs, const float *logits, const int *targets,
 
 void crossEntropyBackward(float *dlogits, const float *probs, const int *targets, int N, int V, float scale)
 {
-#pragma omp parallel for schedule(static) if ((long)N * V > kParallelMin)
+    const bool par = static_cast<long>(N) * V > kParallelMin;
+#pragma omp parallel for schedule(static) if (par)
     for (int r = 0; r < N; ++r) {
-        const float *p = probs + (long)r * V;
-        float *d = dlogits + (long)r * V;
+        const float *p = probs + static_cast<long>(r) * V;
+        float *d = dlogits + static_cast<long>(r) * V;
         for (int i = 0; i < V; ++i)
             d[i] += (p[i] - (i == targets[r] ? 1.0f : 0.0f)) * scale;
     }
@@ -503,7 +516,7 @@ long countCorrect(const float *probs, const int *targets, int N, int V)
 {
     long correct = 0;
     for (int r = 0; r < N; ++r) {
-        const float *p = probs + (long)r * V;
+        const float *p = probs + static_cast<long>(r) * V;
         const int best = static_cast<int>(std::max_element(p, p + V) - p);
         correct += best == targets[r];
     }

@@ -51,8 +51,8 @@ inline bool outranks(float ai, int i, float aj, int j)
 // Rank-counting mask for small M (compile-time M unrolls, e.g. the 2:4 fast path).
 template <int M> inline void maskGroupSmall(uint8_t *mk, const float *g, int n)
 {
-    float a[M];
-    int rank[M] = {};
+    float a[static_cast<size_t>(M)];
+    int rank[static_cast<size_t>(M)] = {};
     for (int i = 0; i < M; ++i)
         a[i] = magKey(g[i]);
     if (n == 1) { // 1:M keeps the first largest: two reductions instead of M² comparisons
@@ -185,7 +185,7 @@ inline void maskGroupGeneric(uint8_t *mk, const float *g, int n, int m)
 // registers (no calls); larger M: nth_element.
 template <int M> inline float thresholdSmall(const float *g, int n)
 {
-    float a[M];
+    float a[static_cast<size_t>(M)];
     for (int i = 0; i < M; ++i)
         a[i] = magKey(g[i]);
     for (int i = 1; i < M; ++i)
@@ -204,8 +204,8 @@ template <int M> inline float thresholdSmall(const float *g, int n)
 // 1:16 step spent most of its time in nth_element.
 template <int M> inline float thresholdRank(const float *g, int n)
 {
-    float a[M];
-    int rank[M] = {};
+    float a[static_cast<size_t>(M)];
+    int rank[static_cast<size_t>(M)] = {};
     for (int i = 0; i < M; ++i)
         a[i] = magKey(g[i]);
     for (int j = 0; j < M; ++j) {
@@ -267,14 +267,14 @@ float roundFp8(float x, int mbits, int emin, float maxv)
     const double a = std::fabs(static_cast<double>(x));
     if (a == 0.0)
         return x; // keeps the sign of zero
-    if (a >= maxv)
+    if (a >= static_cast<double>(maxv))
         return std::copysign(maxv, x);
     int e2 = 0;
     std::frexp(a, &e2);                   // a = f·2^e2, f in [0.5, 1) → floor(log2 a) = e2 − 1
     const int e = std::max(e2 - 1, emin); // subnormals share the min-normal step
     const double step = std::ldexp(1.0, e - mbits);
     double q = std::nearbyint(a / step) * step; // a/step exact; default FE_TONEAREST = ties-to-even
-    if (q > maxv)
+    if (q > static_cast<double>(maxv))
         q = maxv;
     return static_cast<float>(std::copysign(q, static_cast<double>(x)));
 }
@@ -295,8 +295,8 @@ void nmMask(uint8_t *mask, const float *w, long rows, int cols, int n, int m)
             continue;
         }
         for (int gi = 0; gi < groups; ++gi) {
-            const float *g = wr + (long)gi * m;
-            uint8_t *mk = mr + (long)gi * m;
+            const float *g = wr + static_cast<long>(gi) * m;
+            uint8_t *mk = mr + static_cast<long>(gi) * m;
             switch (m) {
             case 4:
                 maskGroupSmall<4>(mk, g, n);
@@ -331,8 +331,8 @@ void nmMaskApply(uint8_t *mask, float *out, const float *w, long rows, int cols,
             continue;
         }
         for (int gi = 0; gi < groups; ++gi) {
-            const float *g = wr + (long)gi * m;
-            uint8_t *mk = mr + (long)gi * m;
+            const float *g = wr + static_cast<long>(gi) * m;
+            uint8_t *mk = mr + static_cast<long>(gi) * m;
             switch (m) {
             case 8:
                 maskGroupSmall<8>(mk, g, n);
@@ -372,7 +372,7 @@ void softThreshold(float *out, const float *w, long rows, int cols, int n, int m
             continue;
         }
         for (int gi = 0; gi < groups; ++gi) {
-            const long base = r * cols + (long)gi * m;
+            const long base = r * cols + static_cast<long>(gi) * m;
             const float t = thresholdOf(w + base, n, m);
             for (int i = 0; i < m; ++i) {
                 const float a = w[base + i];
@@ -391,17 +391,17 @@ double ssteBeta(const float *w, const float *s, long count)
     if (count > 0 && (!w || !s))
         throw ConfigError("ssteBeta: null pointer");
     const long nchunks = (count + kChunk - 1) / kChunk;
-    std::vector<double> ws(nchunks), ss(nchunks);
+    std::vector<double> ws(static_cast<size_t>(nchunks)), ss(static_cast<size_t>(nchunks));
 #pragma omp parallel for schedule(static) if (count > kParallelMin)
     for (long c = 0; c < nchunks; ++c) {
         const long i0 = c * kChunk, i1 = std::min(count, i0 + kChunk);
         double a = 0.0, b = 0.0;
         for (long i = i0; i < i1; ++i) {
-            a += (double)w[i] * s[i];
-            b += (double)s[i] * s[i];
+            a += static_cast<double>(w[i]) * static_cast<double>(s[i]);
+            b += static_cast<double>(s[i]) * static_cast<double>(s[i]);
         }
-        ws[c] = a;
-        ss[c] = b;
+        ws[static_cast<size_t>(c)] = a;
+        ss[static_cast<size_t>(c)] = b;
     }
     const double num = sumChunks(ws.data(), nchunks), den = sumChunks(ss.data(), nchunks);
     return den == 0.0 ? 1.0 : num / den;
@@ -423,17 +423,17 @@ void mvue24(float *out, const float *g, long rows, int cols, Rng &rng)
     for (long r = 0; r < rows; ++r) {
         Rng rr(mix64(seed ^ mix64(static_cast<uint64_t>(r))));
         for (int gi = 0; gi < groups; ++gi) {
-            const long base = r * cols + (long)gi * 4;
+            const long base = r * cols + static_cast<long>(gi) * 4;
             const float *x = g + base;
             double a[4], S = 0.0;
             for (int k = 0; k < 4; ++k) {
-                a[k] = std::fabs((double)x[k]) + kEps;
+                a[k] = std::fabs(static_cast<double>(x[k])) + kEps;
                 if (!std::isfinite(a[k]))
                     a[k] = kEps; // NaN/inf gradients: sampled like zeros, value passes through below
                 S += a[k];
             }
             // First draw: inverse CDF over k = 0..3.
-            const double u0 = rr.uniform() * S;
+            const double u0 = static_cast<double>(rr.uniform()) * S;
             int i = 3;
             double c = 0.0;
             for (int k = 0; k < 4; ++k) {
@@ -444,7 +444,7 @@ void mvue24(float *out, const float *g, long rows, int cols, Rng &rng)
                 }
             }
             // Second draw among the other three with P = a_j / (S − a_i).
-            const double u1 = rr.uniform() * (S - a[i]);
+            const double u1 = static_cast<double>(rr.uniform()) * (S - a[i]);
             int j = -1, last = -1;
             c = 0.0;
             for (int k = 0; k < 4; ++k) {
@@ -467,7 +467,7 @@ void mvue24(float *out, const float *g, long rows, int cols, Rng &rng)
                 for (int l = 0; l < 4; ++l)
                     if (l != k)
                         p += a[k] * (a[l] / S) / (S - a[l]);
-                o[k] = static_cast<float>((double)x[k] / p);
+                o[k] = static_cast<float>(static_cast<double>(x[k]) / p);
             }
         }
     }

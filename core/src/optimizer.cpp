@@ -13,7 +13,7 @@ namespace {
 
 class Sgd final : public Optimizer {
   public:
-    Sgd(const OptimizerSettings &s, long n) : m_s(s), m_buf(n, 0.0f) {}
+    Sgd(const OptimizerSettings &s, long n) : m_s(s), m_buf(static_cast<size_t>(n), 0.0f) {}
 
     void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,
                 float lr, long /*step*/) override
@@ -52,7 +52,10 @@ class Sgd final : public Optimizer {
 
 class AdamW final : public Optimizer {
   public:
-    AdamW(const OptimizerSettings &s, long n) : m_s(s), m_m(n, 0.0f), m_v(n, 0.0f) {}
+    AdamW(const OptimizerSettings &s, long n)
+        : m_s(s), m_m(static_cast<size_t>(n), 0.0f), m_v(static_cast<size_t>(n), 0.0f)
+    {
+    }
 
     void update(std::span<float> params, std::span<const float> grads, const std::vector<ParamTensor> &tensors,
                 float lr, long step) override
@@ -126,14 +129,16 @@ double gradNorm(std::span<const float> grads)
     constexpr long kChunk = 1 << 15;
     const long n = static_cast<long>(grads.size());
     const long chunks = (n + kChunk - 1) / kChunk;
-    std::vector<double> partial(chunks, 0.0);
+    std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
 #pragma omp parallel for schedule(static) if (chunks > 1)
     for (long c = 0; c < chunks; ++c) {
         double s = 0.0;
         const long end = std::min(n, (c + 1) * kChunk);
-        for (long i = c * kChunk; i < end; ++i)
-            s += static_cast<double>(grads[i]) * grads[i];
-        partial[c] = s;
+        for (long i = c * kChunk; i < end; ++i) {
+            const double g = static_cast<double>(grads[static_cast<size_t>(i)]);
+            s += g * g;
+        }
+        partial[static_cast<size_t>(c)] = s;
     }
     double total = 0.0;
     for (double p : partial)
@@ -149,7 +154,7 @@ double clipGradNorm(std::span<float> grads, double maxNorm)
         const long n = static_cast<long>(grads.size());
 #pragma omp parallel for simd schedule(static) if (n > kWeightParallelMin)
         for (long i = 0; i < n; ++i)
-            grads[i] *= scale;
+            grads[static_cast<size_t>(i)] *= scale;
     }
     return norm;
 }

@@ -135,7 +135,8 @@ std::unique_ptr<SparseLayerState> Sparsifier::makeLayerState(LinearLayer &l, int
     s->wfNext = s->wf;
     s->variant.mvue = config.mvue;
     s->variant.fp8 = config.fp8;
-    s->variant.rng = Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * (s->index + 1));
+    s->variant.rng =
+        Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * static_cast<unsigned long long>(s->index + 1));
     if (config.mvue || config.fp8)
         l.variant = &s->variant;
     m_recipe->init(*s);
@@ -273,7 +274,7 @@ void Sparsifier::prepare(long t, bool first)
 #pragma omp parallel for simd schedule(static) reduction(+ : d2, zeros, flips) if (s.size > kParallelMin)
             for (long k = 0; k < s.size; ++k) {
                 const float d = b[k] - a[k];
-                d2 += d * d;
+                d2 += static_cast<double>(d * d);
                 zeros += b[k] == 0.0f;
                 const uint16_t changed = m0[k] != m1[k];
                 flips += changed;
@@ -310,8 +311,9 @@ void Sparsifier::prepare(long t, bool first)
         if (t % m_config.sadEvery == 0) {
             const long net = nmops::countFlips(s.sadMask.data(), s.mask.data(), s.size);
             st.sad = static_cast<float>(static_cast<double>(net) / static_cast<double>(s.size));
-            st.oscillation = net > 0 ? static_cast<float>(static_cast<double>(s.flipsSinceSad) / net)
-                                     : (s.flipsSinceSad > 0 ? INFINITY : NAN);
+            st.oscillation = net > 0
+                                 ? static_cast<float>(static_cast<double>(s.flipsSinceSad) / static_cast<double>(net))
+                                 : (s.flipsSinceSad > 0 ? INFINITY : NAN);
             std::copy(s.mask.begin(), s.mask.end(), s.sadMask.begin());
             s.flipsSinceSad = 0;
         }
@@ -372,18 +374,18 @@ void Sparsifier::afterBackward(long t)
                 fp2 += xp * xp;
                 cnt += kept;
             }
-            sk += fk;
-            sk2 += fk2;
-            sp += fp;
-            sp2 += fp2;
+            sk += static_cast<double>(fk);
+            sk2 += static_cast<double>(fk2);
+            sp += static_cast<double>(fp);
+            sp2 += static_cast<double>(fp2);
             nk += cnt;
         }
         const long np = s.size - nk;
         auto stdev = [](double sum, double sum2, long n) {
             if (n == 0)
                 return 0.0f;
-            const double mean = sum / n;
-            return static_cast<float>(std::sqrt(std::max(0.0, sum2 / n - mean * mean)));
+            const double mean = sum / static_cast<double>(n);
+            return static_cast<float>(std::sqrt(std::max(0.0, sum2 / static_cast<double>(n) - mean * mean)));
         };
         LayerStats &st = m_stats[i];
         st.gradNormKept = static_cast<float>(std::sqrt(sk2));
@@ -439,7 +441,7 @@ void Sparsifier::afterClip(long t)
                     f2 += term * term;
                 }
             }
-            n2 += f2;
+            n2 += static_cast<double>(f2);
         }
         st.decayNorm = static_cast<float>(std::sqrt(n2));
     }

@@ -79,7 +79,7 @@ MeanCi meanCi(std::span<const double> v, double coverage)
             sum += x;
             ++r.n;
         }
-    r.mean = r.n > 0 ? sum / r.n : NAN;
+    r.mean = r.n > 0 ? sum / r.n : static_cast<double>(NAN);
     if (r.n < 2) {
         r.halfWidth = r.stddev = NAN;
         return r;

@@ -383,14 +383,14 @@ EvalMetrics Trainer::evaluate(Split split)
     for (int i = 0; i < n; ++i) {
         fillEvalBatch(d, split, m_evalBatch, i, batch, seqLen, m_config.evalBatches);
         const long rows = static_cast<long>(m_evalBatch.rows) * m_evalBatch.seqLen;
-        lossSum += static_cast<double>(m_model->forward(m_evalBatch)) * rows;
+        lossSum += static_cast<double>(m_model->forward(m_evalBatch)) * static_cast<double>(rows);
         correct += m_model->lastCorrect();
         count += rows;
     }
     EvalMetrics e;
     e.step = m_step;
     e.split = split;
-    e.loss = count ? static_cast<float>(lossSum / count) : kNaN;
+    e.loss = count ? static_cast<float>(lossSum / static_cast<double>(count)) : kNaN;
     e.accuracy = count ? static_cast<float>(correct) / static_cast<float>(count) : kNaN;
     e.bitsPerChar = lang ? e.loss / static_cast<float>(M_LN2) : kNaN;
     return e;
@@ -431,8 +431,10 @@ void Trainer::measureContinuity(StepMetrics &m, float lossBefore)
     // Predicted descent: first-order Taylor in the forward weights, over every parameter.
     auto params = m_model->params();
     double dot = 0;
-    for (long i = 0; i < static_cast<long>(params.size()); ++i)
-        dot += static_cast<double>(m_contGrads[i]) * (params[i] - m_contParams[i]);
+    for (long i = 0; i < static_cast<long>(params.size()); ++i) {
+        const size_t j = static_cast<size_t>(i);
+        dot += static_cast<double>(m_contGrads[j]) * static_cast<double>(params[j] - m_contParams[j]);
+    }
     c.aodPredictedSte = static_cast<float>(-dot); // ⟨G, ΔW⟩: as if W̃ moved with W
     size_t k = 0;
     for (const auto &l : m_model->linears()) {
@@ -441,9 +443,10 @@ void Trainer::measureContinuity(StepMetrics &m, float lossBefore)
         const long off = l.weight - params.data(), n = static_cast<long>(l.in) * l.out;
         const std::vector<float> &before = m_contForward[k++];
         for (long i = 0; i < n; ++i) {
-            const double g = m_contGrads[off + i];
-            dot -= g * (params[off + i] - m_contParams[off + i]); // replace ΔW by ΔW̃
-            dot += g * (l.forwardWeight[i] - before[i]);
+            const size_t j = static_cast<size_t>(off + i);
+            const double g = m_contGrads[j];
+            dot -= g * static_cast<double>(params[j] - m_contParams[j]); // replace ΔW by ΔW̃
+            dot += g * static_cast<double>(l.forwardWeight[i] - before[static_cast<size_t>(i)]);
         }
     }
     c.aodPredicted = static_cast<float>(-dot);

@@ -124,7 +124,7 @@ struct StepFixture {
 
     void run()
     {
-        const nm::Batch &b = batches[step % batches.size()];
+        const nm::Batch &b = batches[static_cast<size_t>(step) % batches.size()];
         model->zeroGrad();
         if (sparsifier)
             sparsifier->beforeForward(step);
@@ -300,7 +300,8 @@ void BM_Gemm(benchmark::State &state)
               K = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
     nm::setThreadCount(threads);
     nm::Rng rng(3);
-    std::vector<float> a(static_cast<size_t>(M) * K), w(static_cast<size_t>(N) * K), out(static_cast<size_t>(M) * N);
+    std::vector<float> a(static_cast<size_t>(M) * static_cast<size_t>(K)),
+        w(static_cast<size_t>(N) * static_cast<size_t>(K)), out(static_cast<size_t>(M) * static_cast<size_t>(N));
     fillRandom(a, rng);
     fillRandom(w, rng);
     for (auto _ : state) {
@@ -346,14 +347,15 @@ void BM_SparseGemm(benchmark::State &state)
               threads = static_cast<int>(state.range(6));
     nm::setThreadCount(threads);
     nm::Rng rng(3);
-    std::vector<float> w(static_cast<size_t>(N) * K), wt(w.size());
+    std::vector<float> w(static_cast<size_t>(N) * static_cast<size_t>(K)), wt(w.size());
     std::vector<uint8_t> mask(w.size());
     fillRandom(w, rng);
     nm::nmops::nmMask(mask.data(), w.data(), N, K, n, m);
     for (size_t i = 0; i < w.size(); ++i)
         wt[i] = mask[i] ? w[i] : 0.0f;
     const int in = backward ? N : K, out = backward ? K : N; // this product's x and y widths
-    std::vector<float> x(static_cast<size_t>(M) * in), y(static_cast<size_t>(M) * out);
+    std::vector<float> x(static_cast<size_t>(M) * static_cast<size_t>(in)),
+        y(static_cast<size_t>(M) * static_cast<size_t>(out));
     fillRandom(x, rng);
     const nm::spgemm::Isa isa = nm::spgemm::bestIsa();
     nm::spgemm::SparseWeight sw;

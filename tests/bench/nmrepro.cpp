@@ -72,7 +72,7 @@ double pearson(const std::vector<double> &x, const std::vector<double> &y)
         sxx += (x[i] - mx) * (x[i] - mx);
         syy += (y[i] - my) * (y[i] - my);
     }
-    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : NAN;
+    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : static_cast<double>(NAN);
 }
 
 class MechanismObserver : public nm::TrainingObserver {
@@ -81,7 +81,7 @@ class MechanismObserver : public nm::TrainingObserver {
     {
         for (const auto &l : m.layers)
             if (std::isfinite(l.gradNoise)) {
-                m_noise += l.gradNoise;
+                m_noise += static_cast<double>(l.gradNoise);
                 ++m_noiseCount;
             }
         if (!m.hasContinuity)
@@ -90,7 +90,7 @@ class MechanismObserver : public nm::TrainingObserver {
         if (!std::isfinite(c.dF1) || !std::isfinite(c.dF2) || !std::isfinite(c.aodActual))
             return;
         m_rises += c.dF1 > 0 ? 1 : 0;
-        m_gap += std::fabs(c.dF1 - c.dF2);
+        m_gap += static_cast<double>(std::fabs(c.dF1 - c.dF2));
         m_actual.push_back(c.aodActual);
         m_predicted.push_back(c.aodPredicted);
         m_predictedSte.push_back(c.aodPredictedSte);
@@ -105,7 +105,7 @@ class MechanismObserver : public nm::TrainingObserver {
         }
         r.corr = pearson(m_predicted, m_actual);
         r.corrSte = pearson(m_predictedSte, m_actual);
-        r.noise = m_noiseCount ? m_noise / static_cast<double>(m_noiseCount) : NAN;
+        r.noise = m_noiseCount ? m_noise / static_cast<double>(m_noiseCount) : static_cast<double>(NAN);
         return r;
     }
 
@@ -152,12 +152,16 @@ class FlipTail : public nm::TrainingObserver {
     }
     float meanRate() const
     {
-        return m_allSteps && m_weights ? static_cast<float>(static_cast<double>(m_allFlips) / m_allSteps / m_weights)
-                                       : NAN;
+        return m_allSteps && m_weights
+                   ? static_cast<float>(static_cast<double>(m_allFlips) / static_cast<double>(m_allSteps) /
+                                        static_cast<double>(m_weights))
+                   : NAN;
     }
     float rate() const
     {
-        return m_steps && m_weights ? static_cast<float>(static_cast<double>(m_flips) / m_steps / m_weights) : NAN;
+        return m_steps && m_weights ? static_cast<float>(static_cast<double>(m_flips) / static_cast<double>(m_steps) /
+                                                         static_cast<double>(m_weights))
+                                    : NAN;
     }
 
   private:
@@ -182,10 +186,10 @@ void meanStd(const std::vector<float> &v, double &mean, double &sd)
     if (v.empty())
         return;
     for (float x : v)
-        mean += x;
+        mean += static_cast<double>(x);
     mean /= static_cast<double>(v.size());
     for (float x : v)
-        sd += (x - mean) * (x - mean);
+        sd += (static_cast<double>(x) - mean) * (static_cast<double>(x) - mean);
     sd = v.size() > 1 ? std::sqrt(sd / static_cast<double>(v.size() - 1)) : 0.0;
 }
 
@@ -298,7 +302,8 @@ int main(int argc, char **argv)
                 j.seconds = s.seconds;
                 std::lock_guard lock(mu);
                 std::fprintf(stderr, "  %-28s val_loss %.4f val_acc %.4f flip %.2e %s %.0fs\n", cfg.name.c_str(),
-                             j.valLoss, j.valAcc, j.flipRate, j.status.c_str(), j.seconds);
+                             static_cast<double>(j.valLoss), static_cast<double>(j.valAcc),
+                             static_cast<double>(j.flipRate), j.status.c_str(), j.seconds);
             }
         };
         std::vector<std::thread> pool;

@@ -123,7 +123,8 @@ class OtherLoad {
     double cores() const
     {
         const double wall = nowMs(m_wall);
-        return wall > 0 ? std::max(0.0, (machineBusyMs() - m_busy0) - (processCpuMs() - m_proc0)) / wall : NAN;
+        return wall > 0 ? std::max(0.0, (machineBusyMs() - m_busy0) - (processCpuMs() - m_proc0)) / wall
+                        : static_cast<double>(NAN);
     }
 
   private:
@@ -162,7 +163,7 @@ double median(const std::vector<double> &v)
 
 double maxOf(const std::vector<double> &v)
 {
-    return v.empty() ? NAN : *std::max_element(v.begin(), v.end());
+    return v.empty() ? static_cast<double>(NAN) : *std::max_element(v.begin(), v.end());
 }
 
 // Runs the event loop for `ms` milliseconds.
@@ -231,8 +232,8 @@ Window windowFor(int rep)
 // A noisy, decaying loss (deterministic): decimation has something to keep.
 float syntheticLoss(int run, long step)
 {
-    uint64_t h =
-        static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(run) * 0xBF58476D1CE4E5B9ull;
+    uint64_t h = static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ull +
+                 static_cast<unsigned long long>(run) * 0xBF58476D1CE4E5B9ull;
     h ^= h >> 31;
     h *= 0x94D049BB133111EBull;
     h ^= h >> 29;
@@ -351,7 +352,7 @@ RedrawResult timeNaive(const std::vector<QList<QPointF>> &data, double ylo, doub
         r.ms.push_back(nowMs(t));
         r.paints += counter.paints - paintsBefore;
     }
-    r.points = static_cast<int>(series.front()->count());
+    r.points = series.front()->count();
     r.viewSize = view.size();
     view.viewport()->removeEventFilter(&counter);
     return r;
@@ -533,7 +534,7 @@ std::vector<double> measureWithPageCycle(MainWindow &w, int ms, std::vector<doub
                                          std::vector<double> *switchPerPage = nullptr, int *frames = nullptr)
 {
     ChartPages *pages = w.pages();
-    const int n = static_cast<int>(pages->count());
+    const int n = pages->count();
     pages->setCurrentIndex(0);
     spin(50);
     LatencyProbe probe([pages] { return pages->currentIndex(); });
@@ -612,8 +613,8 @@ int benchResponsiveness()
     w.applyExperiment();
     QList<int> ids = w.controller()->experimentRuns();
     if (ids.size() != kRuns) {
-        std::printf("responsiveness: expected %d runs, the experiment has %lld (%s)\n", kRuns,
-                    static_cast<long long>(ids.size()), qPrintable(w.experiment()->firstError()));
+        std::printf("responsiveness: expected %d runs, the experiment has %lld (%s)\n", kRuns, ids.size(),
+                    qPrintable(w.experiment()->firstError()));
         return 1;
     }
     const nm::RunConfig cfg = w.store()->run(ids.first())->meta.config;
@@ -870,7 +871,9 @@ double timeOpen(const QString &file, int *runs = nullptr)
     w.store()->flush(); // the frame the window would draw next
     QCoreApplication::processEvents();
     const QList<int> ids = w.store()->runIds();
-    const double ms = !ids.isEmpty() && !w.pages()->trainLoss()->mainPoints(ids.first()).isEmpty() ? nowMs(t) : NAN;
+    const double ms = !ids.isEmpty() && !w.pages()->trainLoss()->mainPoints(ids.first()).isEmpty()
+                          ? nowMs(t)
+                          : static_cast<double>(NAN);
     if (runs)
         *runs = static_cast<int>(ids.size());
     // The snapshots keep arriving in the background; the window stays responsive meanwhile.
@@ -924,7 +927,7 @@ int benchPageSwitch(const QString &file)
     }
     spin(300);
     ChartPages *pages = w.pages();
-    const int n = static_cast<int>(pages->count());
+    const int n = pages->count();
     constexpr int kRounds = 4;
     std::vector<std::vector<double>> ms(static_cast<size_t>(n));
     for (int round = 0; round < kRounds; ++round)
@@ -936,9 +939,8 @@ int benchPageSwitch(const QString &file)
             ms[static_cast<size_t>(p)].push_back(nowMs(t));
             spin(30);
         }
-    std::printf(
-        "page switch (%s, %lld runs): first show / median of the next %d, ms:", qPrintable(QFileInfo(file).fileName()),
-        static_cast<long long>(w.store()->runIds().size()), kRounds - 1);
+    std::printf("page switch (%s, %lld runs): first show / median of the next %d, ms:",
+                qPrintable(QFileInfo(file).fileName()), w.store()->runIds().size(), kRounds - 1);
     for (int p = 0; p < n; ++p) {
         std::vector<double> later(ms[static_cast<size_t>(p)].begin() + 1, ms[static_cast<size_t>(p)].end());
         std::printf("%s %s %.1f / %.1f", p ? "," : "",

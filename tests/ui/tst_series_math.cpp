@@ -95,7 +95,7 @@ class TestSeriesMath : public QObject {
         std::vector<float> y;
         for (int i = 1; i <= 20000; ++i) {
             x.push_back(i);
-            y.push_back(std::sin(i * 0.01f) + 0.1f * static_cast<float>(i % 7));
+            y.push_back(std::sin(static_cast<float>(i) * 0.01f) + 0.1f * static_cast<float>(i % 7));
         }
         QList<QPointF> a, b;
         decimateMinMax(x, y, 0, 40000, 500, false, a);
@@ -158,7 +158,8 @@ class TestSeriesMath : public QObject {
         QCOMPARE(a.count[2], 1);
         QCOMPARE(a.mean[2], 3.0f);
         // 95 % CI of two seeds: mean ± 12.706·s/√2; one seed: no spread, the band is the mean.
-        const float half = static_cast<float>(nm::studentTQuantile(1) * std::abs(a.hi[1] - a.lo[1]) / 2);
+        const float half =
+            static_cast<float>(nm::studentTQuantile(1) * static_cast<double>(std::abs(a.hi[1] - a.lo[1])) / 2);
         QVERIFY(std::abs(a.ciHi[1] - (a.mean[1] + half)) < 1e-4f);
         QVERIFY(std::abs(a.ciLo[1] - (a.mean[1] - half)) < 1e-4f);
         QCOMPARE(a.ciLo[2], 3.0f);

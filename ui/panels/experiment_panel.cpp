@@ -795,7 +795,7 @@ bool ExperimentPanel::readSweepRows(std::vector<nm::SweepAxis> &axes)
 bool ExperimentPanel::sweepRuns(const std::vector<nm::SweepAxis> &axes, const std::vector<uint64_t> &seeds,
                                 std::vector<nm::RunConfig> &runs)
 {
-    double planned = static_cast<double>(m_recipes.size() * seeds.size());
+    double planned = static_cast<double>(m_recipes.size()) * static_cast<double>(seeds.size());
     for (const nm::SweepAxis &a : axes)
         planned *= static_cast<double>(a.values.size());
     if (planned > kMaxSweepRuns) {

@@ -66,7 +66,7 @@ void ForkDialog::parentChanged()
     const Run *r = m_store->run(m_parent->currentData().toInt());
     if (!r)
         return;
-    m_step->setRange(r->meta.state == RunState::Ready ? 0 : 1, std::max<long>(1, r->meta.step));
+    m_step->setRange(r->meta.state == RunState::Ready ? 0 : 1, static_cast<int>(std::max<long>(1, r->meta.step)));
     m_step->setValue(static_cast<int>(r->meta.step));
     m_steps->setText(QString::number(r->meta.config.steps));
     if (!r->meta.checkpointSteps.empty()) // a file run: start at its last checkpoint, exactly

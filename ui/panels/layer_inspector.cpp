@@ -44,7 +44,7 @@ double flipsUpTo(const Run &r, int layer, double step)
     double sum = 0;
     for (size_t i = 0; i < f->size() && r.train.step[i] <= step; ++i)
         if (std::isfinite((*f)[i]))
-            sum += (*f)[i];
+            sum += static_cast<double>((*f)[i]);
     return sum;
 }
 
@@ -626,7 +626,7 @@ void LayerInspector::drawWeights(const nm::LayerSnapshot &s)
         auto *line = reinterpret_cast<QRgb *>(img.scanLine(r));
         for (int c = 0; c < s.cols; ++c) {
             const float v = w[static_cast<size_t>(r) * static_cast<size_t>(s.cols) + static_cast<size_t>(c)];
-            const double t = std::clamp(0.5 + 0.5 * static_cast<double>(v) / limit, 0.0, 1.0);
+            const double t = std::clamp(0.5 + 0.5 * static_cast<double>(v) / static_cast<double>(limit), 0.0, 1.0);
             line[c] = table[static_cast<size_t>(std::lround(t * 255.0))];
         }
     }

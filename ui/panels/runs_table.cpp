@@ -136,7 +136,9 @@ QVariant RunsModel::data(const QModelIndex &index, int role) const
         return QVariant(Qt::AlignRight | Qt::AlignVCenter);
     if (role != Qt::DisplayRole && role != Qt::EditRole)
         return {};
-    auto pct = [](float v) { return std::isfinite(v) ? QStringLiteral("%1 %").arg(100.0 * v, 0, 'f', 2) : QString(); };
+    auto pct = [](float v) {
+        return std::isfinite(v) ? QStringLiteral("%1 %").arg(100.0 * static_cast<double>(v), 0, 'f', 2) : QString();
+    };
     switch (col) {
     case Name:
         return m.name;

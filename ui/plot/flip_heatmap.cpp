@@ -11,6 +11,7 @@
 #include <QLineSeries>
 #include <QLinearGradient>
 #include <QValueAxis>
+#include <limits>
 
 #include <cmath>
 
@@ -21,7 +22,7 @@ constexpr QRgb kNoData = 0xfff0f0f0;
 
 double log10Safe(double v)
 {
-    return v > 0 ? std::log10(v) : NAN;
+    return v > 0 ? std::log10(v) : std::numeric_limits<double>::quiet_NaN();
 }
 } // namespace
 
@@ -125,8 +126,8 @@ void FlipHeatmap::binRun(int runId, double x0, double x1, Bins &out) const
             if (bin < 0 || bin >= out.columns || !std::isfinite(v))
                 continue;
             const size_t k = static_cast<size_t>(l) * static_cast<size_t>(out.columns) + static_cast<size_t>(bin);
-            sum[k] += v;
-            out.flips[k] += flips ? (*flips)[i] : 0.0f;
+            sum[k] += static_cast<double>(v);
+            out.flips[k] += flips ? static_cast<double>((*flips)[i]) : 0.0;
             ++out.rows[k];
         }
     }

@@ -588,7 +588,7 @@ void MetricChart::updateMarkers()
         label->setText(m.label);
         label->setBrush(c);
         const QPointF p = chart()->mapToPosition(QPointF(m.x, yr.y()), s);
-        label->setPos(p.x() + 3, area.top() + 2 + (i % 2) * label->boundingRect().height());
+        label->setPos(p.x() + 3, area.top() + 2 + static_cast<double>(i % 2) * label->boundingRect().height());
         label->setVisible(area.contains(QPointF(p.x(), area.center().y())));
     }
 }
@@ -671,7 +671,8 @@ QString MetricChart::readout(QPointF value) const
             const float lo = ci ? t->aggregate.ciLo[k] : t->aggregate.lo[k];
             const float hi = ci ? t->aggregate.ciHi[k] : t->aggregate.hi[k];
             rows.append({t->color, t->name, formatValue(lo) + QStringLiteral("–") + formatValue(hi),
-                         formatValue(t->aggregate.mean[k]), std::abs(t->aggregate.mean[k] - value.y())});
+                         formatValue(t->aggregate.mean[k]),
+                         std::abs(static_cast<double>(t->aggregate.mean[k]) - value.y())});
         }
     }
     if (rows.isEmpty())

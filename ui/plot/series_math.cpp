@@ -39,7 +39,7 @@ const std::vector<float> &EmaSmoother::apply(std::span<const float> y, double we
             m_out.push_back(v);
             continue;
         }
-        m_last = m_last * weight + (1.0 - weight) * v;
+        m_last = m_last * weight + (1.0 - weight) * static_cast<double>(v);
         m_weightPow *= weight;
         const double debias = 1.0 - m_weightPow; // 1 − w^k; exactly 1 without smoothing
         m_out.push_back(static_cast<float>(m_last / debias));
@@ -111,8 +111,8 @@ long nearestIndex(std::span<const double> x, double v)
         return 0;
     if (it == x.end())
         return static_cast<long>(x.size()) - 1;
-    const long i = it - x.begin();
-    return (v - x[i - 1] <= x[i] - v) ? i - 1 : i;
+    const auto i = static_cast<size_t>(it - x.begin());
+    return static_cast<long>(v - x[i - 1] <= x[i] - v ? i - 1 : i);
 }
 
 SeedAggregate aggregateSeeds(const std::vector<CurveRef> &curves)

@@ -3,6 +3,7 @@
 #include "training/run_store.h"
 
 #include <QRegularExpression>
+#include <limits>
 
 #include <algorithm>
 #include <cmath>
@@ -61,7 +62,7 @@ double nmDensity(const std::string &nm)
         return NAN;
     try {
         const double n = std::stod(nm.substr(0, colon)), m = std::stod(nm.substr(colon + 1));
-        return m > 0 ? n / m : NAN;
+        return m > 0 ? n / m : std::numeric_limits<double>::quiet_NaN();
     } catch (const std::exception &) {
         return NAN;
     }
@@ -74,7 +75,7 @@ double numberOf(const std::string &text)
     try {
         size_t used = 0;
         const double v = std::stod(text, &used);
-        return used == text.size() ? v : NAN;
+        return used == text.size() ? v : std::numeric_limits<double>::quiet_NaN();
     } catch (const std::exception &) {
         return NAN;
     }

@@ -60,7 +60,7 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
     }
     const float scalars[kScalarMeans] = {m.loss, m.accuracy, static_cast<float>(m.gradNorm)};
     for (size_t i = 0; i < kScalarMeans; ++i)
-        m_sum[i] += scalars[i];
+        m_sum[i] += static_cast<double>(scalars[i]);
     m_sum[kScalarMeans] += m.stepSeconds;
     m_last[kFieldCount * static_cast<size_t>(layers)] = static_cast<float>(m.lr);
     for (int l = 0; l < layers; ++l)
@@ -71,7 +71,7 @@ void BatchObserver::onStep(const nm::StepMetrics &m)
                 if (!std::isnan(v) || std::isnan(m_last[k]))
                     m_last[k] = v;
             } else {
-                m_sum[kScalarMeans + 1 + k] += v;
+                m_sum[kScalarMeans + 1 + k] += static_cast<double>(v);
             }
         }
     ++m_count;

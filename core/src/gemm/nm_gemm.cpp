@@ -118,7 +118,7 @@ void compress(SparseMatrix &a, const float *dense, int rows, int cols, int block
     a.block = block;
     a.blocks = cols > 0 ? (cols + block - 1) / block : 0;
     const int stride = a.blocks + 1;
-    a.ptr.assign(static_cast<size_t>(rows) * stride, 0);
+    a.ptr.assign(static_cast<size_t>(rows) * static_cast<size_t>(stride), 0);
     auto count = isa == Isa::Avx512 ? avx512::countRow : isa == Isa::Avx2 ? avx2::countRow : portable::countRow;
     auto fill = isa == Isa::Avx512 ? avx512::fillRow : isa == Isa::Avx2 ? avx2::fillRow : portable::fillRow;
     std::vector<int> start(static_cast<size_t>(rows) + 1, 0);
@@ -141,7 +141,7 @@ void compress(SparseMatrix &a, const float *dense, int rows, int cols, int block
 void compressTransposed(SparseMatrix &at, const float *dense, int rows, int cols, int block, Isa isa,
                         std::vector<float> &scratch)
 {
-    scratch.resize(static_cast<size_t>(rows) * cols);
+    scratch.resize(static_cast<size_t>(rows) * static_cast<size_t>(cols));
     auto transpose = isa == Isa::Avx512 ? avx512::transposeDense
                      : isa == Isa::Avx2 ? avx2::transposeDense
                                         : portable::transposeDense;
@@ -169,8 +169,12 @@ void transposeCompressed(SparseMatrix &at, const SparseMatrix &a, int block)
                     f(r, base + a.col[static_cast<size_t>(e)], a.val[static_cast<size_t>(e)]);
             }
     };
-    forEach([&](int r, int c, float) { ++next[static_cast<size_t>(c) * at.blocks + r / block]; });
-    at.ptr.assign(static_cast<size_t>(at.rows) * stride, 0);
+    // next's entry of (row c of Aᵀ, block of a's row r).
+    auto cell = [&](int r, int c) {
+        return static_cast<size_t>(c) * static_cast<size_t>(at.blocks) + static_cast<size_t>(r / block);
+    };
+    forEach([&](int r, int c, float) { ++next[cell(r, c)]; });
+    at.ptr.assign(static_cast<size_t>(at.rows) * static_cast<size_t>(stride), 0);
     int off = 0;
     for (int c = 0; c < at.rows; ++c) {
         int *p = at.ptr.data() + static_cast<long>(c) * stride;
@@ -185,7 +189,7 @@ void transposeCompressed(SparseMatrix &at, const SparseMatrix &a, int block)
     at.col.resize(static_cast<size_t>(off));
     at.val.resize(static_cast<size_t>(off));
     forEach([&](int r, int c, float v) {
-        const int slot = next[static_cast<size_t>(c) * at.blocks + r / block]++;
+        const int slot = next[cell(r, c)]++;
         at.col[static_cast<size_t>(slot)] = static_cast<uint16_t>(r % block);
         at.val[static_cast<size_t>(slot)] = v;
     });
@@ -453,12 +457,14 @@ Timing tune(SparseWeight &sw, const float *wTilde, int out, int in, int N, bool 
         ~Threads() { omp_set_num_threads(saved); }
     } scope(threads);
     Rng rng(0x5eed + static_cast<uint64_t>(size));
-    std::vector<float> x(static_cast<size_t>(N) * in), dy(static_cast<size_t>(N) * out);
+    std::vector<float> x(static_cast<size_t>(N) * static_cast<size_t>(in)),
+        dy(static_cast<size_t>(N) * static_cast<size_t>(out));
     for (float &v : x)
-        v = static_cast<float>(rng.normal());
+        v = rng.normal();
     for (float &v : dy)
-        v = static_cast<float>(rng.normal());
-    std::vector<float> y(static_cast<size_t>(N) * out), dx(static_cast<size_t>(N) * in);
+        v = rng.normal();
+    std::vector<float> y(static_cast<size_t>(N) * static_cast<size_t>(out)),
+        dx(static_cast<size_t>(N) * static_cast<size_t>(in));
     constexpr int kReps = 5;
     Timing t;
     t.denseForward = timeIt(

@@ -90,9 +90,9 @@ class Gpt final : public detail::Transformer {
         const long n = static_cast<long>(B) * T * m_s.vocab;
         if (static_cast<long>(m_logits.size()) >= n)
             return;
-        m_logits.resize(n);
-        m_probs.resize(n);
-        m_dlogits.resize(n);
+        m_logits.resize(static_cast<size_t>(n));
+        m_probs.resize(static_cast<size_t>(n));
+        m_dlogits.resize(static_cast<size_t>(n));
     }
 
     GptShape m_s;

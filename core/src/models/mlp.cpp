@@ -28,18 +28,20 @@ class Mlp final : public Model {
         const int nLayers = static_cast<int>(m_widths.size()) - 1;
         std::vector<std::pair<long, long>> offs;
         for (int i = 0; i < nLayers; ++i) {
+            const size_t li = static_cast<size_t>(i);
             const std::string n = "fc" + std::to_string(i + 1);
-            const long w = addTensor(n + ".weight", {m_widths[i + 1], m_widths[i]}, true);
-            const long b = addTensor(n + ".bias", {m_widths[i + 1]}, false);
+            const long w = addTensor(n + ".weight", {m_widths[li + 1], m_widths[li]}, true);
+            const long b = addTensor(n + ".bias", {m_widths[li + 1]}, false);
             offs.emplace_back(w, b);
         }
         allocate();
         Rng rng(seed);
         for (int i = 0; i < nLayers; ++i) {
             // Hidden layers (both sides inside the network) are the default sparse ones.
+            const size_t li = static_cast<size_t>(i);
             const bool hidden = i > 0 && i < nLayers - 1;
-            LinearLayer &l = addLinear("fc" + std::to_string(i + 1), m_widths[i], m_widths[i + 1], offs[i].first,
-                                       offs[i].second, hidden);
+            LinearLayer &l = addLinear("fc" + std::to_string(i + 1), m_widths[li], m_widths[li + 1], offs[li].first,
+                                       offs[li].second, hidden);
             l.dataInput = i == 0;
             const float stdev = std::sqrt(2.0f / static_cast<float>(l.in));
             for (long k = 0; k < static_cast<long>(l.in) * l.out; ++k)
@@ -54,15 +56,17 @@ class Mlp final : public Model {
         const int L = static_cast<int>(m_linears.size());
         const float *x = b.inputs.data();
         for (int i = 0; i < L; ++i) {
-            const LinearLayer &l = m_linears[i];
-            linearForward(l, m_pre[i].data(), x, N);
+            const size_t li = static_cast<size_t>(i);
+            const LinearLayer &l = m_linears[li];
+            linearForward(l, m_pre[li].data(), x, N);
             if (i + 1 < L) {
-                kernels::reluForward(m_post[i].data(), m_pre[i].data(), static_cast<long>(N) * l.out);
-                x = m_post[i].data();
+                kernels::reluForward(m_post[li].data(), m_pre[li].data(), static_cast<long>(N) * l.out);
+                x = m_post[li].data();
             }
         }
         const int V = m_shape.outputs;
-        const float loss = kernels::crossEntropyForward(m_probs.data(), m_pre[L - 1].data(), b.targets.data(), N, V);
+        const float loss = kernels::crossEntropyForward(m_probs.data(), m_pre[static_cast<size_t>(L - 1)].data(),
+                                                        b.targets.data(), N, V);
         m_correct = kernels::countCorrect(m_probs.data(), b.targets.data(), N, V);
         return loss;
     }
@@ -71,22 +75,23 @@ class Mlp final : public Model {
     {
         const int N = b.rows;
         const int L = static_cast<int>(m_linears.size());
-        std::fill_n(m_dpre[L - 1].begin(), static_cast<long>(N) * m_shape.outputs, 0.0f);
-        kernels::crossEntropyBackward(m_dpre[L - 1].data(), m_probs.data(), b.targets.data(), N, m_shape.outputs,
-                                      1.0f / static_cast<float>(N));
+        std::fill_n(m_dpre[static_cast<size_t>(L - 1)].begin(), static_cast<long>(N) * m_shape.outputs, 0.0f);
+        kernels::crossEntropyBackward(m_dpre[static_cast<size_t>(L - 1)].data(), m_probs.data(), b.targets.data(), N,
+                                      m_shape.outputs, 1.0f / static_cast<float>(N));
         for (int i = L - 1; i >= 0; --i) {
-            const LinearLayer &l = m_linears[i];
-            const float *inp = i == 0 ? b.inputs.data() : m_post[i - 1].data();
+            const size_t li = static_cast<size_t>(i);
+            const LinearLayer &l = m_linears[li];
+            const float *inp = i == 0 ? b.inputs.data() : m_post[li - 1].data();
             float *dinp = nullptr;
             if (i > 0) {
-                dinp = m_dpost[i - 1].data();
+                dinp = m_dpost[li - 1].data();
                 std::fill_n(dinp, static_cast<long>(N) * l.in, 0.0f);
             }
-            linearBackward(l, dinp, m_dpre[i].data(), inp, N);
+            linearBackward(l, dinp, m_dpre[li].data(), inp, N);
             if (i > 0) {
-                float *dpre = m_dpre[i - 1].data();
+                float *dpre = m_dpre[li - 1].data();
                 std::fill_n(dpre, static_cast<long>(N) * l.in, 0.0f);
-                kernels::reluBackward(dpre, m_post[i - 1].data(), dinp, static_cast<long>(N) * l.in);
+                kernels::reluBackward(dpre, m_post[li - 1].data(), dinp, static_cast<long>(N) * l.in);
             }
         }
     }
@@ -114,13 +119,13 @@ class Mlp final : public Model {
         m_dpre.resize(L);
         m_dpost.resize(L);
         for (size_t i = 0; i < L; ++i) {
-            const size_t n = static_cast<size_t>(N) * m_linears[i].out;
+            const size_t n = static_cast<size_t>(N) * static_cast<size_t>(m_linears[i].out);
             m_pre[i].resize(n);
             m_post[i].resize(n);
             m_dpre[i].resize(n);
             m_dpost[i].resize(n);
         }
-        m_probs.resize(static_cast<size_t>(N) * m_shape.outputs);
+        m_probs.resize(static_cast<size_t>(N) * static_cast<size_t>(m_shape.outputs));
         m_capacity = N;
     }
 

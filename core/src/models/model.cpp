@@ -26,8 +26,8 @@ long Model::addTensor(const std::string &name, std::vector<int> shape, bool deca
 void Model::allocate()
 {
     const long n = m_tensors.empty() ? 0 : m_tensors.back().offset + m_tensors.back().size;
-    m_params.assign(n, 0.0f);
-    m_grads.assign(n, 0.0f);
+    m_params.assign(static_cast<size_t>(n), 0.0f);
+    m_grads.assign(static_cast<size_t>(n), 0.0f);
 }
 
 double Model::trainingFlops(const Batch &batch, std::span<const double> density) const

@@ -60,7 +60,7 @@ void Transformer::initBlocks(Rng &rng, int tokensPerSample)
     const float resScale = 0.02f / std::sqrt(2.0f * static_cast<float>(m_stack.layers));
     m_firstLinear = m_linears.size();
     for (int l = 0; l < m_stack.layers; ++l) {
-        const BlockParams &b = m_blocks[l];
+        const BlockParams &b = m_blocks[static_cast<size_t>(l)];
         const std::string p = "h" + std::to_string(l) + ".";
         std::fill_n(param(b.ln1w), C, 1.0f);
         std::fill_n(param(b.ln2w), C, 1.0f);
@@ -89,24 +89,25 @@ void Transformer::ensureStack(int B, int T)
     m_capTokens = std::max(m_capTokens, N);
     m_capAtt = std::max(m_capAtt, static_cast<long>(B) * T * T);
     const long n = m_capTokens, att = NH * m_capAtt;
-    m_acts.resize(m_stack.layers);
+    const size_t rows = static_cast<size_t>(n), nC = static_cast<size_t>(n * C);
+    m_acts.resize(static_cast<size_t>(m_stack.layers));
     for (auto &a : m_acts) {
         for (auto *v : {&a.resIn, &a.ln1, &a.atty, &a.resMid, &a.ln2})
-            v->resize(n * C);
+            v->resize(nC);
         for (auto *v : {&a.ln1Mean, &a.ln1Rstd, &a.ln2Mean, &a.ln2Rstd})
-            v->resize(n);
-        a.qkv.resize(n * 3 * C);
-        a.att.resize(att);
-        a.fch.resize(n * 4 * C);
-        a.fchGelu.resize(n * 4 * C);
+            v->resize(rows);
+        a.qkv.resize(3 * nC);
+        a.att.resize(static_cast<size_t>(att));
+        a.fch.resize(4 * nC);
+        a.fchGelu.resize(4 * nC);
     }
     for (auto *v : {&m_resOut, &m_lnf, &m_dlnf, &m_dres, &m_dln, &m_datty})
-        v->resize(n * C);
-    m_lnfMean.resize(n);
-    m_lnfRstd.resize(n);
-    m_dfch.resize(n * 4 * C);
-    m_dfchGelu.resize(n * 4 * C);
-    m_dqkv.resize(n * 3 * C);
+        v->resize(nC);
+    m_lnfMean.resize(rows);
+    m_lnfRstd.resize(rows);
+    m_dfch.resize(4 * nC);
+    m_dfchGelu.resize(4 * nC);
+    m_dqkv.resize(3 * nC);
 }
 
 void Transformer::forwardStack(int B, int T)
@@ -115,15 +116,16 @@ void Transformer::forwardStack(int B, int T)
     // Each residual add is fused into the LayerNorm that reads its sum (the next block's ln1,
     // or lnf after the last block), and fc1's bias into its GELU: fewer passes over activations.
     for (int l = 0; l < m_stack.layers; ++l) {
-        const BlockParams &p = m_blocks[l];
-        BlockActs &a = m_acts[l];
-        const LinearLayer *lin = &m_linears[m_firstLinear + 4 * static_cast<size_t>(l)];
+        const size_t li = static_cast<size_t>(l);
+        const BlockParams &p = m_blocks[li];
+        BlockActs &a = m_acts[li];
+        const LinearLayer *lin = &m_linears[m_firstLinear + 4 * li];
         if (l == 0)
             kernels::layernormForward(a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(), a.resIn.data(), param(p.ln1w),
                                       param(p.ln1b), N, C);
         else // resIn = fc2's output of the block before + that block's resMid
             kernels::layernormResidualForward(a.resIn.data(), a.ln1.data(), a.ln1Mean.data(), a.ln1Rstd.data(),
-                                              m_acts[l - 1].resMid.data(), param(p.ln1w), param(p.ln1b), N, C);
+                                              m_acts[li - 1].resMid.data(), param(p.ln1w), param(p.ln1b), N, C);
         linearForward(lin[0], a.qkv.data(), a.ln1.data(), N);
         kernels::attentionForward(a.atty.data(), a.att.data(), a.qkv.data(), B, T, C, NH, m_stack.causal);
         linearForward(lin[1], a.resMid.data(), a.atty.data(), N);
@@ -131,7 +133,7 @@ void Transformer::forwardStack(int B, int T)
                                           a.resIn.data(), param(p.ln2w), param(p.ln2b), N, C);
         linearForward(lin[2], a.fch.data(), a.ln2.data(), N, false);
         kernels::biasGeluForward(a.fch.data(), a.fchGelu.data(), lin[2].bias, N, 4 * C);
-        float *out = l + 1 < m_stack.layers ? m_acts[l + 1].resIn.data() : m_resOut.data();
+        float *out = l + 1 < m_stack.layers ? m_acts[li + 1].resIn.data() : m_resOut.data();
         linearForward(lin[3], out, a.fchGelu.data(), N);
     }
     kernels::layernormResidualForward(m_resOut.data(), m_lnf.data(), m_lnfMean.data(), m_lnfRstd.data(),
@@ -146,9 +148,10 @@ void Transformer::backwardStack(int B, int T)
     kernels::layernormBackward(m_dres.data(), grad(m_lnfw), grad(m_lnfb), m_dlnf.data(), m_resOut.data(), param(m_lnfw),
                                m_lnfMean.data(), m_lnfRstd.data(), N, C);
     for (int l = m_stack.layers - 1; l >= 0; --l) {
-        const BlockParams &p = m_blocks[l];
-        BlockActs &a = m_acts[l];
-        const LinearLayer *lin = &m_linears[m_firstLinear + 4 * static_cast<size_t>(l)];
+        const size_t li = static_cast<size_t>(l);
+        const BlockParams &p = m_blocks[li];
+        BlockActs &a = m_acts[li];
+        const LinearLayer *lin = &m_linears[m_firstLinear + 4 * li];
         // MLP branch: dres flows to resMid directly and through fc2 → gelu → fc1 → ln2.
         zero(m_dfchGelu, 4 * NC);
         linearBackward(lin[3], m_dfchGelu.data(), m_dres.data(), a.fchGelu.data(), N);

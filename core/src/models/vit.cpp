@@ -74,7 +74,8 @@ class Vit final : public detail::Transformer {
         float *x = streamIn();
         const int first = m_s.classToken ? 1 : 0;
         const float *pos = param(m_pos);
-#pragma omp parallel for schedule(static) if ((long)B * T * C > kKernelParallelMin)
+        const bool par = static_cast<long>(B) * T * C > kKernelParallelMin;
+#pragma omp parallel for schedule(static) if (par)
         for (int bi = 0; bi < B; ++bi)
             for (int t = 0; t < T; ++t) {
                 float *row = x + (static_cast<long>(bi) * T + t) * C;
@@ -106,7 +107,8 @@ class Vit final : public detail::Transformer {
         const int first = m_s.classToken ? 1 : 0;
         // Position (and class-token) gradients: each thread owns tokens, images summed in order.
         float *dpos = grad(m_pos);
-#pragma omp parallel for schedule(static) if ((long)B * T * C > kKernelParallelMin)
+        const bool par = static_cast<long>(B) * T * C > kKernelParallelMin;
+#pragma omp parallel for schedule(static) if (par)
         for (int t = 0; t < T; ++t) {
             float *dp = dpos + static_cast<long>(t) * C;
             for (int bi = 0; bi < B; ++bi) {
@@ -151,12 +153,12 @@ class Vit final : public detail::Transformer {
             return;
         m_cap = B;
         const long C = m_s.width, P2 = static_cast<long>(m_s.patch) * m_s.patch, NP = static_cast<long>(B) * m_patches;
-        m_patchRows.resize(NP * P2);
-        m_emb.resize(NP * C);
-        m_demb.resize(NP * C);
-        m_pooled.resize(B * C);
-        m_dpooled.resize(B * C);
-        m_logits.resize(static_cast<long>(B) * m_s.classes);
+        m_patchRows.resize(static_cast<size_t>(NP * P2));
+        m_emb.resize(static_cast<size_t>(NP * C));
+        m_demb.resize(static_cast<size_t>(NP * C));
+        m_pooled.resize(static_cast<size_t>(B * C));
+        m_dpooled.resize(static_cast<size_t>(B * C));
+        m_logits.resize(static_cast<size_t>(B) * static_cast<size_t>(m_s.classes));
         m_probs.resize(m_logits.size());
         m_dlogits.resize(m_logits.size());
     }
@@ -166,7 +168,8 @@ class Vit final : public detail::Transformer {
     {
         const int S = m_s.side, P = m_s.patch, G = m_grid;
         const long P2 = static_cast<long>(P) * P;
-#pragma omp parallel for schedule(static) if ((long)B * S * S > kKernelParallelMin)
+        const bool par = static_cast<long>(B) * S * S > kKernelParallelMin;
+#pragma omp parallel for schedule(static) if (par)
         for (int bi = 0; bi < B; ++bi)
             for (int gy = 0; gy < G; ++gy)
                 for (int gx = 0; gx < G; ++gx) {

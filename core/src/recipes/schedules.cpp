@@ -46,8 +46,10 @@ std::vector<NmFrame> sdgfFrames(RecipeKind kind, int n, int m, const PgfPhases &
     const long span = phases.finetuneStart - phases.denseEnd;
     const long frames = static_cast<long>(nm.size());
     std::vector<NmFrame> out;
-    for (long i = 0; i < frames; ++i)
-        out.push_back({phases.denseEnd + i * span / frames, nm[i].first, nm[i].second});
+    for (long i = 0; i < frames; ++i) {
+        const auto &f = nm[static_cast<size_t>(i)];
+        out.push_back({phases.denseEnd + i * span / frames, f.first, f.second});
+    }
     return out;
 }
 

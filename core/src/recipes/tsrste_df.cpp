@@ -106,7 +106,8 @@ class TSrSteDfRecipe final : public Recipe {
                 }
                 for (int i = 0; i < 4; ++i)
                     for (int j = 0; j < 4; ++j)
-                        mask[static_cast<long>(4 * br + i) * C + 4 * bc + j] = (pats[best][i] >> j) & 1;
+                        mask[static_cast<long>(4 * br + i) * C + 4 * bc + j] =
+                            (pats[best][static_cast<size_t>(i)] >> j) & 1;
             }
         }
     }

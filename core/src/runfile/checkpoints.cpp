@@ -207,7 +207,7 @@ Checkpoint read(const OpenDataset &open, hsize_t index, const std::vector<std::s
     // Files from before training FLOPs were counted: unknown, so the resumed run's count is too.
     c.trainingFlops = open(std::string(kGroup) + "/training_flops").valid()
                           ? read1<double>(need("training_flops", 1), H5T_NATIVE_DOUBLE, index)
-                          : NAN;
+                          : std::numeric_limits<double>::quiet_NaN();
     c.lr = read1<double>(need("lr", 1), H5T_NATIVE_DOUBLE, index);
     c.lambda = read1<double>(need("lambda", 1), H5T_NATIVE_DOUBLE, index);
     c.params = h5::readRowsAs<float>(need("params", 2).get(), H5T_NATIVE_FLOAT, index, 1);

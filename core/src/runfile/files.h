@@ -72,7 +72,7 @@ class RecordingHealth {
         const std::string dir = std::filesystem::path(path).parent_path().string();
         struct statvfs fs {};
         if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0) {
-            const uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+            const uint64_t avail = fs.f_bavail * fs.f_frsize;
             if (avail < need) {
                 *why = "the disk is full (" + std::to_string(avail / 1024) + " KiB free, " +
                        std::to_string(need / 1024) + " KiB needed)";

@@ -262,8 +262,8 @@ void RunFileReader::Impl::readRun(RunHeader &h)
     h.dataDescription = text("data");
     h.nm = h5::hasAttr(g.get(), "nm") ? text("nm") : h.config.nm;
     h.seed = h5::hasAttr(g.get(), "seed") ? static_cast<uint64_t>(integer("seed")) : h.config.seed;
-    h.parameterCount = static_cast<long>(integer("parameter_count"));
-    h.effectiveParameterCount = static_cast<long>(integer("effective_parameter_count"));
+    h.parameterCount = integer("parameter_count");
+    h.effectiveParameterCount = integer("effective_parameter_count");
     h.threads = static_cast<int>(integer("threads"));
     h.blasKernel = text("blas_kernel");
     h.parent = text("parent");
@@ -279,7 +279,7 @@ void RunFileReader::Impl::readRun(RunHeader &h)
                                "' has a sweep attribute that is not a JSON object; the file is corrupt");
         }
     }
-    h.forkStep = h5::hasAttr(g.get(), "fork_step") ? static_cast<long>(integer("fork_step")) : -1;
+    h.forkStep = h5::hasAttr(g.get(), "fork_step") ? integer("fork_step") : -1;
     try {
         h.recipe = parseRecipe(h5::hasAttr(g.get(), "recipe") ? text("recipe") : h.config.recipe);
     } catch (const ConfigError &) {

@@ -133,7 +133,7 @@ RunSink::RunSink(hid_t file, int index, const RunInfo &info, const RunFileOption
     h5::Id run = h5::createGroup(file, schema::runGroupName(index, info.name));
     const RunConfig &c = info.config;
     h5::writeAttr(run.get(), "name", info.name);
-    h5::writeAttr(run.get(), "index", static_cast<int32_t>(index));
+    h5::writeAttr(run.get(), "index", index);
     h5::writeAttr(run.get(), "recipe", toString(info.recipe));
     h5::writeAttr(run.get(), "recipe_title", recipeTitle(info.recipe));
     h5::writeAttr(run.get(), "nm", c.nm);
