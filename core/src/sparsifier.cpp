@@ -135,8 +135,8 @@ std::unique_ptr<SparseLayerState> Sparsifier::makeLayerState(LinearLayer &l, int
     s->wfNext = s->wf;
     s->variant.mvue = config.mvue;
     s->variant.fp8 = config.fp8;
-    s->variant.rng =
-        Rng(config.seed * 0x9E3779B97F4A7C15ULL + 0x632BE59BD9B4E019ULL * static_cast<unsigned long long>(s->index + 1));
+    s->variant.rng = Rng(config.seed * 0x9E3779B97F4A7C15ULL +
+                         0x632BE59BD9B4E019ULL * static_cast<unsigned long long>(s->index + 1));
     if (config.mvue || config.fp8)
         l.variant = &s->variant;
     m_recipe->init(*s);
