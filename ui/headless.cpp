@@ -50,6 +50,8 @@ void shortenRuns(std::vector<nm::RunConfig> &configs, long steps)
 
 void applySettings(std::vector<nm::RunConfig> &configs, const QStringList &settings)
 {
+    if (settings.isEmpty())
+        return;
     std::map<std::string, std::string> flags;
     for (const QString &kv : settings) {
         const qsizetype eq = kv.indexOf('=');
